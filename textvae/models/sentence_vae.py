@@ -1,10 +1,31 @@
-"""The sentence VAE of Bowman et al. 2016, and its LM baseline.
+"""The sentence VAE of Bowman et al. 2016 ("Generating Sentences from a Continuous Space"), and its
+LM baseline.
 
-(Model code to be written; the config below is the contract the rest of textvae builds on.)
+Reads top to bottom: the config (a contract the rest of textvae builds on), the model, the builder.
+
+Batch framing (contract with the data pipeline). A batch is ``ids`` (B, T+1), row b being
+``[bos, w_1..w_n, eos, pad, ...]``, and ``lengths`` (B,) with ``lengths[b] = n + 1`` (words + eos,
+the number of prediction targets). Then:
+
+- encoder input = ``ids[:, 1:]`` (words + eos, ``lengths`` long),
+- decoder input = ``ids[:, :-1]`` (bos + words; the training loop may apply word dropout first),
+- targets       = ``ids[:, 1:]``; positions ``t >= lengths[b]`` are padding.
+
+Shape legend:
+    B = batch, T = time steps, V = vocabulary, E = embedding size, Z = latent size,
+    H = hidden size (per direction), L = layers, D = directions,
+    N = number of non-pad target positions in the batch (= lengths.sum()).
 """
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from textvae.models import gaussian
+from textvae.models.rnn import RNNState, final_hidden, init_state, make_rnn
 
 
 @dataclass
@@ -34,3 +55,302 @@ class ModelConfig:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.tie_embeddings and self.embed_dim != self.decoder_hidden_dim:
             raise ValueError("model.tie_embeddings needs embed_dim == decoder_hidden_dim")
+
+
+MODEL_TYPES = ("vae", "lm")
+
+
+class SentenceVAEOutput(NamedTuple):
+    """What ``SentenceVAE.forward`` returns.
+
+    Rows of ``logits`` and ``targets`` are the non-pad positions in row-major order over (b, t):
+    all of sentence 0's ``lengths[0]`` positions, then sentence 1's, and so on. So per-sentence
+    sums of a per-token quantity ``x`` (N,) are
+    ``torch.segment_reduce(x, "sum", lengths=lengths)``, or with
+    ``sentence = torch.repeat_interleave(torch.arange(B, device=x.device), lengths)`` (N,),
+    ``x.new_zeros(B).index_add_(0, sentence, x)``.
+
+    Attributes:
+        logits: (N, V) decoder logits at the non-pad positions.
+        targets: (N,) target ids for those rows.
+        mu: (B, Z) posterior means, or None for the LM baseline.
+        logvar: (B, Z) posterior log-variances, or None for the LM baseline.
+        z: (B, Z) the sample the decoder was conditioned on, or None for the LM baseline.
+        lengths: (B,) targets per sentence (the row counts of each sentence's block).
+    """
+
+    logits: Tensor
+    targets: Tensor
+    mu: Tensor | None
+    logvar: Tensor | None
+    z: Tensor | None
+    lengths: Tensor
+
+
+class SentenceVAE(nn.Module):
+    """RNN encoder -> diagonal Gaussian q(z|x) -> RNN language model conditioned on z.
+
+    With ``model_type="lm"`` it is the plain RNN language model baseline: no encoder, no latent,
+    a zero initial decoder state.
+
+    The arguments have no defaults: :class:`ModelConfig` is the one place that holds them, and
+    :func:`build_model` passes them on.
+
+    One ``nn.Embedding`` is shared by encoder and decoder (and, with ``tie_embeddings``, by the
+    output projection): both read the same vocabulary, sharing saves a second (V, E) table,
+    and words the decoder rarely predicts still get trained through the encoder.
+
+    Args:
+        vocab_size: V.
+        pad_id: id of the padding token. Its embedding starts at zero and gets no gradient from
+            lookups; it is only ever read at padding positions, which never reach an output.
+        model_type: ``"vae"`` or ``"lm"``.
+        rnn_type: ``"lstm"`` or ``"gru"``, for both encoder and decoder.
+        embed_dim: E.
+        encoder_hidden_dim: encoder H per direction.
+        decoder_hidden_dim: decoder H.
+        latent_dim: Z.
+        encoder_layers: encoder L.
+        decoder_layers: decoder L.
+        bidirectional: whether the encoder is bidirectional (the decoder never is).
+        z_to_inputs: also concatenate z to every decoder input embedding.
+        tie_embeddings: share the output projection's weight with the embedding table
+            (needs ``embed_dim == decoder_hidden_dim``).
+        dropout: dropout on embeddings, between stacked RNN layers and on decoder outputs.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        pad_id: int,
+        *,
+        model_type: str,
+        rnn_type: str,
+        embed_dim: int,
+        encoder_hidden_dim: int,
+        decoder_hidden_dim: int,
+        latent_dim: int,
+        encoder_layers: int,
+        decoder_layers: int,
+        bidirectional: bool,
+        z_to_inputs: bool,
+        tie_embeddings: bool,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        if model_type not in MODEL_TYPES:
+            raise ValueError(f"unknown model_type {model_type!r}; valid: {list(MODEL_TYPES)}")
+        if tie_embeddings and embed_dim != decoder_hidden_dim:
+            raise ValueError("tie_embeddings needs embed_dim == decoder_hidden_dim")
+        if not 0 <= pad_id < vocab_size:
+            raise ValueError(f"pad_id {pad_id} is outside the vocabulary of size {vocab_size}")
+        self.model_type = model_type
+        self.rnn_type = rnn_type
+        self.pad_id = pad_id
+        self.latent_dim = latent_dim
+        self.encoder_layers = encoder_layers
+        self.decoder_layers = decoder_layers
+        self.decoder_hidden_dim = decoder_hidden_dim
+        self.bidirectional = bidirectional
+        self.is_vae = model_type == "vae"
+        # z is concatenated to the inputs only when there is a z.
+        self.z_to_inputs = z_to_inputs and self.is_vae
+
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        # Small uniform init (as in PyTorch's word_language_model): with the default N(0, 1) a
+        # tied output layer would start with logits of size ~sqrt(H).
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embedding.weight[pad_id].zero_()
+        self.dropout = nn.Dropout(dropout)
+
+        if self.is_vae:
+            self.encoder = make_rnn(
+                rnn_type, embed_dim, encoder_hidden_dim, encoder_layers, bidirectional, dropout
+            )
+            directions = 2 if bidirectional else 1
+            summary_dim = encoder_layers * directions * encoder_hidden_dim  # L*D*H
+            self.to_mu = nn.Linear(summary_dim, latent_dim)
+            self.to_logvar = nn.Linear(summary_dim, latent_dim)
+            # z -> initial state of every decoder layer, (B, Z) -> (B, L*H).
+            self.latent_to_hidden = nn.Linear(latent_dim, decoder_layers * decoder_hidden_dim)
+
+        decoder_input_dim = embed_dim + (latent_dim if self.z_to_inputs else 0)
+        self.decoder = make_rnn(
+            rnn_type, decoder_input_dim, decoder_hidden_dim, decoder_layers, False, dropout
+        )
+        self.output = nn.Linear(decoder_hidden_dim, vocab_size)
+        if tie_embeddings:
+            self.output.weight = self.embedding.weight  # one Parameter, (V, E) with E == H
+
+    # ----------------------------------------------------------------------------- encoder
+
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Posterior parameters of q(z | x).
+
+        Args:
+            tokens: (B, T) encoder input, words + eos then padding (``ids[:, 1:]``).
+            lengths: (B,) true lengths, each >= 1.
+
+        Returns:
+            ``(mu, logvar)``, each (B, Z).
+        """
+        if not self.is_vae:
+            raise ValueError("the LM baseline (model_type='lm') has no encoder")
+        x = self.dropout(self.embedding(tokens))  # (B, T, E)
+        # Packing makes the final state the one at each sentence's true length, not at the end
+        # of the padding. pack_padded_sequence requires the lengths on the CPU.
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, state = self.encoder(packed)  # (L*D, B, H), returned in the original batch order
+        summary = final_hidden(state, self.encoder_layers, self.bidirectional)  # (B, L*D*H)
+        return self.to_mu(summary), self.to_logvar(summary)  # (B, Z) each
+
+    def reparameterize(
+        self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I), drawn from ``generator`` if given. (B, Z)."""
+        return gaussian.reparameterize(mu, logvar, generator=generator)
+
+    # ----------------------------------------------------------------------------- decoder
+
+    def initial_state(self, z: Tensor | None, batch_size: int) -> RNNState:
+        """Initial decoder state: from z for the VAE, all zeros for the LM baseline.
+
+        Args:
+            z: (B, Z) latent codes (VAE), or None (LM baseline).
+            batch_size: B (used when ``z`` is None).
+
+        Returns:
+            (L, B, H) for a GRU, or an ``(h, c)`` pair of those for an LSTM; see
+            :func:`textvae.models.rnn.init_state` for how z sets h and c.
+        """
+        self._check_z(z)
+        if z is None:
+            weight = self.output.weight  # any parameter: it fixes the device and dtype
+            pre = weight.new_zeros(self.decoder_layers, batch_size, self.decoder_hidden_dim)
+        else:
+            pre = self.latent_to_hidden(z)  # (B, L*H)
+            pre = pre.view(z.shape[0], self.decoder_layers, self.decoder_hidden_dim)  # (B, L, H)
+            pre = pre.transpose(0, 1).contiguous()  # (L, B, H); cuDNN wants it contiguous
+        return init_state(self.rnn_type, pre)
+
+    def _check_z(self, z: Tensor | None) -> None:
+        if self.is_vae and z is None:
+            raise ValueError("a VAE decoder needs z (sample it from the prior to generate)")
+        if not self.is_vae and z is not None:
+            raise ValueError("the LM baseline takes no z")
+
+    def _decoder_inputs(self, tokens: Tensor, z: Tensor | None) -> Tensor:
+        """Embed decoder tokens (B, T) -> (B, T, E), plus z on every step if ``z_to_inputs``."""
+        x = self.dropout(self.embedding(tokens))  # (B, T, E)
+        if self.z_to_inputs:
+            z_steps = z.unsqueeze(1).expand(-1, tokens.shape[1], -1)  # (B, T, Z)
+            x = torch.cat([x, z_steps], dim=-1)  # (B, T, E+Z)
+        return x
+
+    def decode(self, inputs: Tensor, lengths: Tensor, z: Tensor | None) -> Tensor:
+        """Teacher-forced decoder logits at the non-pad positions only.
+
+        The RNN runs over the padded batch unpacked (padding sits at the end, so it cannot change
+        earlier outputs), then the output projection runs only on the N real positions in one
+        (N, H) x (H, V) matmul: no vocabulary-sized work is spent on padding.
+
+        Args:
+            inputs: (B, T) decoder input, bos + words then padding (``ids[:, :-1]``).
+            lengths: (B,) number of real positions per row.
+            z: (B, Z) latent codes, or None for the LM baseline.
+
+        Returns:
+            (N, V) logits, N = ``lengths.sum()``, rows in row-major order over (b, t) with
+            ``t < lengths[b]``: sentence 0's positions in order, then sentence 1's, ...
+        """
+        state = self.initial_state(z, inputs.shape[0])
+        outputs, _ = self.decoder(self._decoder_inputs(inputs, z), state)  # (B, T, H)
+        steps = torch.arange(inputs.shape[1], device=inputs.device)  # (T,)
+        mask = steps.unsqueeze(0) < lengths.to(inputs.device).unsqueeze(1)  # (B, T)
+        hidden = self.dropout(outputs[mask])  # (N, H), row-major over (b, t)
+        return self.output(hidden)  # (N, V)
+
+    def decode_step(
+        self, tokens: Tensor, state: RNNState, z: Tensor | None
+    ) -> tuple[Tensor, RNNState]:
+        """Advance the decoder by one token (for generation).
+
+        Feeding bos and then the words one at a time from ``initial_state(z, B)`` reproduces
+        :meth:`decode` (in eval mode).
+
+        Args:
+            tokens: (B,) the current input token of each sequence.
+            state: decoder state from :meth:`initial_state` or a previous step.
+            z: (B, Z) latent codes, or None for the LM baseline.
+
+        Returns:
+            ``(logits, state)``: (B, V) next-token logits and the new state.
+        """
+        self._check_z(z)
+        x = self._decoder_inputs(tokens.unsqueeze(1), z)  # (B, 1, E[+Z])
+        output, state = self.decoder(x, state)  # (B, 1, H)
+        return self.output(self.dropout(output.squeeze(1))), state  # (B, V)
+
+    # ----------------------------------------------------------------------------- both
+
+    def forward(
+        self,
+        ids: Tensor,
+        lengths: Tensor,
+        *,
+        decoder_inputs: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> SentenceVAEOutput:
+        """Encode, sample z, decode with teacher forcing.
+
+        Args:
+            ids: (B, T+1) framed batch ``[bos, words, eos, pad...]``.
+            lengths: (B,) targets per sentence (words + eos).
+            decoder_inputs: (B, T) decoder input, e.g. after word dropout; default
+                ``ids[:, :-1]``.
+            generator: optional seeded generator for the reparameterization noise.
+
+        Returns:
+            A :class:`SentenceVAEOutput`; ``logits``/``targets`` rows are grouped by sentence.
+        """
+        targets_padded = ids[:, 1:]  # (B, T): words + eos, also the encoder input
+        if decoder_inputs is None:
+            decoder_inputs = ids[:, :-1]  # (B, T): bos + words
+        mu = logvar = z = None
+        if self.is_vae:
+            mu, logvar = self.encode(targets_padded, lengths)  # (B, Z) each
+            z = self.reparameterize(mu, logvar, generator=generator)  # (B, Z)
+        logits = self.decode(decoder_inputs, lengths, z)  # (N, V)
+        steps = torch.arange(targets_padded.shape[1], device=ids.device)  # (T,)
+        mask = steps.unsqueeze(0) < lengths.to(ids.device).unsqueeze(1)  # (B, T)
+        return SentenceVAEOutput(logits, targets_padded[mask], mu, logvar, z, lengths)
+
+
+def build_model(cfg: ModelConfig, vocab_size: int, pad_id: int) -> SentenceVAE:
+    """Turn a :class:`ModelConfig` into a :class:`SentenceVAE` (the only reader of the config).
+
+    Args:
+        cfg: the model config.
+        vocab_size: V, from the tokenizer.
+        pad_id: the tokenizer's padding id.
+
+    Returns:
+        The model, on the CPU; the caller moves it to a device.
+    """
+    return SentenceVAE(
+        vocab_size,
+        pad_id,
+        model_type=cfg.model_type,
+        rnn_type=cfg.rnn_type,
+        embed_dim=cfg.embed_dim,
+        encoder_hidden_dim=cfg.encoder_hidden_dim,
+        decoder_hidden_dim=cfg.decoder_hidden_dim,
+        latent_dim=cfg.latent_dim,
+        encoder_layers=cfg.encoder_layers,
+        decoder_layers=cfg.decoder_layers,
+        bidirectional=cfg.bidirectional,
+        z_to_inputs=cfg.z_to_inputs,
+        tie_embeddings=cfg.tie_embeddings,
+        dropout=cfg.dropout,
+    )

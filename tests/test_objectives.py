@@ -1,0 +1,130 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from textvae.config import KLScheduleConfig
+from textvae.objectives import (
+    constant_weight,
+    cyclical_weight,
+    free_bits_kl,
+    kl_weight,
+    linear_weight,
+    logistic_weight,
+    reconstruction_nll,
+    vae_objective,
+    word_dropout,
+)
+
+V = 37
+
+
+def test_reconstruction_nll_sums_per_sentence():
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([3, 1, 5])
+    n = int(lengths.sum())
+    logits = torch.randn(n, V, generator=gen)
+    targets = torch.randint(V, (n,), generator=gen)
+    nll = reconstruction_nll(logits, targets, lengths)
+    token = -F.log_softmax(logits, -1)[torch.arange(n), targets]
+    expected = torch.stack([token[:3].sum(), token[3:4].sum(), token[4:].sum()])
+    torch.testing.assert_close(nll, expected)
+
+
+@pytest.mark.parametrize(
+    "step, expected",
+    [(0, 0.0), (250, 0.25), (999, 0.999), (1000, 1.0), (5000, 1.0)],
+)
+def test_linear_schedule(step, expected):
+    assert linear_weight(step, warmup_steps=1000) == pytest.approx(expected)
+
+
+def test_logistic_schedule_pinned_values():
+    # Bowman et al.: 1 / (1 + exp(-k (step - x0))).
+    assert logistic_weight(2500, k=0.0025, x0=2500) == pytest.approx(0.5)
+    assert logistic_weight(0, k=0.0025, x0=2500) == pytest.approx(1 / (1 + math.exp(6.25)))
+    assert logistic_weight(5000, k=0.0025, x0=2500) == pytest.approx(1 / (1 + math.exp(-6.25)))
+    assert logistic_weight(10**9, k=0.0025, x0=2500) == pytest.approx(1.0)
+    assert logistic_weight(-(10**9), k=0.0025, x0=2500) == 0.0
+    assert logistic_weight(2500, k=0.0025, x0=2500, max_weight=0.4) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    "step, expected",
+    # 4 cycles over 1000 steps -> period 250; rising for the first half (125 steps).
+    [(0, 0.0), (62.5, 0.5), (125, 1.0), (200, 1.0), (250, 0.0), (300, 0.4), (999, 1.0), (1000, 1.0), (1700, 1.0)],
+)
+def test_cyclical_schedule(step, expected):
+    assert cyclical_weight(step, total_steps=1000, n_cycles=4, ratio=0.5) == pytest.approx(expected)
+
+
+def test_kl_weight_dispatches_on_kind():
+    assert kl_weight(7, KLScheduleConfig(kind="constant", max_weight=0.3)) == constant_weight(7, max_weight=0.3)
+    assert kl_weight(250, KLScheduleConfig(kind="linear", warmup_steps=1000)) == pytest.approx(0.25)
+    assert kl_weight(2500, KLScheduleConfig(kind="logistic", k=0.0025, x0=2500)) == pytest.approx(0.5)
+    cyc = KLScheduleConfig(kind="cyclical", total_steps=1000, n_cycles=4, ratio=0.5)
+    assert kl_weight(300, cyc) == pytest.approx(0.4)
+
+
+def test_free_bits_per_dimension_and_total():
+    kl = torch.tensor([[0.1, 2.0, 0.0], [0.3, 4.0, 0.0]])  # (B=2, Z=3); per-dim means .2, 3, 0
+    assert free_bits_kl(kl, 0.5, "dim").item() == pytest.approx(0.5 + 3.0 + 0.5)
+    assert free_bits_kl(kl, 10.0, "total").item() == pytest.approx(10.0)
+    assert free_bits_kl(kl, 1.0, "total").item() == pytest.approx(3.2)
+    with pytest.raises(ValueError):
+        free_bits_kl(kl, 1.0, "group")
+
+
+def test_free_bits_stops_gradient_below_target():
+    kl = torch.tensor([[0.1, 2.0]], requires_grad=True)
+    free_bits_kl(kl, 0.5, "dim").backward()
+    assert kl.grad.tolist() == [[0.0, 1.0]]
+
+
+def _dropout_batch():
+    gen = torch.Generator().manual_seed(0)
+    B, T = 301, 23
+    lengths = torch.randint(2, T + 1, (B,), generator=gen)
+    inputs = torch.randint(4, 37, (B, T), generator=gen)
+    inputs[:, 0] = 2  # bos
+    pad = torch.arange(T)[None, :] >= lengths[:, None]
+    inputs[pad] = 0
+    return inputs, lengths, pad
+
+
+@pytest.mark.parametrize("p", [0.0, 0.25, 0.5, 1.0])
+def test_word_dropout_keeps_bos_and_padding_and_matches_rate(p):
+    inputs, lengths, pad = _dropout_batch()
+    out = word_dropout(inputs, lengths, p, unk_id=1, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out[:, 0], inputs[:, 0])
+    assert torch.equal(out[pad], inputs[pad])
+    words = ~pad
+    words[:, 0] = False
+    replaced = (out[words] == 1).float().mean().item()
+    assert replaced == pytest.approx(p, abs=0.02)
+    assert torch.equal(out[words][out[words] != 1], inputs[words][out[words] != 1])
+
+
+def test_word_dropout_does_not_modify_input_and_is_seeded():
+    inputs, lengths, _ = _dropout_batch()
+    before = inputs.clone()
+    a = word_dropout(inputs, lengths, 0.3, unk_id=1, generator=torch.Generator().manual_seed(5))
+    b = word_dropout(inputs, lengths, 0.3, unk_id=1, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(inputs, before)
+    assert torch.equal(a, b)
+
+
+def test_objective_logs_true_elbo_separately_from_loss():
+    rec = torch.tensor([10.0, 20.0], requires_grad=True)
+    kl = torch.tensor([[1.0, 0.0, 0.5], [3.0, 0.0, 0.5]])
+    terms = vae_objective(rec, kl, kl_weight=0.1, free_bits=0.0)
+    assert terms.reconstruction.item() == pytest.approx(15.0)
+    assert terms.kl.item() == pytest.approx(2.5)
+    assert terms.neg_elbo.item() == pytest.approx(17.5)
+    assert terms.loss.item() == pytest.approx(15.25)
+    fb = vae_objective(rec, kl, kl_weight=1.0, free_bits=1.0)
+    assert fb.loss.item() == pytest.approx(15.0 + 2.0 + 1.0 + 1.0)
+    assert fb.neg_elbo.item() == pytest.approx(17.5)
+    lm = vae_objective(rec, None)
+    assert lm.kl.item() == 0.0 and lm.loss.item() == pytest.approx(15.0)

@@ -1,0 +1,170 @@
+"""Self-describing checkpoint directories, written atomically.
+
+A checkpoint directory holds everything needed to rebuild the model, with nothing else:
+
+    config.yaml     the whole run config (data, model, train)
+    meta.json       format version, model type, vocabulary size, step, epoch, metrics
+    tokenizer/      the tokenizer's own files
+    model.pt        the model's state dict (tensors only; read with weights_only=True)
+    trainer.pt      optimizer, LR scheduler, RNG states, data-order position, counters
+                    (tensors and plain Python values only; also read with weights_only=True)
+
+A run directory keeps its checkpoints under ``checkpoints/step-N`` and two symbolic links,
+``last`` and ``best``, that point at them. A checkpoint is written to a temporary directory, then
+renamed into place (a directory rename is atomic), and only then is a link switched, again by an
+atomic rename. A kill at any moment therefore leaves ``last`` pointing at a whole checkpoint.
+Checkpoints that neither link points at are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from textvae.config import Config, from_dict, to_dict
+from textvae.data.tokenizers import Tokenizer, load_tokenizer
+from textvae.errors import CheckpointError
+
+FORMAT = "textvae-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_FILES = ("config.yaml", "meta.json", "model.pt")
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load_checkpoint` returns. ``trainer_state`` is None for weights-only reads."""
+
+    path: Path
+    config: Config
+    meta: dict
+    tokenizer: Tokenizer
+    model_state: dict[str, torch.Tensor]
+    trainer_state: dict[str, Any] | None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_checkpoint(
+    run_dir: str | Path,
+    *,
+    config: Config,
+    tokenizer: Tokenizer,
+    model_state: dict[str, torch.Tensor],
+    trainer_state: dict[str, Any] | None,
+    meta: dict,
+) -> Path:
+    """Write ``run_dir/checkpoints/step-N`` atomically and point ``run_dir/last`` at it.
+
+    Returns:
+        The checkpoint directory.
+    """
+    run_dir = Path(run_dir)
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{meta['step']:08d}"
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    (tmp / "meta.json").write_text(
+        json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **meta}, indent=2)
+    )
+    tokenizer.save(tmp / "tokenizer")
+    torch.save(model_state, tmp / "model.pt")
+    if trainer_state is not None:
+        torch.save(trainer_state, tmp / "trainer.pt")
+    for name in os.listdir(tmp):
+        if (tmp / name).is_file():
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(tmp)
+    if final.exists():  # the same step saved again (e.g. after a resume): replace it whole
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    _fsync_dir(root)
+    point_link(run_dir, "last", final)
+    return final
+
+
+def point_link(run_dir: str | Path, name: str, target: Path) -> None:
+    """Atomically make ``run_dir/name`` a symbolic link to ``target`` (relative)."""
+    run_dir = Path(run_dir)
+    tmp = run_dir / f".{name}.tmp-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(os.path.relpath(target, run_dir), tmp)
+    os.replace(tmp, run_dir / name)
+
+
+def prune_checkpoints(run_dir: str | Path) -> None:
+    """Delete checkpoints that neither ``last`` nor ``best`` points at."""
+    run_dir = Path(run_dir)
+    keep = {(run_dir / n).resolve() for n in ("last", "best") if (run_dir / n).exists()}
+    root = run_dir / "checkpoints"
+    for child in root.iterdir() if root.is_dir() else []:
+        if child.name.startswith("step-") and child.resolve() not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def load_checkpoint(path: str | Path, *, with_trainer: bool = False) -> Checkpoint:
+    """Read a checkpoint directory (or a run directory, whose ``last`` is then read).
+
+    Weights and trainer state are read with ``torch.load(weights_only=True)``, which refuses
+    to unpickle anything but tensors and plain containers.
+
+    Raises:
+        CheckpointError: if the directory or one of its files is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not (path / "meta.json").exists() and (path / "last").exists():
+        path = path / "last"
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a complete textvae checkpoint: missing {', '.join(missing)}"
+        )
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path / 'meta.json'} is not valid JSON ({err})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a textvae checkpoint (meta.json has no format tag)")
+    try:
+        config = from_dict(Config, yaml.safe_load((path / "config.yaml").read_text()) or {})
+    except Exception as err:  # noqa: BLE001 - any failure here means the file is unusable
+        raise CheckpointError(f"{path / 'config.yaml'} is invalid: {err}") from None
+    tokenizer = load_tokenizer(path / "tokenizer")
+    model_state = _torch_load(path / "model.pt")
+    trainer_state = None
+    if with_trainer:
+        if not (path / "trainer.pt").is_file():
+            raise CheckpointError(f"{path} has no trainer.pt, so training cannot resume from it")
+        trainer_state = _torch_load(path / "trainer.pt")
+    return Checkpoint(path, config, meta, tokenizer, model_state, trainer_state)
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - truncated, corrupt, or carrying a pickled payload
+        raise CheckpointError(
+            f"cannot read {path}: {type(err).__name__}: {str(err).splitlines()[0][:300]}. "
+            "The file is truncated, corrupt, or holds objects other than tensors "
+            "(textvae never unpickles arbitrary objects)."
+        ) from None

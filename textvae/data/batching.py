@@ -1,0 +1,113 @@
+"""Length-bucketed batching and padding.
+
+A sentence VAE spends its time in the recurrent layers and the output softmax, and every padded
+position is wasted work. :class:`BucketBatchSampler` shuffles the sentences, then sorts them by
+length (a stable sort, so equal lengths stay shuffled), cuts the result into batches and shuffles
+the batch order. Batches then hold sentences of (nearly) one length. On PTB train with batches of
+32 this leaves well under 1% of positions padded, against about half for random batches (the
+closing note of the foundation issue has the measured figures; ``textvae data stats`` prints them).
+
+The order depends only on (seed, epoch), so a resumed run sees the same batches as an
+uninterrupted one.
+
+Batch layout (the contract with :mod:`textvae.models.sentence_vae`): ``ids`` is (B, T + 1), row i
+being ``[bos, w_1 .. w_n, eos, pad ...]``; ``lengths[i] = n + 1``, the number of prediction
+targets (words plus the end token). Encoder input and targets are ``ids[:, 1:]``; decoder input is
+``ids[:, :-1]``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class Batch(NamedTuple):
+    """A padded batch. ids: (B, T + 1) long; lengths: (B,) long, targets per sentence."""
+
+    ids: Tensor
+    lengths: Tensor
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        return Batch(
+            self.ids.to(device, non_blocking=non_blocking),
+            self.lengths.to(device, non_blocking=non_blocking),
+        )
+
+    def pin_memory(self) -> Batch:
+        return Batch(self.ids.pin_memory(), self.lengths.pin_memory())
+
+
+def collate(sequences: Sequence[Sequence[int]], *, bos_id: int, eos_id: int, pad_id: int) -> Batch:
+    """Pad token-id sequences (without start/end tokens) into a :class:`Batch`."""
+    lengths = [len(seq) + 1 for seq in sequences]
+    width = max(lengths) + 1  # + start token
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, 0] = bos_id
+        ids[row, 1 : len(seq) + 1] = torch.as_tensor(seq, dtype=torch.long)
+        ids[row, len(seq) + 1] = eos_id
+    return Batch(ids, torch.tensor(lengths, dtype=torch.long))
+
+
+class BucketBatchSampler:
+    """Yields lists of dataset indices, one list per batch, deterministic in (seed, epoch).
+
+    Args:
+        lengths: the length of every sentence (any monotone measure works).
+        batch_size: sentences per batch; the last batch of an epoch may be smaller.
+        seed: base seed of the shuffles.
+        bucketed: group sentences of similar length (True) or batch a plain shuffle (False).
+        shuffle: shuffle at all (False keeps dataset order, or sorted order when bucketed;
+            use it for evaluation).
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        seed: int = 0,
+        bucketed: bool = True,
+        shuffle: bool = True,
+    ) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.bucketed = bucketed
+        self.shuffle = shuffle
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        """The epoch's batches, in order."""
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        order = list(range(len(self.lengths)))
+        if self.shuffle:
+            rng.shuffle(order)
+        if self.bucketed:
+            order.sort(key=self.lengths.__getitem__)  # stable: ties keep their shuffled order
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.shuffle and self.bucketed:
+            rng.shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches(0))
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+
+def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
+    """The share of padded target positions over all batches: 1 - sum(len) / sum(B * max(len))."""
+    real = padded = 0
+    for batch in batches:
+        batch_lengths = [lengths[i] for i in batch]
+        real += sum(batch_lengths)
+        padded += len(batch_lengths) * max(batch_lengths)
+    return 1.0 - real / padded if padded else 0.0

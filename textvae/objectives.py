@@ -1,0 +1,216 @@
+"""The sentence-VAE objective as pure functions: reconstruction, KL schedules, free bits, word dropout.
+
+Conventions (../shared/CONVENTIONS.md): reconstruction NLL is summed over each sentence's target
+tokens (words plus the end token; the start token is not a target), in nats. KL is to N(0, I), in
+closed form, in nats. The true negative ELBO (at beta = 1) is always reported, separately from the
+training loss, which may weight or clamp the KL.
+
+Shapes: B = batch, T = padded length, N = number of non-pad target tokens in the batch, V = vocab,
+Z = latent size.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from textvae.config import KLScheduleConfig
+
+# ----------------------------------------------------------------------------------------------
+# Reconstruction
+
+
+def sentence_index(lengths: Tensor) -> Tensor:
+    """(N,) the sentence each target token belongs to, for tokens laid out sentence by sentence."""
+    return torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+
+
+def reconstruction_nll(logits: Tensor, targets: Tensor, lengths: Tensor) -> Tensor:
+    """Per-sentence reconstruction NLL, summed over target tokens.
+
+    Args:
+        logits: (N, V) unnormalised scores for the non-pad target positions, sentence by
+            sentence in batch order (the layout of ``SentenceVAE.decode``).
+        targets: (N,) target ids in the same order.
+        lengths: (B,) targets per sentence (words + end token); sums to N.
+
+    Returns:
+        (B,) NLL in nats per sentence.
+    """
+    token_nll = F.cross_entropy(logits.float(), targets, reduction="none")  # (N,)
+    out = token_nll.new_zeros(len(lengths))
+    return out.index_add_(0, sentence_index(lengths), token_nll)
+
+
+# ----------------------------------------------------------------------------------------------
+# KL weight schedules: step -> weight, pure functions of the step.
+
+
+def constant_weight(step: int, *, max_weight: float = 1.0) -> float:
+    """The same weight at every step."""
+    return max_weight
+
+
+def linear_weight(step: int, *, warmup_steps: int, max_weight: float = 1.0) -> float:
+    """0 at step 0, rising linearly to ``max_weight`` at ``warmup_steps``, then constant."""
+    return max_weight * min(1.0, step / warmup_steps)
+
+
+def logistic_weight(step: int, *, k: float, x0: float, max_weight: float = 1.0) -> float:
+    """Bowman et al. 2016: ``max_weight / (1 + exp(-k (step - x0)))``; half weight at ``x0``."""
+    exponent = -k * (step - x0)
+    if exponent > 700:  # exp overflows; the weight is 0 to double precision
+        return 0.0
+    return max_weight / (1.0 + math.exp(exponent))
+
+
+def cyclical_weight(
+    step: int, *, total_steps: int, n_cycles: int, ratio: float, max_weight: float = 1.0
+) -> float:
+    """Fu et al. 2019: ``n_cycles`` cycles over ``total_steps``. In each cycle the weight rises
+    linearly from 0 to ``max_weight`` over the first ``ratio`` of the cycle, then stays there.
+    After ``total_steps`` the weight stays at ``max_weight``."""
+    if step >= total_steps:
+        return max_weight
+    period = total_steps / n_cycles
+    phase = (step % period) / period  # in [0, 1)
+    return max_weight * min(1.0, phase / ratio)
+
+
+def kl_weight(step: int, schedule: KLScheduleConfig) -> float:
+    """The KL weight at ``step`` under the configured schedule."""
+    if schedule.kind == "constant":
+        return constant_weight(step, max_weight=schedule.max_weight)
+    if schedule.kind == "linear":
+        return linear_weight(step, warmup_steps=schedule.warmup_steps, max_weight=schedule.max_weight)
+    if schedule.kind == "logistic":
+        return logistic_weight(step, k=schedule.k, x0=schedule.x0, max_weight=schedule.max_weight)
+    return cyclical_weight(
+        step,
+        total_steps=schedule.total_steps,
+        n_cycles=schedule.n_cycles,
+        ratio=schedule.ratio,
+        max_weight=schedule.max_weight,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Free bits
+
+
+def free_bits_kl(kl_per_dim: Tensor, target: float, mode: str = "dim") -> Tensor:
+    """The KL term of the training objective with free bits, averaged over the batch.
+
+    The KL is clamped from below at ``target`` nats, so that the optimiser gains nothing by
+    pushing it lower (Kingma et al. 2016; the per-dimension form of Li et al. 2019). The batch
+    average is taken before the clamp, as in those papers, so individual sentences may fall
+    below the target.
+
+    Args:
+        kl_per_dim: (B, Z) KL per sentence and latent dimension.
+        target: nats; per dimension (``mode="dim"``) or for the whole latent (``"total"``).
+        mode: ``"dim"``: sum_d max(target, mean_b KL[b, d]); ``"total"``:
+            max(target, mean_b sum_d KL[b, d]).
+
+    Returns:
+        A scalar.
+    """
+    if mode == "dim":
+        return kl_per_dim.mean(0).clamp(min=target).sum()
+    if mode == "total":
+        return kl_per_dim.sum(1).mean().clamp(min=target)
+    raise ValueError(f"free-bits mode must be 'dim' or 'total', got {mode!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Word dropout
+
+
+def word_dropout(
+    inputs: Tensor,
+    lengths: Tensor,
+    p: float,
+    *,
+    unk_id: int,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Bowman et al. 2016: replace decoder input words by the unknown token with probability p.
+
+    Position 0 (the start token) and positions at or beyond each sentence's length (padding)
+    never change. ``p = 1`` gives the inputless decoder, which must rely on z alone.
+
+    Args:
+        inputs: (B, T) decoder inputs: start token, then words.
+        lengths: (B,) the number of real positions per row (start token + words).
+        p: replacement probability in [0, 1].
+        unk_id: the unknown token's id.
+        generator: optional seeded generator.
+
+    Returns:
+        (B, T) a new tensor; ``inputs`` is not modified.
+    """
+    if p <= 0.0:
+        return inputs
+    positions = torch.arange(inputs.shape[1], device=inputs.device)  # (T,)
+    droppable = (positions > 0) & (positions < lengths[:, None])  # (B, T)
+    draws = torch.rand(inputs.shape, generator=generator, device=inputs.device)
+    return inputs.masked_fill(droppable & (draws < p), unk_id)
+
+
+# ----------------------------------------------------------------------------------------------
+# The objective
+
+
+class LossTerms(NamedTuple):
+    """One batch's objective. Every entry except ``loss`` is detached, for logging.
+
+    ``neg_elbo`` is the true negative ELBO at beta = 1 (reconstruction + KL), nats per sentence,
+    whatever weight or free bits the training loss used.
+    """
+
+    loss: Tensor
+    neg_elbo: Tensor
+    reconstruction: Tensor
+    kl: Tensor
+    kl_weight: float
+
+
+def vae_objective(
+    rec_nll: Tensor,
+    kl_per_dim: Tensor | None,
+    *,
+    kl_weight: float = 1.0,
+    free_bits: float = 0.0,
+    free_bits_mode: str = "dim",
+) -> LossTerms:
+    """Combine per-sentence terms into the training loss and the logged quantities.
+
+    Args:
+        rec_nll: (B,) reconstruction NLL per sentence.
+        kl_per_dim: (B, Z) KL per sentence and dimension, or None for the LM baseline.
+        kl_weight: the annealing weight (beta) on the KL term.
+        free_bits: free-bits target in nats (0 disables it).
+        free_bits_mode: ``"dim"`` or ``"total"`` (see :func:`free_bits_kl`).
+
+    Returns:
+        :class:`LossTerms`, each a per-sentence batch average.
+    """
+    reconstruction = rec_nll.mean()
+    if kl_per_dim is None:
+        kl = reconstruction.new_zeros(())
+        train_kl = kl
+    else:
+        kl = kl_per_dim.sum(1).mean()
+        train_kl = free_bits_kl(kl_per_dim, free_bits, free_bits_mode) if free_bits > 0 else kl
+    loss = reconstruction + kl_weight * train_kl
+    return LossTerms(
+        loss=loss,
+        neg_elbo=(reconstruction + kl).detach(),
+        reconstruction=reconstruction.detach(),
+        kl=kl.detach(),
+        kl_weight=kl_weight,
+    )

@@ -1,0 +1,502 @@
+"""Training: one small :class:`Trainer` class and the :func:`train` entry point.
+
+    config -> corpus (tokenizer fit on train) -> model -> Trainer.run() -> run directory
+
+The run directory (``train.out_dir``) holds ``metrics.jsonl``, TensorBoard events when
+tensorboard is installed, ``checkpoints/step-N/`` and the ``last`` and ``best`` links
+(see :mod:`textvae.checkpoint`).
+
+Determinism and resume: the batch order depends only on (seed, epoch); word dropout and the
+reparameterization noise draw from one seeded generator; dropout layers draw from torch's global
+generator. A checkpoint stores all three positions, so on CPU a run interrupted and resumed ends
+with exactly the weights of an uninterrupted one. Validation draws from its own generator,
+seeded afresh each time, so it never moves the training streams.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from textvae import __version__
+from textvae.checkpoint import load_checkpoint, point_link, prune_checkpoints, write_checkpoint
+from textvae.config import Config, ConfigError
+from textvae.data.batching import BucketBatchSampler, collate
+from textvae.data.corpus import Corpus, build_corpus
+from textvae.data.tokenizers import Tokenizer
+from textvae.errors import TextVAEError
+from textvae.metrics import active_units, perplexity
+from textvae.models.gaussian import kl_standard_normal
+from textvae.models.sentence_vae import SentenceVAE, build_model
+from textvae.objectives import LossTerms, kl_weight, reconstruction_nll, vae_objective, word_dropout
+
+VALIDATION_SEED_OFFSET = 1_000_003
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; anything else must be a usable device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device: unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but CUDA is not available here; use auto or cpu")
+    return device
+
+
+def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """The mixed-precision dtype: bf16 (or fp16 where bf16 is unsupported) on CUDA, none on CPU."""
+    if device.type != "cuda" or setting == "off":
+        return None
+    if setting == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+@torch.no_grad()
+def evaluate_elbo(
+    model: SentenceVAE,
+    ids: list[list[int]],
+    tokenizer: Tokenizer,
+    *,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
+    amp_dtype: torch.dtype | None = None,
+) -> dict[str, float]:
+    """The negative ELBO at beta = 1 and its parts over a whole split, one z ~ q(z|x) per
+    sentence, plus the ELBO-bound perplexity and active units (CONVENTIONS.md).
+
+    Returns:
+        ``neg_elbo``, ``reconstruction``, ``kl`` (nats per sentence), ``ppl_bound``
+        (exp(total negative ELBO / target tokens), an upper bound on the PPL; exact for the LM
+        baseline), ``active_units``, ``sentences``, ``tokens``.
+    """
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    lengths = [len(x) + 1 for x in ids]
+    # Sorted by length: evaluation order does not matter, and sorted batches carry no padding.
+    sampler = BucketBatchSampler(lengths, batch_size, shuffle=False)
+    total_rec = total_kl = 0.0
+    means = []
+    for indices in sampler.batches(0):
+        batch = collate([ids[i] for i in indices], bos_id=tokenizer.bos_id,
+                        eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id).to(device)
+        with _autocast(device, amp_dtype):
+            out = model(batch.ids, batch.lengths, generator=generator)
+        total_rec += reconstruction_nll(out.logits, out.targets, batch.lengths).sum().item()
+        if out.mu is not None:
+            total_kl += kl_standard_normal(out.mu.float(), out.logvar.float()).sum().item()
+            means.append(out.mu.float().cpu())
+    model.train(was_training)
+    n, tokens = len(ids), sum(lengths)
+    return {
+        "neg_elbo": (total_rec + total_kl) / n,
+        "reconstruction": total_rec / n,
+        "kl": total_kl / n,
+        "ppl_bound": perplexity(total_rec + total_kl, tokens),
+        "active_units": active_units(torch.cat(means)) if means else 0,
+        "sentences": n,
+        "tokens": tokens,
+    }
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: where the run lives and how it ended."""
+
+    run_dir: Path
+    step: int
+    epoch: int
+    stopped: str
+    valid: dict[str, float]
+    best_neg_elbo: float
+    seconds: float
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM set a flag instead of killing the loop mid-update, so the trainer can
+    finish the step, save a checkpoint and exit cleanly. A second Ctrl-C exits at once."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Owns the model, optimiser, schedules and counters of one run.
+
+    Args:
+        config: the run config.
+        corpus: tokenized train and valid splits.
+        model: the model, already on ``device``.
+        device: where to train.
+        progress: show a tqdm progress bar.
+        log: where one-line messages go.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        corpus: Corpus,
+        model: SentenceVAE,
+        device: torch.device,
+        *,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.config = config
+        self.tc = config.train
+        self.corpus = corpus
+        self.tokenizer = corpus.tokenizer
+        self.model = model
+        self.device = device
+        self.progress = progress
+        self.log = log
+        self.run_dir = Path(self.tc.out_dir)
+        self.amp_dtype = autocast_dtype(self.tc.amp, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if self.tc.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(params, lr=self.tc.lr)
+        else:
+            self.optimizer = torch.optim.SGD(params, lr=self.tc.lr, momentum=self.tc.momentum)
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=self.tc.lr_decay, patience=self.tc.lr_patience,
+            min_lr=self.tc.min_lr,
+        )
+        self.generator = torch.Generator(device=device).manual_seed(self.tc.seed)
+        train_lengths = [len(x) + 1 for x in corpus.ids["train"]]
+        self.sampler = BucketBatchSampler(
+            train_lengths, self.tc.batch_size, seed=self.tc.seed, bucketed=self.tc.bucketed
+        )
+        # Counters: the position in training, saved with every checkpoint.
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_neg_elbo = math.inf
+        self.bad_epochs = 0  # epochs since validation last improved (early stopping)
+        self.tb = _tensorboard_writer(self.run_dir)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "plateau": self.plateau.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "cpu_rng": torch.get_rng_state(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_neg_elbo": self.best_neg_elbo,
+            "bad_epochs": self.bad_epochs,
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.plateau.load_state_dict(state["plateau"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["cpu_rng"])
+        if self.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        for name in ("step", "epoch", "batch_in_epoch", "best_neg_elbo", "bad_epochs"):
+            setattr(self, name, state[name])
+
+    def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path:
+        meta = {
+            "textvae_version": __version__,
+            "model_type": self.config.model.model_type,
+            "vocab_size": self.tokenizer.vocab_size,
+            "step": self.step,
+            "epoch": self.epoch,
+            "valid": valid,
+        }
+        path = write_checkpoint(
+            self.run_dir,
+            config=self.config,
+            tokenizer=self.tokenizer,
+            model_state=self.model.state_dict(),
+            trainer_state=self.state_dict(),
+            meta=meta,
+        )
+        if is_best:
+            point_link(self.run_dir, "best", path)
+        prune_checkpoints(self.run_dir)
+        return path
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def train_step(self, ids: torch.Tensor, lengths: torch.Tensor) -> LossTerms:
+        """One optimiser step on a batch. ids: (B, T + 1); lengths: (B,)."""
+        self.model.train()
+        decoder_inputs = word_dropout(
+            ids[:, :-1], lengths, self.tc.word_dropout, unk_id=self.tokenizer.unk_id,
+            generator=self.generator,
+        )
+        with _autocast(self.device, self.amp_dtype):
+            out = self.model(ids, lengths, decoder_inputs=decoder_inputs, generator=self.generator)
+        rec = reconstruction_nll(out.logits, out.targets, lengths)  # (B,)
+        kl_dim = None if out.mu is None else kl_standard_normal(out.mu.float(), out.logvar.float())
+        terms = vae_objective(
+            rec, kl_dim, kl_weight=kl_weight(self.step, self.tc.kl),
+            free_bits=self.tc.free_bits, free_bits_mode=self.tc.free_bits_mode,
+        )
+        if not torch.isfinite(terms.loss):
+            raise TextVAEError(
+                f"the training loss became {terms.loss.item()} at step {self.step + 1}; "
+                f"stopped without saving. The last good checkpoint is {self.run_dir / 'last'}. "
+                "Lower train.lr or set train.grad_clip."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms.loss).backward()
+        if self.tc.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return terms
+
+    def validate(self) -> dict[str, float]:
+        return evaluate_elbo(
+            self.model, self.corpus.ids["valid"], self.tokenizer,
+            batch_size=max(self.tc.batch_size, 64), device=self.device,
+            seed=self.tc.seed + VALIDATION_SEED_OFFSET, amp_dtype=self.amp_dtype,
+        )
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _write_metrics(self, row: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            split = row["split"]
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                    self.tb.add_scalar(f"{split}/{key}", value, row["step"])
+
+    def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float]:
+        """Validate; keep ``best``; at epoch ends also drive the LR plateau and early stopping."""
+        valid = self.validate()
+        self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
+        improved = valid["neg_elbo"] < self.best_neg_elbo
+        if improved:
+            self.best_neg_elbo = valid["neg_elbo"]
+        if end_of_epoch:
+            self.plateau.step(valid["neg_elbo"])
+            self.bad_epochs = 0 if improved else self.bad_epochs + 1
+        self.log(
+            f"step {self.step} valid: -ELBO {valid['neg_elbo']:.2f} = rec {valid['reconstruction']:.2f}"
+            f" + KL {valid['kl']:.2f} nats/sentence, PPL<= {valid['ppl_bound']:.2f}, "
+            f"active units {valid['active_units']}" + ("  (best)" if improved else "")
+        )
+        self._improved = improved
+        return valid
+
+    def run(self) -> TrainResult:
+        """Train until the epoch budget, ``max_steps``, ``max_minutes``, early stopping or a
+        signal; validate and save at the end. Returns a :class:`TrainResult`."""
+        tc = self.tc
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        stopped = ""
+        valid: dict[str, float] | None = None
+        valid_step = -1
+        self.log(
+            f"training {self.config.model.model_type} on {self.device} "
+            f"({sum(p.numel() for p in self.model.parameters()):,} parameters) -> {self.run_dir}"
+        )
+        window_tokens, window_start = 0, time.monotonic()
+        with _StopSignals() as signals:
+            while not stopped:
+                if self.epoch >= tc.epochs:
+                    stopped = f"finished {tc.epochs} epochs"
+                    break
+                batches = self.sampler.batches(self.epoch)
+                bar = tqdm(
+                    total=len(batches), initial=self.batch_in_epoch, disable=not self.progress,
+                    desc=f"epoch {self.epoch + 1}/{tc.epochs}", leave=False, dynamic_ncols=True,
+                )
+                while self.batch_in_epoch < len(batches):
+                    indices = batches[self.batch_in_epoch]
+                    batch = collate(
+                        [self.corpus.ids["train"][i] for i in indices], bos_id=self.tokenizer.bos_id,
+                        eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
+                    ).to(self.device, non_blocking=True)
+                    terms = self.train_step(batch.ids, batch.lengths)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    window_tokens += int(batch.lengths.sum())
+                    bar.update(1)
+                    epoch_done = self.batch_in_epoch == len(batches)
+                    if self.step % tc.log_every == 0 or epoch_done:
+                        elapsed = time.monotonic() - window_start
+                        row = {
+                            "split": "train", "step": self.step, "epoch": self.epoch,
+                            "loss": terms.loss.item(), "neg_elbo": terms.neg_elbo.item(),
+                            "reconstruction": terms.reconstruction.item(), "kl": terms.kl.item(),
+                            "kl_weight": terms.kl_weight, "lr": self.optimizer.param_groups[0]["lr"],
+                            "tokens_per_s": window_tokens / max(elapsed, 1e-9),
+                        }
+                        self._write_metrics(row)
+                        bar.set_postfix(
+                            loss=f"{row['loss']:.1f}", kl=f"{row['kl']:.2f}",
+                            klw=f"{row['kl_weight']:.2f}", tok_s=f"{row['tokens_per_s']:.0f}",
+                        )
+                        window_tokens, window_start = 0, time.monotonic()
+                    self._improved = False
+                    if epoch_done:
+                        self.epoch += 1
+                        self.batch_in_epoch = 0
+                        valid, valid_step = self._scheduled_validation(end_of_epoch=True), self.step
+                        if tc.early_stop_patience is not None and self.bad_epochs >= tc.early_stop_patience:
+                            stopped = f"early stopping: no improvement for {self.bad_epochs} epochs"
+                    elif tc.eval_every is not None and self.step % tc.eval_every == 0:
+                        valid, valid_step = self._scheduled_validation(end_of_epoch=False), self.step
+                    if tc.max_steps is not None and self.step >= tc.max_steps:
+                        stopped = stopped or f"reached max_steps={tc.max_steps}"
+                    if tc.max_minutes is not None and time.monotonic() - start >= 60 * tc.max_minutes:
+                        stopped = stopped or f"reached max_minutes={tc.max_minutes}"
+                    if signals.received:
+                        stopped = f"received {signals.received}"
+                    if self.step % tc.checkpoint_every == 0 or epoch_done or stopped:
+                        if stopped and valid_step != self.step:
+                            # A closing validation for the summary; it moves no training state.
+                            valid, valid_step = self.validate(), self.step
+                            self._write_metrics({"split": "valid", "step": self.step,
+                                                 "epoch": self.epoch, **valid})
+                        self.save(valid if valid_step == self.step else None, is_best=self._improved)
+                    if stopped:
+                        break
+                bar.close()
+            if valid_step != self.step:  # finished all epochs exactly at a saved step
+                valid = self.validate()
+                self.save(valid)
+        if self.tb is not None:
+            self.tb.close()
+        seconds = time.monotonic() - start
+        return TrainResult(self.run_dir, self.step, self.epoch, stopped, valid or {},
+                           self.best_neg_elbo, seconds)
+
+
+def _tensorboard_writer(run_dir: Path):
+    """A SummaryWriter when tensorboard is installed (``pip install textvae[tensorboard]``)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def train(
+    config: Config,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train a model from a config, or resume the run in ``config.train.out_dir``.
+
+    On resume the run's saved config is used, except for the budget (``train.epochs``,
+    ``max_steps``, ``max_minutes``) and ``train.device``, which come from ``config``; the
+    tokenizer, weights, optimiser, schedules, RNG states and data position come from
+    ``out_dir/last``.
+    """
+    run_dir = Path(config.train.out_dir)
+    checkpoint = None
+    if resume:
+        if not (run_dir / "last").exists():
+            raise TextVAEError(f"cannot resume: {run_dir / 'last'} does not exist (train without --resume)")
+        checkpoint = load_checkpoint(run_dir / "last", with_trainer=True)
+        budget = {k: getattr(config.train, k) for k in ("epochs", "max_steps", "max_minutes", "device")}
+        config = replace(checkpoint.config, train=replace(checkpoint.config.train, **budget))
+    elif (run_dir / "last").exists():
+        raise TextVAEError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or choose another "
+            "train.out_dir (e.g. --set train.out_dir=runs/new)"
+        )
+    device = resolve_device(config.train.device)
+    torch.manual_seed(config.train.seed)
+    corpus = build_corpus(
+        config.data, tokenizer=checkpoint.tokenizer if checkpoint else None,
+        splits=("train", "valid"), log=log,
+    )
+    model = build_model(config.model, corpus.tokenizer.vocab_size, corpus.tokenizer.pad_id)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint.model_state)
+    model.to(device)
+    trainer = Trainer(config, corpus, model, device, progress=progress, log=log)
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint.trainer_state)
+        _truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
+        log(f"resumed from {checkpoint.path} at step {trainer.step} (epoch {trainer.epoch + 1})")
+    result = trainer.run()
+    log(summary(result))
+    return result
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric rows logged after ``step`` (work that the resumed run will redo)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in rows))
+
+
+def summary(result: TrainResult) -> str:
+    """A short human summary of a finished run."""
+    v = result.valid
+    lines = [
+        f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min).",
+    ]
+    if v:
+        lines.append(
+            f"validation: -ELBO {v['neg_elbo']:.2f} nats/sentence (reconstruction "
+            f"{v['reconstruction']:.2f} + KL {v['kl']:.2f}), PPL <= {v['ppl_bound']:.2f}, "
+            f"active units {v['active_units']}"
+        )
+    lines.append(f"checkpoint: {result.run_dir / 'last'}  (best by validation -ELBO: {result.run_dir / 'best'})")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `textvae train` or scripts/train.py")
