@@ -405,7 +405,7 @@ class Trainer:
                             self._write_metrics({"split": "valid", "step": self.step,
                                                  "epoch": self.epoch, **valid})
                         self.save(valid if valid_step == self.step else None, is_best=self._improved)
-                    if stopped:
+                    if stopped or epoch_done:  # a new epoch needs its own batch order
                         break
                 bar.close()
             if valid_step != self.step:  # finished all epochs exactly at a saved step

@@ -1,0 +1,29 @@
+import pytest
+
+from textvae.config import load_config
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """A seconds-long run on a small slice of the grammar corpus, with odd distinct sizes."""
+
+    def make(*overrides: str, out: str = "run"):
+        return load_config(
+            None,
+            [
+                "data.source=grammar",
+                "data.grammar_size=200",
+                "model.embed_dim=11",
+                "model.encoder_hidden_dim=13",
+                "model.decoder_hidden_dim=17",
+                "model.latent_dim=7",
+                "model.dropout=0.1",
+                "train.batch_size=7",
+                "train.word_dropout=0.3",
+                "train.log_every=4",
+                f"train.out_dir={tmp_path / out}",
+                *overrides,
+            ],
+        )
+
+    return make

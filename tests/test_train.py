@@ -1,0 +1,169 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from textvae.checkpoint import load_checkpoint
+from textvae.cli import main
+from textvae.errors import TextVAEError
+from textvae.models.sentence_vae import build_model
+from textvae.train import autocast_dtype, resolve_device, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _quiet(_msg):
+    pass
+
+
+def _weights(run_dir):
+    return load_checkpoint(Path(run_dir) / "last").model_state
+
+
+def test_training_writes_metrics_and_checkpoints(tiny_config):
+    cfg = tiny_config("train.max_steps=9", "train.checkpoint_every=4")
+    result = train(cfg, progress=False, log=_quiet)
+    run = Path(cfg.train.out_dir)
+    assert result.step == 9 and result.stopped == "reached max_steps=9"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if r["split"] == "train"]
+    assert [r["step"] for r in train_rows] == [4, 8]
+    for key in ("loss", "neg_elbo", "reconstruction", "kl", "kl_weight", "tokens_per_s"):
+        assert key in train_rows[0]
+    # The true ELBO is logged apart from the annealed loss.
+    assert train_rows[0]["neg_elbo"] == pytest.approx(train_rows[0]["reconstruction"] + train_rows[0]["kl"], rel=1e-5)
+    assert rows[-1]["split"] == "valid" and rows[-1]["step"] == 9
+    assert os.readlink(run / "last").endswith("step-00000009")
+    # Only checkpoints that a link points at survive.
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000009"]
+
+
+def test_checkpoint_rebuilds_the_model_exactly(tiny_config):
+    cfg = tiny_config("train.max_steps=3")
+    train(cfg, progress=False, log=_quiet)
+    ckpt = load_checkpoint(cfg.train.out_dir)  # a run directory reads its `last`
+    assert ckpt.config == cfg
+    assert ckpt.meta["step"] == 3 and ckpt.meta["model_type"] == "vae"
+    model = build_model(ckpt.config.model, ckpt.tokenizer.vocab_size, ckpt.tokenizer.pad_id)
+    model.load_state_dict(ckpt.model_state)
+    again = load_checkpoint(ckpt.path)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, again.model_state[name]), name
+
+
+@pytest.mark.parametrize("stop_at", [5, 26])  # mid-epoch, and exactly at an epoch end (26 batches)
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_config, stop_at):
+    common = ("train.checkpoint_every=3", "train.epochs=3", "train.eval_every=10")
+    full = tiny_config(*common, "train.max_steps=40", out="full")
+    train(full, progress=False, log=_quiet)
+    part = tiny_config(*common, f"train.max_steps={stop_at}", out="part")
+    train(part, progress=False, log=_quiet)
+    resumed = tiny_config(*common, "train.max_steps=40", out="part")
+    result = train(resumed, resume=True, progress=False, log=_quiet)
+    assert result.step == 40
+    a, b = _weights(full.train.out_dir), _weights(part.train.out_dir)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    # The metrics log of the resumed run matches the uninterrupted one, row for row.
+    rows = lambda cfg: [  # noqa: E731
+        {k: v for k, v in json.loads(line).items() if k != "tokens_per_s"}
+        for line in (Path(cfg.train.out_dir) / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["step"] != stop_at  # the interrupted run's closing validation
+    ]
+    assert [r for r in rows(full) if r["split"] == "train"] == [r for r in rows(part) if r["split"] == "train"]
+
+
+def test_a_training_step_changes_weights_and_validation_does_not(tiny_config):
+    from textvae.data.corpus import build_corpus
+    from textvae.train import Trainer
+
+    cfg = tiny_config()
+    corpus = build_corpus(cfg.data, splits=("train", "valid"), log=_quiet)
+    model = build_model(cfg.model, corpus.tokenizer.vocab_size, corpus.tokenizer.pad_id)
+    trainer = Trainer(cfg, corpus, model, torch.device("cpu"), progress=False, log=_quiet)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.validate()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    from textvae.data.batching import collate
+
+    batch = collate(corpus.ids["train"][:7], bos_id=2, eos_id=3, pad_id=0)
+    trainer.train_step(batch.ids, batch.lengths)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(before[k], v)]
+    assert "encoder_rnn.weight_ih_l0" in changed or any("encoder" in k for k in changed)
+    assert any("decoder" in k for k in changed)
+
+
+def test_lm_baseline_trains(tiny_config):
+    result = train(tiny_config("model.model_type=lm", "train.max_steps=4"), progress=False, log=_quiet)
+    assert result.valid["kl"] == 0.0 and result.valid["active_units"] == 0
+    assert result.valid["ppl_bound"] > 1.0
+
+
+def test_refuses_to_overwrite_a_run_and_resume_needs_one(tiny_config):
+    cfg = tiny_config("train.max_steps=2")
+    with pytest.raises(TextVAEError, match="cannot resume"):
+        train(cfg, resume=True, progress=False, log=_quiet)
+    train(cfg, progress=False, log=_quiet)
+    with pytest.raises(TextVAEError, match="already holds a run; pass --resume"):
+        train(cfg, progress=False, log=_quiet)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert autocast_dtype("auto", torch.device("cpu")) is None
+    if not torch.cuda.is_available():
+        with pytest.raises(TextVAEError, match="CUDA is not available"):
+            resolve_device("cuda")
+        assert resolve_device("auto").type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+def test_training_on_cuda_with_mixed_precision(tiny_config):
+    cfg = tiny_config("train.max_steps=6", "train.device=cuda", "train.amp=auto")
+    result = train(cfg, progress=False, log=_quiet)
+    assert result.step == 6 and torch.isfinite(torch.tensor(result.valid["neg_elbo"]))
+    assert autocast_dtype("auto", torch.device("cuda")) in (torch.bfloat16, torch.float16)
+    cfg16 = tiny_config("train.max_steps=3", "train.device=cuda", "train.amp=fp16", out="fp16")
+    assert train(cfg16, progress=False, log=_quiet).step == 3
+
+
+def test_cli_and_script_train(tmp_path, capsys):
+    args = ["--config", str(REPO / "configs/quickstart.yaml"), "--set", "data.grammar_size=300",
+            "--set", "model.encoder_hidden_dim=15", "--set", "model.decoder_hidden_dim=15",
+            "--set", "train.max_steps=2", "--set", f"train.out_dir={tmp_path / 'cli'}", "--no-progress"]
+    assert main(["train", *args]) == 0
+    assert "done: reached max_steps=2" in capsys.readouterr().out
+    script = subprocess.run(
+        [sys.executable, str(REPO / "scripts/train.py"), *args[:-3], "--set",
+         f"train.out_dir={tmp_path / 'script'}", "--no-progress"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert script.returncode == 0, script.stderr
+    assert (tmp_path / "script" / "last" / "model.pt").is_file()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    run = tmp_path / "sigint"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "textvae", "train", "--set", "data.grammar_size=2000",
+         "--set", "model.embed_dim=11", "--set", "model.encoder_hidden_dim=13",
+         "--set", "model.decoder_hidden_dim=13", "--set", "train.epochs=1000",
+         "--set", "train.log_every=1", "--set", f"train.out_dir={run}", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (run / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "received SIGINT" in out
+    assert "Traceback" not in err
+    assert load_checkpoint(run).meta["step"] >= 1
