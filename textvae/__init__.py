@@ -1,3 +1,29 @@
-"""textvae: variational autoencoders over text, with image VAEs for parity."""
+"""textvae: variational autoencoders over text, with image VAEs for parity.
+
+``textvae.load`` and ``textvae.TextVAE`` (from :mod:`textvae.api`) are imported on first use, so
+``import textvae`` stays light (no torch until a model is needed).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+__all__ = ["TextVAE", "__version__", "load"]
+
+if TYPE_CHECKING:
+    from textvae.api import TextVAE, load
+
+_LAZY = {"TextVAE", "load"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from textvae import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'textvae' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)

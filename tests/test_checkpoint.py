@@ -1,0 +1,72 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from textvae.checkpoint import load_checkpoint, point_link, prune_checkpoints, write_checkpoint
+from textvae.config import Config
+from textvae.data.tokenizers import WordTokenizer
+from textvae.errors import CheckpointError
+
+
+def _write(run_dir, step, **extra):
+    tok = WordTokenizer.build(["the cat sat", "a dog ran"])
+    state = {"w": torch.arange(35.0).reshape(5, 7)}
+    return write_checkpoint(run_dir, config=Config(), tokenizer=tok, model_state=state,
+                            trainer_state={"step": step}, meta={"step": step, **extra})
+
+
+def test_round_trip_is_exact(tmp_path):
+    path = _write(tmp_path, 3)
+    ckpt = load_checkpoint(tmp_path)  # the run directory resolves to `last`
+    assert ckpt.path.resolve() == path.resolve()
+    assert torch.equal(ckpt.model_state["w"], torch.arange(35.0).reshape(5, 7))
+    assert ckpt.config == Config()
+    assert ckpt.tokenizer.encode("the dog") == WordTokenizer.build(["the cat sat", "a dog ran"]).encode("the dog")
+    assert ckpt.trainer_state is None
+    assert load_checkpoint(path, with_trainer=True).trainer_state == {"step": 3}
+
+
+def test_last_moves_and_pruning_keeps_linked_checkpoints(tmp_path):
+    first = _write(tmp_path, 1)
+    point_link(tmp_path, "best", first)
+    second = _write(tmp_path, 2)
+    third = _write(tmp_path, 3)
+    prune_checkpoints(tmp_path)
+    assert (tmp_path / "last").resolve() == third.resolve()
+    assert (tmp_path / "best").resolve() == first.resolve()
+    assert first.exists() and third.exists() and not second.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_missing_and_incomplete_checkpoints_are_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "nope")
+    path = _write(tmp_path, 1)
+    os.remove(path / "model.pt")
+    with pytest.raises(CheckpointError, match="missing model.pt"):
+        load_checkpoint(path)
+
+
+def test_truncated_weights_are_refused(tmp_path):
+    path = _write(tmp_path, 1)
+    data = (path / "model.pt").read_bytes()
+    (path / "model.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated, corrupt"):
+        load_checkpoint(path)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_pickled_payload_is_refused_and_never_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _write(tmp_path / "run", 1)
+    with open(path / "model.pt", "wb") as fh:
+        pickle.dump({"w": _Payload()}, fh)
+    with pytest.raises(CheckpointError, match="never unpickles arbitrary objects"):
+        load_checkpoint(path)
+    assert not (tmp_path / "PWNED").exists()

@@ -1,0 +1,121 @@
+"""The grammar-corpus quality report and its pure pieces."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from textvae.api import NoLatentSpaceError, load
+from textvae.cli import main
+from textvae.config import load_config
+from textvae.errors import TextVAEError
+from textvae.quality import (
+    FACTORS,
+    format_quality_report,
+    grammar_quality_report,
+    linear_probe_accuracy,
+    reconstruction_accuracy,
+)
+from textvae.train import train
+
+SECTIONS = ("grammaticality", "reconstruction", "label_kept", "probe_accuracy", "probe_majority_baseline")
+SMALL = {"n_samples": 11, "n_pairs": 3, "steps": 5, "n_test": 13, "max_len": 17}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, _one_thread):
+    out = tmp_path_factory.mktemp("quality") / "run"
+    cfg = load_config(None, [
+        "data.grammar_size=300", "model.embed_dim=11", "model.encoder_hidden_dim=13",
+        "model.decoder_hidden_dim=17", "model.latent_dim=7", "train.batch_size=7",
+        "train.max_steps=30", f"train.out_dir={out}",
+    ])
+    train(cfg, progress=False, log=lambda m: None)
+    return out
+
+
+# ------------------------------------------------------------------------------------ pure pieces
+
+
+def test_reconstruction_accuracy_known_answers():
+    refs = [[5, 6, 7], [8, 9]]
+    assert reconstruction_accuracy(refs, refs) == {"exact_match": 1.0, "token_accuracy": 1.0}
+    # Row 1: 2 of 4 target positions (5, 6 right; 9 for 7 wrong; end missing: decode too long).
+    # Row 2: a decode cut off at max_len, no end token: 2 of 3 (8, 9 right, end missing).
+    got = reconstruction_accuracy(refs, [[5, 6, 9, 4], [8, 9]], decodes_ended=[True, False])
+    assert got == {"exact_match": 0.0, "token_accuracy": pytest.approx(4 / 7)}
+    # A decode that ends early: the missing positions count as wrong.
+    assert reconstruction_accuracy([[5, 6, 7]], [[5]])["token_accuracy"] == pytest.approx(1 / 4)
+    with pytest.raises(ValueError):
+        reconstruction_accuracy(refs, refs[:1])
+
+
+def test_linear_probe_known_answers():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(301, 7, generator=gen)
+    labels = ["a" if v > 0 else "b" for v in (x[:, 2] - 0.5 * x[:, 4]).tolist()]
+    # A linearly separable label is recovered almost perfectly.
+    assert linear_probe_accuracy(x[:251], labels[:251], x[251:], labels[251:]) >= 0.9
+    # A label independent of the features scores about chance.
+    noise = [str(i % 3) for i in torch.randperm(301, generator=gen).tolist()]
+    assert linear_probe_accuracy(x[:251], noise[:251], x[251:], noise[251:]) < 0.6
+    # One training class: predict it.
+    assert linear_probe_accuracy(x[:5], [True] * 5, x[5:9], [True, True, False, True]) == 0.75
+
+
+# ------------------------------------------------------------------------------------ the report
+
+
+def test_report_on_a_tiny_checkpoint_has_every_entry_in_range(run_dir):
+    tv = load(run_dir, device="cpu")
+    report = grammar_quality_report(tv, seed=3, **SMALL)
+    assert set(report) == {"settings", *SECTIONS}
+    assert set(report["grammaticality"]) == {
+        "prior_standard_greedy", "prior_aggregate_greedy", "prior_standard_sample_t1",
+        "homotopy_intermediates",
+    }
+    assert set(report["reconstruction"]) == {"exact_match", "token_accuracy"}
+    for section in ("label_kept", "probe_accuracy", "probe_majority_baseline"):
+        assert set(report[section]) == set(FACTORS)
+    for section in SECTIONS:
+        for key, value in report[section].items():
+            assert 0.0 <= value <= 1.0, (section, key, value)
+    assert report["settings"]["n_test"] == 13
+    json.dumps(report)  # plain values only
+    assert grammar_quality_report(tv, seed=3, **SMALL) == report  # seeded
+    table = format_quality_report(report)
+    assert "homotopy_intermediates" in table and "topic" in table and "%" in table
+
+
+def test_report_needs_a_grammar_vae(run_dir):
+    tv = load(run_dir, device="cpu")
+    text_data = dataclasses.replace(tv.config.data, source="text", train_path="train.txt")
+    tv.config = dataclasses.replace(tv.config, data=text_data)
+    with pytest.raises(TextVAEError, match="grammar corpus.*'text'"):
+        grammar_quality_report(tv, **SMALL)
+    tv = load(run_dir, device="cpu")
+    with pytest.raises(TextVAEError, match="steps"):
+        grammar_quality_report(tv, **{**SMALL, "steps": 2})
+    tv.model.is_vae = False  # what an LM baseline looks like to the report
+    with pytest.raises(NoLatentSpaceError):
+        grammar_quality_report(tv, **SMALL)
+
+
+def test_quality_cli_prints_the_table_and_writes_json(run_dir, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    argv = ["quality", "-c", str(run_dir), "--n-samples", "7", "--n-pairs", "2", "--steps", "3",
+            "--n-test", "9", "--max-len", "13", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert printed.strip() == format_quality_report(report)
+    assert report["settings"]["n_pairs"] == 2
