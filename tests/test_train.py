@@ -139,7 +139,9 @@ def test_cli_and_script_train(tmp_path, capsys):
             "--set", "model.encoder_hidden_dim=15", "--set", "model.decoder_hidden_dim=15",
             "--set", "train.max_steps=2", "--set", f"train.out_dir={tmp_path / 'cli'}", "--no-progress"]
     assert main(["train", *args]) == 0
-    assert "done: reached max_steps=2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "done: reached max_steps=2" in out
+    assert "samples from N(0, I):" in out and "interpolation from '" in out
     script = subprocess.run(
         [sys.executable, str(REPO / "scripts/train.py"), *args[:-3], "--set",
          f"train.out_dir={tmp_path / 'script'}", "--no-progress"],

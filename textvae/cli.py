@@ -98,7 +98,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.device is not None:
         cfg.train.device = args.device
     result = train(cfg, resume=args.resume, progress=not args.no_progress)
-    return 0 if not result.stopped.startswith("received") else 130
+    if result.stopped.startswith("received"):
+        return 130
+    if cfg.model.model_type == "vae":
+        _show_samples(result.run_dir, cfg)
+    return 0
+
+
+def _show_samples(run_dir, cfg) -> None:
+    """End a training run with a few prior samples and one interpolation from its best model."""
+    from textvae.api import load
+    from textvae.data.corpus import load_sentences
+
+    tv = load(run_dir, device=cfg.train.device)
+    print("samples from N(0, I):")
+    for text in tv.sample(3, seed=0):
+        print(f"  {text}")
+    valid = load_sentences(cfg.data, "valid").sentences
+    if len(valid) >= 2:
+        print(f"interpolation from '{valid[0]}' to '{valid[1]}':")
+        for text in tv.interpolate(valid[0], valid[1], steps=5):
+            print(f"  {text}")
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
