@@ -90,7 +90,27 @@ def _specials_until_eos(ids: Sequence[int], vocab_size: int) -> list[int]:
     return kept
 
 
-class WordTokenizer:
+class _SharedSpecialIds:
+    """Both tokenizer kinds put the specials at the same ids (pad 0, unk 1, bos 2, eos 3)."""
+
+    @property
+    def pad_id(self) -> int:
+        return PAD_ID
+
+    @property
+    def unk_id(self) -> int:
+        return UNK_ID
+
+    @property
+    def bos_id(self) -> int:
+        return BOS_ID
+
+    @property
+    def eos_id(self) -> int:
+        return EOS_ID
+
+
+class WordTokenizer(_SharedSpecialIds):
     """A whitespace-split word vocabulary (``str.split``, no lower-casing or other normalization).
 
     Ids: the four specials (``pad``, ``unk``, ``bos``, ``eos`` = 0..3), then the data types by
@@ -181,22 +201,6 @@ class WordTokenizer:
         return cls([pad, unk, bos, eos, *ranked])
 
     @property
-    def pad_id(self) -> int:
-        return PAD_ID
-
-    @property
-    def unk_id(self) -> int:
-        return UNK_ID
-
-    @property
-    def bos_id(self) -> int:
-        return BOS_ID
-
-    @property
-    def eos_id(self) -> int:
-        return EOS_ID
-
-    @property
     def vocab_size(self) -> int:
         return len(self._tokens)
 
@@ -237,7 +241,7 @@ class WordTokenizer:
         return f"WordTokenizer(vocab_size={self.vocab_size})"
 
 
-class SentencePieceTokenizer:
+class SentencePieceTokenizer(_SharedSpecialIds):
     """A SentencePiece subword model (Kudo & Richardson 2018), "unigram" or "bpe".
 
     SentencePiece applies its default ``nmt_nfkc`` normalization (NFKC, whitespace runs collapsed), so
@@ -318,22 +322,6 @@ class SentencePieceTokenizer:
         except RuntimeError as e:
             raise DataError(_explain_spm_training_error(str(e), vocab_size, len(sentences))) from e
         return cls(buffer.getvalue())
-
-    @property
-    def pad_id(self) -> int:
-        return PAD_ID
-
-    @property
-    def unk_id(self) -> int:
-        return UNK_ID
-
-    @property
-    def bos_id(self) -> int:
-        return BOS_ID
-
-    @property
-    def eos_id(self) -> int:
-        return EOS_ID
 
     @property
     def vocab_size(self) -> int:
