@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from textvae.config import load_config
 
@@ -27,3 +28,12 @@ def tiny_config(tmp_path):
         )
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models are dominated by thread overhead; one thread also leaves the other core alone."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

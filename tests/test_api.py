@@ -43,13 +43,7 @@ TINY = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models are dominated by thread overhead; one thread also leaves the other cores alone.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train(out, *overrides):
@@ -59,12 +53,12 @@ def _train(out, *overrides):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, _one_thread):
+def run_dir(tmp_path_factory, one_thread):
     return _train(tmp_path_factory.mktemp("vae") / "run", "train.max_steps=30")
 
 
 @pytest.fixture(scope="module")
-def lm_run_dir(tmp_path_factory, _one_thread):
+def lm_run_dir(tmp_path_factory, one_thread):
     return _train(tmp_path_factory.mktemp("lm") / "run", "model.model_type=lm", "train.max_steps=5")
 
 

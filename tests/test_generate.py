@@ -26,13 +26,7 @@ PAD, BOS, EOS = 0, 2, 3
 ENDS = {"bos_id": BOS, "eos_id": EOS}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models are dominated by thread overhead; one thread also leaves the other cores alone.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(*, seed=0, model_type="vae", rnn_type="lstm", layers=1, bidirectional=False,

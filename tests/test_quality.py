@@ -23,16 +23,11 @@ SECTIONS = ("grammaticality", "reconstruction", "label_kept", "probe_accuracy", 
 SMALL = {"n_samples": 11, "n_pairs": 3, "steps": 5, "n_test": 13, "max_len": 17}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, _one_thread):
+def run_dir(tmp_path_factory, one_thread):
     out = tmp_path_factory.mktemp("quality") / "run"
     cfg = load_config(None, [
         "data.grammar_size=300", "model.embed_dim=11", "model.encoder_hidden_dim=13",
