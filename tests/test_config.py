@@ -85,3 +85,13 @@ def test_cli_prints_one_line_without_traceback(capsys):
 def test_cli_debug_shows_the_exception():
     with pytest.raises(ConfigError):
         main(["--debug", "config", "--set", "model.rnn_type=transformer"])
+
+
+def test_a_bare_yaml_off_means_the_string_off(tmp_path):
+    # YAML 1.1 reads `amp: off` as the boolean false; the choice field takes it as "off".
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  amp: off\n")
+    assert load_config(path, []).train.amp == "off"
+    assert load_config(None, ["train.amp=off"]).train.amp == "off"
+    with pytest.raises(ConfigError, match="invalid choice True"):
+        load_config(None, ["train.amp=on"])

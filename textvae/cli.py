@@ -8,6 +8,7 @@ Imports of heavy modules (torch, datasets) happen inside the handlers, so ``--he
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -100,7 +101,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train(cfg, resume=args.resume, progress=not args.no_progress)
     if result.stopped.startswith("received"):
         return 130
-    if cfg.model.model_type == "vae":
+    # Under torchrun only rank 0 shows samples (the others have no run directory of their own).
+    if cfg.model.model_type == "vae" and os.environ.get("RANK", "0") == "0":
         _show_samples(result.run_dir, cfg)
     return 0
 
@@ -298,6 +300,28 @@ def _cmd_fit_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from textvae.bench import format_table, run_benchmark
+
+    cfg = _load_config(args)
+    for key in ("batch_size", "device", "amp"):
+        if getattr(args, key) is not None:
+            setattr(cfg.train, key, getattr(args, key))
+    results = run_benchmark(
+        cfg, seconds=args.seconds, iw_samples=args.iw_samples, iw_sentences=args.iw_sentences,
+        reference_sentences=args.reference_sentences, log=lambda msg: print(msg, file=sys.stderr),
+    )
+    print(format_table(results))
+    if args.json:
+        tmp = f"{args.json}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2)
+        os.replace(tmp, args.json)  # never a half-written file
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------
 # Parser
 
@@ -340,7 +364,32 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=_cmd_config)
 
     _add_generation_commands(commands)
+    _add_bench_command(commands)
     return parser
+
+
+def _add_bench_command(commands) -> None:
+    bench = commands.add_parser(
+        "bench", help="measure training, decoding and IW-NLL speed against the machine's ceiling"
+    )
+    bench.add_argument("--config", default="configs/ptb_bowman.yaml",
+                       help="config to measure (default configs/ptb_bowman.yaml: PTB, LSTM "
+                            "256/256/32, batch 32)")
+    bench.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override one config key (repeatable)")
+    bench.add_argument("--batch-size", type=positive_int, help="override train.batch_size")
+    bench.add_argument("--device", help="override train.device: auto, cpu, cuda, cuda:N")
+    bench.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], help="override train.amp")
+    bench.add_argument("--seconds", type=float, default=30.0,
+                       help="timed training seconds after warm-up (default 30)")
+    bench.add_argument("--iw-samples", type=int, default=500,
+                       help="K for the IW-NLL timing (default 500; 0 skips it)")
+    bench.add_argument("--iw-sentences", type=positive_int,
+                       help="time IW-NLL on the first N test sentences (default: all)")
+    bench.add_argument("--reference-sentences", type=positive_int, default=100,
+                       help="test sentences timed with the He et al. protocol (default 100)")
+    bench.add_argument("--json", help="also write the figures to this JSON file")
+    bench.set_defaults(func=_cmd_bench)
 
 
 def _add_model_args(

@@ -196,6 +196,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin is Literal:
         choices = typing.get_args(tp)
+        if value is False and "off" in choices:
+            value = "off"  # YAML 1.1 reads a bare `off` as false (`amp: off`)
         if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
             valid = ", ".join(repr(c) for c in choices)
             raise ConfigError(f"{key}: invalid choice {value!r}; valid choices: {valid}")

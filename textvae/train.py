@@ -30,12 +30,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from textvae import __version__
+from textvae import __version__, distributed
 from textvae.checkpoint import load_checkpoint, point_link, prune_checkpoints, write_checkpoint
 from textvae.config import Config, ConfigError
 from textvae.data.batching import BucketBatchSampler, collate
 from textvae.data.corpus import Corpus, build_corpus
 from textvae.data.tokenizers import Tokenizer
+from textvae.distributed import Distributed
 from textvae.errors import TextVAEError
 from textvae.metrics import active_units, perplexity
 from textvae.models.gaussian import kl_standard_normal
@@ -59,12 +60,22 @@ def resolve_device(name: str) -> torch.device:
 
 
 def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
-    """The mixed-precision dtype: bf16 (or fp16 where bf16 is unsupported) on CUDA, none on CPU."""
-    if device.type != "cuda" or setting == "off":
+    """The mixed-precision dtype of training (evaluation always runs in float32).
+
+    CUDA: ``auto`` is bf16 (fp16 where bf16 is unsupported). CPU: ``auto`` stays float32;
+    ``bf16`` runs the matrix multiplies and the recurrent layers in bfloat16 through oneDNN,
+    several times faster on CPUs with AMX or AVX512-BF16 units (docs/performance.md has the
+    measurements). fp16 is CUDA-only.
+    """
+    if setting == "off":
         return None
-    if setting == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
+    if device.type == "cuda":
+        if setting == "auto":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
+    if setting == "fp16":
+        raise ConfigError("train.amp=fp16 needs CUDA; on the CPU use bf16 (or off)")
+    return torch.bfloat16 if setting == "bf16" else None
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
@@ -80,7 +91,6 @@ def evaluate_elbo(
     batch_size: int,
     device: torch.device,
     seed: int,
-    amp_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """The negative ELBO at beta = 1 and its parts over a whole split, one z ~ q(z|x) per
     sentence, plus the ELBO-bound perplexity and active units (CONVENTIONS.md).
@@ -101,8 +111,7 @@ def evaluate_elbo(
     for indices in sampler.batches(0):
         batch = collate([ids[i] for i in indices], bos_id=tokenizer.bos_id,
                         eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id).to(device)
-        with _autocast(device, amp_dtype):
-            out = model(batch.ids, batch.lengths, generator=generator)
+        out = model(batch.ids, batch.lengths, generator=generator)  # float32: exact figures
         total_rec += reconstruction_nll(out.logits, out.targets, batch.lengths).sum().item()
         if out.mu is not None:
             total_kl += kl_standard_normal(out.mu.float(), out.logvar.float()).sum().item()
@@ -167,6 +176,8 @@ class Trainer:
         device: where to train.
         progress: show a tqdm progress bar.
         log: where one-line messages go.
+        dist: this process's place in a distributed job (:mod:`textvae.distributed`); the
+            default is a single process.
     """
 
     def __init__(
@@ -178,15 +189,24 @@ class Trainer:
         *,
         progress: bool = True,
         log: Callable[[str], None] = print,
+        dist: Distributed | None = None,
     ) -> None:
+        self.dist = dist or Distributed()
         self.config = config
         self.tc = config.train
         self.corpus = corpus
         self.tokenizer = corpus.tokenizer
         self.model = model
         self.device = device
-        self.progress = progress
-        self.log = log
+        self.progress = progress and self.dist.is_main
+        self.log = log if self.dist.is_main else _silent
+        # Forward passes go through the DDP wrapper (it all-reduces gradients in backward);
+        # state dicts and generation use the plain module.
+        self.forward_model: torch.nn.Module = model
+        if self.dist.enabled:
+            self.forward_model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
         self.run_dir = Path(self.tc.out_dir)
         self.amp_dtype = autocast_dtype(self.tc.amp, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
@@ -202,7 +222,8 @@ class Trainer:
         self.generator = torch.Generator(device=device).manual_seed(self.tc.seed)
         train_lengths = [len(x) + 1 for x in corpus.ids["train"]]
         self.sampler = BucketBatchSampler(
-            train_lengths, self.tc.batch_size, seed=self.tc.seed, bucketed=self.tc.bucketed
+            train_lengths, self.tc.batch_size, seed=self.tc.seed, bucketed=self.tc.bucketed,
+            min_batch=min(self.dist.world_size, self.tc.batch_size),
         )
         # Counters: the position in training, saved with every checkpoint.
         self.step = 0
@@ -210,7 +231,7 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best_neg_elbo = math.inf
         self.bad_epochs = 0  # epochs since validation last improved (early stopping)
-        self.tb = _tensorboard_writer(self.run_dir)
+        self.tb = _tensorboard_writer(self.run_dir) if self.dist.is_main else None
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -242,7 +263,10 @@ class Trainer:
         for name in ("step", "epoch", "batch_in_epoch", "best_neg_elbo", "bad_epochs"):
             setattr(self, name, state[name])
 
-    def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path:
+    def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
+        """Write a checkpoint (rank 0 only; other ranks return None)."""
+        if not self.dist.is_main:
+            return None
         meta = {
             "textvae_version": __version__,
             "model_type": self.config.model.model_type,
@@ -267,15 +291,31 @@ class Trainer:
     # -- one step ------------------------------------------------------------------------------
 
     def train_step(self, ids: torch.Tensor, lengths: torch.Tensor) -> LossTerms:
-        """One optimiser step on a batch. ids: (B, T + 1); lengths: (B,)."""
+        """One optimiser step on a batch. ids: (B, T + 1); lengths: (B,).
+
+        In a distributed job every rank passes the whole global batch: the noise is drawn for
+        all B rows, then each rank trains on its own rows (see :mod:`textvae.distributed`), and
+        the returned terms are global-batch averages.
+        """
         self.model.train()
         decoder_inputs = word_dropout(
             ids[:, :-1], lengths, self.tc.word_dropout, unk_id=self.tokenizer.unk_id,
             generator=self.generator,
-        )
+        )  # (B, T)
+        eps = None
+        if self.model.is_vae:  # drawn here, after word dropout, in the generator's usual order
+            eps = torch.randn(len(lengths), self.model.latent_dim, generator=self.generator,
+                              device=ids.device)  # (B, Z)
+        global_rows = len(lengths)
+        if self.dist.enabled:
+            rows = self.dist.rows(global_rows, ids.device)  # (b,)
+            lengths = lengths[rows]
+            width = int(lengths.max())  # this rank's longest row: no extra padding
+            ids, decoder_inputs = ids[rows, : width + 1], decoder_inputs[rows, :width]
+            eps = None if eps is None else eps[rows]
         with _autocast(self.device, self.amp_dtype):
-            out = self.model(ids, lengths, decoder_inputs=decoder_inputs, generator=self.generator)
-        rec = reconstruction_nll(out.logits, out.targets, lengths)  # (B,)
+            out = self.forward_model(ids, lengths, decoder_inputs=decoder_inputs, eps=eps)
+        rec = reconstruction_nll(out.logits, out.targets, lengths)  # (b,)
         kl_dim = None if out.mu is None else kl_standard_normal(out.mu.float(), out.logvar.float())
         terms = vae_objective(
             rec, kl_dim, kl_weight=kl_weight(self.step, self.tc.kl),
@@ -287,8 +327,15 @@ class Trainer:
                 f"stopped without saving. The last good checkpoint is {self.run_dir / 'last'}. "
                 "Lower train.lr or set train.grad_clip."
             )
+        loss = terms.loss
+        if self.dist.enabled:
+            # DDP averages gradients over ranks; weighting each rank's mean by its share of the
+            # rows makes that average the gradient of the global-batch mean.
+            share = len(lengths) * self.dist.world_size / global_rows
+            loss = loss * share
+            terms = _global_terms(terms, len(lengths) / global_rows, self.dist)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(terms.loss).backward()
+        self.scaler.scale(loss).backward()
         if self.tc.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
@@ -300,12 +347,14 @@ class Trainer:
         return evaluate_elbo(
             self.model, self.corpus.ids["valid"], self.tokenizer,
             batch_size=max(self.tc.batch_size, 64), device=self.device,
-            seed=self.tc.seed + VALIDATION_SEED_OFFSET, amp_dtype=self.amp_dtype,
+            seed=self.tc.seed + VALIDATION_SEED_OFFSET,
         )
 
     # -- the loop ------------------------------------------------------------------------------
 
     def _write_metrics(self, row: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
         if self.tb is not None:
@@ -361,7 +410,10 @@ class Trainer:
                     batch = collate(
                         [self.corpus.ids["train"][i] for i in indices], bos_id=self.tokenizer.bos_id,
                         eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
-                    ).to(self.device, non_blocking=True)
+                    )
+                    if self.device.type == "cuda":  # page-locked memory: asynchronous copies
+                        batch = batch.pin_memory()
+                    batch = batch.to(self.device, non_blocking=True)
                     terms = self.train_step(batch.ids, batch.lengths)
                     self.step += 1
                     self.batch_in_epoch += 1
@@ -394,10 +446,15 @@ class Trainer:
                         valid, valid_step = self._scheduled_validation(end_of_epoch=False), self.step
                     if tc.max_steps is not None and self.step >= tc.max_steps:
                         stopped = stopped or f"reached max_steps={tc.max_steps}"
-                    if tc.max_minutes is not None and time.monotonic() - start >= 60 * tc.max_minutes:
-                        stopped = stopped or f"reached max_minutes={tc.max_minutes}"
-                    if signals.received:
-                        stopped = f"received {signals.received}"
+                    out_of_time = (tc.max_minutes is not None
+                                   and time.monotonic() - start >= 60 * tc.max_minutes)
+                    # Ranks must stop at the same step: agree on the two clock/signal events.
+                    if self.dist.any(out_of_time or bool(signals.received), self.device):
+                        if signals.received:
+                            stopped = f"received {signals.received}"
+                        else:
+                            stopped = stopped or (f"reached max_minutes={tc.max_minutes}"
+                                                  if out_of_time else "another rank stopped")
                     if self.step % tc.checkpoint_every == 0 or epoch_done or stopped:
                         if stopped and valid_step != self.step:
                             # A closing validation for the summary; it moves no training state.
@@ -416,6 +473,17 @@ class Trainer:
         seconds = time.monotonic() - start
         return TrainResult(self.run_dir, self.step, self.epoch, stopped, valid or {},
                            self.best_neg_elbo, seconds)
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def _global_terms(terms: LossTerms, share: float, dist: Distributed) -> LossTerms:
+    """Average a rank's loss terms over the global batch (each weighted by its row share)."""
+    local = torch.stack([terms.loss, terms.neg_elbo, terms.reconstruction, terms.kl]).detach()
+    loss, neg_elbo, rec, kl = dist.sum(local.float() * share)
+    return LossTerms(loss, neg_elbo, rec, kl, terms.kl_weight)
 
 
 def _tensorboard_writer(run_dir: Path):
@@ -455,6 +523,12 @@ def train(
             "train.out_dir (e.g. --set train.out_dir=runs/new)"
         )
     device = resolve_device(config.train.device)
+    dist = distributed.from_environment(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    if not dist.is_main:
+        log, progress = _silent, False
+    dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
     torch.manual_seed(config.train.seed)
     corpus = build_corpus(
         config.data, tokenizer=checkpoint.tokenizer if checkpoint else None,
@@ -464,7 +538,7 @@ def train(
     if checkpoint is not None:
         model.load_state_dict(checkpoint.model_state)
     model.to(device)
-    trainer = Trainer(config, corpus, model, device, progress=progress, log=log)
+    trainer = Trainer(config, corpus, model, device, progress=progress, log=log, dist=dist)
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint.trainer_state)
         _truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
