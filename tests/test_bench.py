@@ -48,3 +48,20 @@ def test_benchmark_runs_end_to_end_on_a_tiny_config(tiny_config, one_thread):
     for label in ("training throughput", "greedy decoding", "FLOPs per training token",
                   "float32 matmul ceiling", "peak memory"):
         assert label in table
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+def test_benchmark_on_cuda_with_mixed_precision(tiny_config):
+    cfg = tiny_config("train.device=cuda", "train.amp=auto")
+    results = run_benchmark(cfg, seconds=0.2, warmup_steps=2, decode_sentences=7, iw_samples=0,
+                            matmul_seconds=0.05, log=lambda msg: None)
+    assert results["device"].startswith("cuda") and results["train"]["tokens_per_s"] > 0
+    assert 0 < results["peak_memory"] and "bfloat16" in results["matmul_flops"]
+
+
+def test_bf16_autocast_on_the_cpu_trains_and_keeps_the_posterior_in_float32(tiny_config, one_thread):
+    from textvae.train import train
+
+    cfg = tiny_config("train.max_steps=4", "train.amp=bf16")
+    result = train(cfg, progress=False, log=lambda msg: None)
+    assert result.step == 4 and torch.isfinite(torch.tensor(result.valid["neg_elbo"]))
