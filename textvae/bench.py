@@ -283,7 +283,8 @@ def _iw_timings(model: SentenceVAE, corpus: Corpus, device: torch.device, *, iw_
     same_seconds = time.perf_counter() - start
     return {
         "samples": iw_samples, "sentences": len(subset), "seconds": ours_seconds,
-        "sentences_per_s": len(subset) / ours_seconds, "nll": ours["nll"],
+        "sentences_per_s": len(subset) / ours_seconds,
+        "nll": float(ours["iw_nll"].mean()),
         "reference_sentences": len(ref_subset),
         "reference_sentences_per_s": len(ref_subset) / ref_seconds,
         "same_subset_sentences_per_s": len(ref_subset) / same_seconds,
