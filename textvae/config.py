@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -146,6 +147,10 @@ class TrainConfig:
     eval_every: int | None = None
     checkpoint_every: int = 1000
     log_every: int = 50
+    # A NaN or infinite training loss: "stop" ends the run with an error and keeps the last
+    # checkpoint; "skip" drops that batch without an update and counts it (metrics.jsonl
+    # "skipped_batches", and the trainer state, so the count survives a resume).
+    nonfinite: Literal["stop", "skip"] = "stop"
 
     def __post_init__(self) -> None:
         _check_positive(self, "train", "epochs", "batch_size", "checkpoint_every", "log_every")
@@ -238,12 +243,19 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str):
             # YAML 1.1 reads 3e-4 as a string (it wants 3.0e-4); accept the usual spelling.
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            number = math.inf
+        if not math.isfinite(number):
+            # YAML reads .nan and .inf as floats; no setting means anything with them.
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
