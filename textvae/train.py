@@ -471,6 +471,8 @@ def train(
             f"{run_dir} already holds a run; pass --resume to continue it, or choose another "
             "train.out_dir (e.g. --set train.out_dir=runs/new)"
         )
+    else:  # a run killed before its first checkpoint left rows that this one will redo
+        _truncate_metrics(run_dir / "metrics.jsonl", 0)
     device = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)
     corpus = build_corpus(
