@@ -306,7 +306,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({err})") from None
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({_one_line(err)})") from None
     return parts, value
 
 
@@ -324,6 +324,16 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def _one_line(err: Exception) -> str:
+    """A YAML (or decoding) error as one line: PyYAML's own message spans several, with a
+    caret drawing that means nothing once the CLI has put it on one line."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(err).split())
+
+
 def read_yaml(path: str | Path) -> dict:
     """Read a YAML config file into a dict, with clear errors for missing or malformed files."""
     path = Path(path)
@@ -332,7 +342,7 @@ def read_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        raise ConfigError(f"{path}: not valid YAML ({_one_line(err)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
