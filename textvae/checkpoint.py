@@ -214,7 +214,13 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated, corrupt, or carrying a pickled payload
         raise CheckpointError(
-            f"cannot read {path}: {type(err).__name__}: {str(err).splitlines()[0][:300]}. "
+            f"cannot read {path} ({_first_sentence(err)}). "
             "The file is truncated, corrupt, or holds objects other than tensors "
             "(textvae never unpickles arbitrary objects)."
         ) from None
+
+
+def _first_sentence(err: BaseException) -> str:
+    """torch's load errors run to paragraphs; their first sentence says what failed."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text.split(". ")[0].rstrip(".")[:160]
