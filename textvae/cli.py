@@ -8,6 +8,7 @@ Imports of heavy modules (torch, datasets) happen inside the handlers, so ``--he
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -56,7 +57,10 @@ def _cmd_data_grammar(args: argparse.Namespace) -> int:
     from textvae.data.grammar import write_corpus
 
     start = time.perf_counter()
-    counts = write_corpus(args.out, args.n, args.seed)
+    try:
+        counts = write_corpus(args.out, args.n, args.seed)
+    except OSError as err:  # each file is written atomically, so none is left half-written
+        raise UsageError(f"cannot write the grammar corpus to --out {args.out}: {err}") from None
     elapsed = time.perf_counter() - start
     parts = ", ".join(f"{split} {count}" for split, count in counts.items())
     print(f"wrote the grammar corpus to {args.out}: {parts} sentences ({elapsed:.1f} s)")
@@ -93,6 +97,8 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import signal
+
     from textvae.train import train
 
     cfg = _load_config(args)
@@ -100,7 +106,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg.train.device = args.device
     result = train(cfg, resume=args.resume, progress=not args.no_progress)
     if result.stopped.startswith("received"):
-        return 130
+        # The shell's convention for a process ended by a signal: 128 + its number (SIGINT 130,
+        # SIGTERM 143). The checkpoint is saved either way.
+        return 128 + signal.Signals[result.stopped.split()[-1]].value
     # Under torchrun only rank 0 shows samples (the others have no run directory of their own).
     if cfg.model.model_type == "vae" and os.environ.get("RANK", "0") == "0":
         _show_samples(result.run_dir, cfg)
@@ -266,26 +274,40 @@ def _cmd_analogy(args: argparse.Namespace) -> int:
 
 def _cmd_quality(args: argparse.Namespace) -> int:
     import json
+    import os
 
     from textvae.quality import format_quality_report, grammar_quality_report
 
+    if args.out is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        # Checked before the minutes of decoding that the report takes, not after.
+        raise UsageError(f"cannot write --out {args.out}: its directory does not exist")
     tv = _load_model(args)
     report = grammar_quality_report(
         tv, n_samples=args.n_samples, n_pairs=args.n_pairs, steps=args.steps, n_test=args.n_test,
         seed=args.seed, max_len=args.max_len,
     )
     if args.out is not None:
-        try:
-            with open(args.out, "w", encoding="utf-8") as fh:
-                json.dump(report, fh, indent=2)
-                fh.write("\n")
-        except OSError as err:
-            raise UsageError(f"cannot write --out {args.out}: {err}") from None
+        _write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
     if args.format == "jsonl":
         print(json.dumps(report))
     else:
         print(format_quality_report(report))
     return 0
+
+
+def _write_text_atomic(path: str, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, then an atomic rename."""
+    import os
+
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UsageError(f"cannot write --out {path}: {err.strerror or err}") from None
 
 
 def _cmd_fit_prior(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -37,7 +38,7 @@ from textvae.data.batching import BucketBatchSampler, collate
 from textvae.data.corpus import Corpus, build_corpus
 from textvae.data.tokenizers import Tokenizer
 from textvae.distributed import Distributed
-from textvae.errors import TextVAEError
+from textvae.errors import CheckpointError, TextVAEError
 from textvae.metrics import active_units, perplexity
 from textvae.models.gaussian import kl_standard_normal
 from textvae.models.sentence_vae import SentenceVAE, build_model
@@ -231,6 +232,7 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best_neg_elbo = math.inf
         self.bad_epochs = 0  # epochs since validation last improved (early stopping)
+        self.skipped_batches = 0  # batches dropped for a non-finite loss (train.nonfinite=skip)
         self.tb = _tensorboard_writer(self.run_dir) if self.dist.is_main else None
 
     # -- state ---------------------------------------------------------------------------------
@@ -247,6 +249,7 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "best_neg_elbo": self.best_neg_elbo,
             "bad_epochs": self.bad_epochs,
+            "skipped_batches": self.skipped_batches,
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -262,6 +265,7 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         for name in ("step", "epoch", "batch_in_epoch", "best_neg_elbo", "bad_epochs"):
             setattr(self, name, state[name])
+        self.skipped_batches = state.get("skipped_batches", 0)  # absent before train.nonfinite
 
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
         """Write a checkpoint (rank 0 only; other ranks return None)."""
@@ -321,11 +325,20 @@ class Trainer:
             rec, kl_dim, kl_weight=kl_weight(self.step, self.tc.kl),
             free_bits=self.tc.free_bits, free_bits_mode=self.tc.free_bits_mode,
         )
-        if not torch.isfinite(terms.loss):
+        # Ranks agree, so that no rank waits in a gradient all-reduce the others skipped.
+        if self.dist.any(not bool(torch.isfinite(terms.loss)), self.device):
+            if self.tc.nonfinite == "skip":
+                # No update from this batch; the batch still counts as consumed, so the data
+                # order (and hence resume) is unchanged.
+                self.skipped_batches += 1
+                return terms
+            last = self.run_dir / "last"
+            kept = (f"the last good checkpoint, {last.resolve().name}, is kept in {self.run_dir}"
+                    if last.exists() else "no checkpoint had been saved yet")
             raise TextVAEError(
-                f"the training loss became {terms.loss.item()} at step {self.step + 1}; "
-                f"stopped without saving. The last good checkpoint is {self.run_dir / 'last'}. "
-                "Lower train.lr or set train.grad_clip."
+                f"the training loss became {terms.loss.item()} at step {self.step + 1}; stopped "
+                f"without saving, and {kept}. Lower train.lr, set train.grad_clip, or set "
+                "train.nonfinite=skip to skip such batches."
             )
         loss = terms.loss
         if self.dist.enabled:
@@ -400,6 +413,10 @@ class Trainer:
                 if self.epoch >= tc.epochs:
                     stopped = f"finished {tc.epochs} epochs"
                     break
+                if tc.max_steps is not None and self.step >= tc.max_steps:
+                    # Only on resuming a run that had already reached its budget.
+                    stopped = f"reached max_steps={tc.max_steps}"
+                    break
                 batches = self.sampler.batches(self.epoch)
                 bar = tqdm(
                     total=len(batches), initial=self.batch_in_epoch, disable=not self.progress,
@@ -428,6 +445,7 @@ class Trainer:
                             "reconstruction": terms.reconstruction.item(), "kl": terms.kl.item(),
                             "kl_weight": terms.kl_weight, "lr": self.optimizer.param_groups[0]["lr"],
                             "tokens_per_s": window_tokens / max(elapsed, 1e-9),
+                            "skipped_batches": self.skipped_batches,
                         }
                         self._write_metrics(row)
                         bar.set_postfix(
@@ -522,6 +540,8 @@ def train(
             f"{run_dir} already holds a run; pass --resume to continue it, or choose another "
             "train.out_dir (e.g. --set train.out_dir=runs/new)"
         )
+    else:  # a run killed before its first checkpoint left rows that this one will redo
+        _truncate_metrics(run_dir / "metrics.jsonl", 0)
     device = resolve_device(config.train.device)
     dist = distributed.from_environment(device.type)
     if dist.enabled and device.type == "cuda":
@@ -536,7 +556,13 @@ def train(
     )
     model = build_model(config.model, corpus.tokenizer.vocab_size, corpus.tokenizer.pad_id)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint.model_state)
+        try:
+            model.load_state_dict(checkpoint.model_state)
+        except RuntimeError as err:
+            raise CheckpointError(
+                f"{checkpoint.path}: the weights do not match the model its config describes "
+                f"({str(err).splitlines()[0][:200]})"
+            ) from None
     model.to(device)
     trainer = Trainer(config, corpus, model, device, progress=progress, log=log, dist=dist)
     if checkpoint is not None:
@@ -552,8 +578,18 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Drop metric rows logged after ``step`` (work that the resumed run will redo)."""
     if not path.exists():
         return
-    rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in rows))
+    rows = [line for line in path.read_text().splitlines() if _row_step(line) <= step]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(line + "\n" for line in rows))
+    os.replace(tmp, path)  # a kill here leaves the old file or the new one, never half of one
+
+
+def _row_step(line: str) -> float:
+    """A metrics row's step; a row cut short by a kill counts as after every checkpoint."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
 
 
 def summary(result: TrainResult) -> str:
