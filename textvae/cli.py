@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from textvae.errors import TextVAEError
+from textvae.evaluate_cli import add_evaluate_command
 
 
 def positive_int(text: str) -> int:
@@ -340,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=_cmd_config)
 
     _add_generation_commands(commands)
+    add_evaluate_command(commands)
     return parser
 
 
