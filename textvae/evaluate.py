@@ -58,7 +58,9 @@ __all__ = [
 DEFAULT_IW_SAMPLES = 500
 DEFAULT_MEMORY_MB = 256  # budget for one chunk's logits and their log-softmax
 REFERENCE_CHUNK = 100  # samples per decoder call in He et al.'s protocol
-NOISE_SEED_STRIDE = 2**32  # sentence i of seed s draws from the generator seeded s * stride + i
+# Sentence i of seed s draws from the generator seeded (s * stride + i) mod 2^32 (the CPU
+# generator keeps 32 bits of its seed): distinct for the sentences of one run.
+NOISE_SEED_STRIDE = 1_000_003
 
 
 # ----------------------------------------------------------------------------------------------
@@ -184,7 +186,7 @@ def sentence_noise(seed: int, index: int, samples: int, latent_dim: int) -> Tens
     """(K, Z) standard-normal noise for sentence ``index``: a function of (seed, index) alone, so
     every batching of the same sentences sees the same z. Drawn on the CPU (it is small) and moved
     by the caller, which also makes CPU and CUDA runs draw the same numbers."""
-    generator = torch.Generator().manual_seed(seed * NOISE_SEED_STRIDE + index)
+    generator = torch.Generator().manual_seed((seed * NOISE_SEED_STRIDE + index) % 2**32)
     return torch.randn(samples, latent_dim, generator=generator)
 
 
