@@ -40,7 +40,8 @@ from textvae.errors import TextVAEError
 from textvae.metrics import active_units, perplexity
 from textvae.models.gaussian import kl_standard_normal
 from textvae.models.sentence_vae import SentenceVAE, build_model
-from textvae.objectives import LossTerms, kl_weight, reconstruction_nll, vae_objective, word_dropout
+from textvae.objectives import LossTerms, reconstruction_nll, vae_objective, word_dropout
+from textvae.remedies import Remedies
 
 VALIDATION_SEED_OFFSET = 1_000_003
 
@@ -211,6 +212,7 @@ class Trainer:
         self.best_neg_elbo = math.inf
         self.bad_epochs = 0  # epochs since validation last improved (early stopping)
         self.tb = _tensorboard_writer(self.run_dir)
+        self.remedies = Remedies(self)  # collapse remedies and warning (textvae/remedies.py)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -226,6 +228,7 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "best_neg_elbo": self.best_neg_elbo,
             "bad_epochs": self.bad_epochs,
+            "remedies": self.remedies.state_dict(),
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -241,6 +244,7 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         for name in ("step", "epoch", "batch_in_epoch", "best_neg_elbo", "bad_epochs"):
             setattr(self, name, state[name])
+        self.remedies.load_state_dict(state.get("remedies", {}))
 
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path:
         meta = {
@@ -268,6 +272,7 @@ class Trainer:
 
     def train_step(self, ids: torch.Tensor, lengths: torch.Tensor) -> LossTerms:
         """One optimiser step on a batch. ids: (B, T + 1); lengths: (B,)."""
+        self.remedies.on_step_start(self.step)
         self.model.train()
         decoder_inputs = word_dropout(
             ids[:, :-1], lengths, self.tc.word_dropout, unk_id=self.tokenizer.unk_id,
@@ -278,8 +283,8 @@ class Trainer:
         rec = reconstruction_nll(out.logits, out.targets, lengths)  # (B,)
         kl_dim = None if out.mu is None else kl_standard_normal(out.mu.float(), out.logvar.float())
         terms = vae_objective(
-            rec, kl_dim, kl_weight=kl_weight(self.step, self.tc.kl),
-            free_bits=self.tc.free_bits, free_bits_mode=self.tc.free_bits_mode,
+            rec, kl_dim, kl_weight=self.remedies.kl_weight(self.step),
+            free_bits=self.remedies.free_bits(), free_bits_mode=self.tc.free_bits_mode,
         )
         if not torch.isfinite(terms.loss):
             raise TextVAEError(
@@ -292,6 +297,7 @@ class Trainer:
         if self.tc.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        self.remedies.mask_gradients()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return terms
@@ -317,6 +323,7 @@ class Trainer:
     def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float]:
         """Validate; keep ``best``; at epoch ends also drive the LR plateau and early stopping."""
         valid = self.validate()
+        self.remedies.on_validation(valid)
         self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
         improved = valid["neg_elbo"] < self.best_neg_elbo
         if improved:
