@@ -207,3 +207,13 @@ def test_forced_collapse_warns_and_a_healthy_run_does_not(tiny_config):
     train(tiny_config(*common, "train.kl.max_weight=0.05", out="healthy"), progress=False,
           log=logs.append)
     assert not any("posterior collapse" in m for m in logs)
+
+
+def test_pretraining_validations_do_not_pick_best_or_decay_the_lr(tiny_config):
+    trainer, _ = make_trainer(tiny_config, "train.pretrain_ae_steps=100")
+    trainer.run_dir.mkdir(parents=True)
+    trainer._scheduled_validation(end_of_epoch=True)
+    assert trainer.best_neg_elbo == float("inf") and trainer.bad_epochs == 0
+    trainer.remedies.pretraining = False
+    trainer._scheduled_validation(end_of_epoch=True)
+    assert trainer.best_neg_elbo < float("inf")

@@ -12,7 +12,8 @@ warning when collapse happens.
   Effective Fix for Deep Latent Variable Modeling of Text"): the first ``train.pretrain_ae_steps``
   steps train with KL weight 0 (a plain autoencoder, no free bits); then the decoder is
   reinitialised and training continues with the configured KL schedule, restarted at the
-  switch, and the configured ``train.free_bits``.
+  switch, and the configured ``train.free_bits``. Validations during pretraining neither pick
+  the ``best`` checkpoint nor drive the LR plateau or early stopping.
 - **Collapse warning**: logged once when, for ``train.collapse_patience`` validations in a row,
   the validation KL is below :data:`COLLAPSE_KL_NATS` (0.1) nats per sentence, or no latent unit
   is active while the KL is below :data:`COLLAPSE_KL_NO_UNITS_NATS` (1) nat. Zero active units

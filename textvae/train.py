@@ -325,10 +325,13 @@ class Trainer:
         valid = self.validate()
         self.remedies.on_validation(valid)
         self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
-        improved = valid["neg_elbo"] < self.best_neg_elbo
+        # While pretraining as an autoencoder the -ELBO says nothing about the final model: it
+        # neither picks `best` nor drives the LR plateau and early stopping.
+        counts = not self.remedies.pretraining
+        improved = counts and valid["neg_elbo"] < self.best_neg_elbo
         if improved:
             self.best_neg_elbo = valid["neg_elbo"]
-        if end_of_epoch:
+        if end_of_epoch and counts:
             self.plateau.step(valid["neg_elbo"])
             self.bad_epochs = 0 if improved else self.bad_epochs + 1
         self.log(
