@@ -170,7 +170,8 @@ def self_bleu(sentences: Sequence[str], *, max_hypotheses: int = 500, seed: int 
         return 0.0
     sacrebleu = _sacrebleu()
     metric = sacrebleu.metrics.BLEU(tokenize="none", effective_order=True)
-    picked = sorted(random.Random(seed).sample(range(len(sentences)), min(max_hypotheses, len(sentences))))
+    count = min(max_hypotheses, len(sentences))
+    picked = sorted(random.Random(seed).sample(range(len(sentences)), count))
     scores = []
     for i in picked:
         refs = [s for j, s in enumerate(sentences) if j != i]
@@ -269,7 +270,8 @@ def iw_nll(
     k = samples if model.is_vae else 1
     vocab = model.output.out_features
     lengths_all = [len(x) + 1 for x in ids]
-    out = {name: torch.zeros(s, dtype=torch.float64) for name in ("iw_nll", "neg_elbo", "reconstruction", "kl")}
+    out = {name: torch.zeros(s, dtype=torch.float64)
+           for name in ("iw_nll", "neg_elbo", "reconstruction", "kl")}
     latent = {}
     if model.is_vae:
         latent = {name: torch.zeros(s, model.latent_dim) for name in ("mu", "logvar", "z")}
@@ -455,7 +457,8 @@ def evaluate(
         from textvae.quality import reconstruction_accuracy
 
         decodes = tv.decode_ids(res["mu"].to(tv.device), method="greedy", max_len=max_len)
-        acc = reconstruction_accuracy(ids, decodes, decodes_ended=[len(d) < max_len for d in decodes])
+        ended = [len(d) < max_len for d in decodes]
+        acc = reconstruction_accuracy(ids, decodes, decodes_ended=ended)
         report["reconstruction"] = {
             "bleu": reconstruction_bleu([tok.decode(d) for d in decodes], texts),
             "exact_match": acc["exact_match"],

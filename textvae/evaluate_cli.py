@@ -41,7 +41,7 @@ def add_evaluate_command(commands) -> None:
     parser = commands.add_parser(
         "evaluate", help="ELBO, IW-NLL, PPL, MI, active units, BLEU and diversity on a split",
         description="Evaluate a checkpoint on a split of its own corpus (the data section of its "
-        "config) and write the report as JSON. Conventions: ../shared/CONVENTIONS.md.",
+        "config) and write the report as JSON. Definitions: the Conventions section of the README.",
     )
     parser.add_argument(
         "checkpoint", metavar="CHECKPOINT",
@@ -56,7 +56,9 @@ def add_evaluate_command(commands) -> None:
         "--output", metavar="FILE.json",
         help="where to write the JSON report (default CHECKPOINT_DIR/eval-SPLIT-kK.json)",
     )
-    parser.add_argument("--batch-size", type=_positive_int, default=64, help="sentences per encoder pass")
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=64, help="sentences per encoder pass (default 64)"
+    )
     parser.add_argument(
         "--memory-mb", type=_positive_float, default=256,
         help="memory budget for one decoder chunk's logits (default 256)",

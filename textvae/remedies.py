@@ -47,8 +47,10 @@ from textvae.objectives import kl_weight, reconstruction_nll, vae_objective, wor
 if TYPE_CHECKING:
     from textvae.train import Trainer
 
-COLLAPSE_KL_NATS = 0.1  # validation KL (nats per sentence) below which the posterior counts as collapsed
-COLLAPSE_KL_NO_UNITS_NATS = 1.0  # ... or below which it does when no unit is active
+# Validation KL (nats per sentence) below which the posterior counts as collapsed, and below
+# which it does when no unit is active.
+COLLAPSE_KL_NATS = 0.1
+COLLAPSE_KL_NO_UNITS_NATS = 1.0
 INNER_WINDOW = 10  # inner steps per window; the encoder loss "stops improving" when a window's
 #                    mean is not below the previous window's mean
 MI_SEED_OFFSET = 2_000_003
@@ -186,7 +188,8 @@ class Remedies:
                 f"{valid['active_units']} active units for {self.collapsed_validations} "
                 f"validations in a row (thresholds: KL < {COLLAPSE_KL_NATS}, or 0 active units "
                 f"and KL < {COLLAPSE_KL_NO_UNITS_NATS}). "
-                "Try train.word_dropout, train.free_bits, train.aggressive or train.pretrain_ae_steps."
+                "Try train.word_dropout, train.free_bits, train.aggressive or "
+                "train.pretrain_ae_steps."
             )
 
     # -- aggressive training -------------------------------------------------------------------
