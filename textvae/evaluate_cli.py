@@ -57,7 +57,8 @@ def add_evaluate_command(commands) -> None:
         help="where to write the JSON report (default CHECKPOINT_DIR/eval-SPLIT-kK.json)",
     )
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=64, help="sentences per encoder pass (default 64)"
+        "--batch-size", type=_positive_int, default=64,
+        help="sentences per encoder pass (default 64)",
     )
     parser.add_argument(
         "--memory-mb", type=_positive_float, default=256,
