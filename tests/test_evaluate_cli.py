@@ -1,6 +1,7 @@
 """``textvae evaluate``: the table, the JSON file, and one-line errors."""
 
 import json
+import os
 
 import pytest
 
@@ -37,6 +38,9 @@ def test_evaluate_prints_a_table_and_writes_json(run_dir, tmp_path, capsys):
     assert report["likelihood"]["iw_nll_nats_per_sentence"] > 0
     assert "grammar_quality" not in report
     assert not list(out.parent.glob(".report.json.*"))  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # a normal file's mode, not mkstemp's 0600
 
 
 def test_evaluate_errors_are_one_line(tmp_path, capsys):
