@@ -1,3 +1,4 @@
+import errno
 import os
 import pickle
 
@@ -70,3 +71,32 @@ def test_a_pickled_payload_is_refused_and_never_runs(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="never unpickles arbitrary objects"):
         load_checkpoint(path)
     assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("failing", ["model.pt", "trainer.pt"])
+def test_a_full_disk_leaves_the_previous_checkpoint_and_last_untouched(tmp_path, monkeypatch, failing):
+    first = _write(tmp_path, 5)
+    real_save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):
+        if os.path.basename(f) == failing:
+            with open(f, "wb") as fh:
+                fh.write(b"\x80\x02half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(f))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match="No space left on device.*step-00000005 is intact"):
+        _write(tmp_path, 9)
+    assert os.listdir(tmp_path / "checkpoints") == ["step-00000005"]  # no temporary left
+    assert (tmp_path / "last").resolve() == first.resolve()
+    assert load_checkpoint(tmp_path, with_trainer=True).trainer_state == {"step": 5}
+
+
+def test_pruning_removes_what_a_killed_writer_left(tmp_path):
+    path = _write(tmp_path, 3)
+    (tmp_path / "checkpoints" / ".tmp-step-00000006-99999").mkdir()
+    os.symlink("checkpoints", tmp_path / ".last.tmp-99999")
+    prune_checkpoints(tmp_path)
+    assert os.listdir(tmp_path / "checkpoints") == [path.name]
+    assert not (tmp_path / ".last.tmp-99999").is_symlink()

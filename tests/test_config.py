@@ -1,6 +1,9 @@
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from textvae.cli import main
 from textvae.config import Config, from_dict, load_config, parse_override, to_dict
@@ -85,3 +88,70 @@ def test_cli_prints_one_line_without_traceback(capsys):
 def test_cli_debug_shows_the_exception():
     with pytest.raises(ConfigError):
         main(["--debug", "config", "--set", "model.rnn_type=transformer"])
+
+
+def test_a_bare_yaml_off_means_the_string_off(tmp_path):
+    # YAML 1.1 reads `amp: off` as the boolean false; the choice field takes it as "off".
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  amp: off\n")
+    assert load_config(path, []).train.amp == "off"
+    assert load_config(None, ["train.amp=off"]).train.amp == "off"
+    with pytest.raises(ConfigError, match="invalid choice True"):
+        load_config(None, ["train.amp=on"])
+
+
+# ---------------------------------------------------------------- fuzz
+# Whatever a config file or --set holds, loading either succeeds with a valid Config or raises
+# ConfigError; nothing else may escape.
+
+_FUZZ = settings(max_examples=200, deadline=None, derandomize=True)
+_KEYS = [f"{section}.{field}" for section, cfg in to_dict(Config()).items() for field in cfg]
+_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    | st.sampled_from(["adam", "lstm", "vae", "word", "text", "drop", "skip", "1e-3", ".inf"])
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _loads_or_config_error(*args) -> None:
+    try:
+        cfg = load_config(*args)
+    except ConfigError as err:
+        assert str(err) and "\n" not in str(err), "a config error is one line"
+    else:
+        assert isinstance(cfg, Config)
+        assert from_dict(Config, to_dict(cfg)) == cfg
+
+
+@_FUZZ
+@given(data=st.binary(max_size=300))
+def test_fuzz_config_file_of_random_bytes(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("fuzz") / "config.yaml"
+    path.write_bytes(data)
+    _loads_or_config_error(path)
+
+
+@_FUZZ
+@given(doc=st.dictionaries(st.sampled_from(["data", "model", "train", "extra"]),
+                           st.dictionaries(st.text(max_size=10) | st.sampled_from(_KEYS).map(
+                               lambda k: k.split(".")[1]), _VALUES, max_size=4) | _VALUES,
+                           max_size=3))
+def test_fuzz_config_file_of_random_yaml(tmp_path_factory, doc):
+    path = tmp_path_factory.mktemp("fuzz") / "config.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    _loads_or_config_error(path)
+
+
+@_FUZZ
+@given(overrides=st.lists(
+    st.text(max_size=30)
+    | st.tuples(st.sampled_from(_KEYS), st.text(max_size=12)).map(lambda kv: f"{kv[0]}={kv[1]}")
+    | st.tuples(st.sampled_from(_KEYS), _VALUES).map(lambda kv: f"{kv[0]}={yaml.safe_dump(kv[1])}"),
+    max_size=3,
+))
+def test_fuzz_overrides_of_random_unicode(overrides):
+    _loads_or_config_error(None, overrides)

@@ -144,6 +144,7 @@ def test_pretraining_resets_the_decoder_then_applies_free_bits(tiny_config):
     assert all(p in trainer.optimizer.state for p in decoder)
     rem.on_step_start(trainer.step)  # the switch
     assert not rem.pretraining
+    reset_weights = snapshot(decoder)
     assert all(not torch.equal(a, b) for a, b in zip(trained_dec, decoder, strict=True))
     assert same(trained_enc, encoder_parameters(model))
     assert torch.equal(embedding, model.embedding.weight)
@@ -154,6 +155,14 @@ def test_pretraining_resets_the_decoder_then_applies_free_bits(tiny_config):
     terms = trainer.train_step(batch.ids, batch.lengths)
     latent = trainer.config.model.latent_dim
     assert terms.loss.item() >= terms.reconstruction.item() + 5.0 * latent - 1e-4
+    # The fresh weights depend only on the seed (same on every rank and after a resume), and
+    # the reset does not move the training streams.
+    again, _ = make_trainer(tiny_config, "train.pretrain_ae_steps=3", "train.free_bits=5.0")
+    cpu_rng = torch.get_rng_state()
+    again.remedies.on_step_start(3)
+    assert torch.equal(cpu_rng, torch.get_rng_state())
+    fresh = [p for m in decoder_modules(again.model) for p in m.parameters()]
+    assert same(reset_weights, fresh)
     # The switch happens once: a later step does not reset again.
     after = snapshot(decoder)
     rem.on_step_start(trainer.step + 1)

@@ -169,3 +169,16 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "received SIGINT" in out
     assert "Traceback" not in err
     assert load_checkpoint(run).meta["step"] >= 1
+
+
+@pytest.mark.skipif(tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 4),
+                    reason="torch < 2.4 has no fused Adam on the CPU")
+def test_adam_uses_the_fused_kernel_on_the_cpu():
+    from textvae.train import _adam
+
+    weight = torch.nn.Parameter(torch.ones(3, 5))
+    optimizer = _adam([weight], 0.1)
+    assert optimizer.defaults["fused"] is True
+    weight.grad = torch.ones(3, 5)
+    optimizer.step()
+    torch.testing.assert_close(weight.detach(), torch.full((3, 5), 0.9))  # Adam's first step: -lr

@@ -61,6 +61,7 @@ __all__ = [
     "AGGREGATE_PRIOR_FILE",
     "CHUNK",
     "DEFAULT_MAX_LEN",
+    "MAX_ENCODE_TOKENS",
     "PRIORS",
     "DiagonalGMM",
     "InputError",
@@ -75,6 +76,18 @@ CHUNK = 256  # sentences (or latent rows) per model call
 DEFAULT_MAX_LEN = 64  # generated tokens, end token included
 PRIORS = ("standard", "aggregate")
 RECONSTRUCTION_SOURCES = ("mean", "sample")
+
+
+MAX_ENCODE_TOKENS = 4096
+"""The longest sentence, in tokens, that :meth:`TextVAE.encode` accepts. Sentence VAEs are
+trained on sentences of tens of tokens; a far longer line is almost always a whole document
+or a file without line breaks, and encoding it would only burn time and memory."""
+
+
+def _preview(sentence: str, width: int = 60) -> str:
+    """The sentence's repr, cut short so that an error message stays one readable line."""
+    text = repr(sentence)
+    return text if len(text) <= width else f"{text[: width - 5]}...{text[-1]} ({len(sentence):,} characters)"
 
 
 class InputError(TextVAEError, ValueError):
@@ -320,7 +333,7 @@ class TextVAE:
                 unknown, named with its 1-based position.
         """
         if isinstance(sentences, str):
-            raise InputError(f"expected a list of sentences, got the string {sentences!r}; wrap it in a list")
+            raise InputError(f"expected a list of sentences, got the string {_preview(sentences)}; wrap it in a list")
         out = []
         for i, sentence in enumerate(sentences):
             if not isinstance(sentence, str):
@@ -328,12 +341,18 @@ class TextVAE:
             ids = self.tokenizer.encode(sentence) if sentence.strip() else []
             if not ids:
                 raise InputError(
-                    f"sentence {i + 1} is empty ({sentence!r}); every sentence needs at least one word"
+                    f"sentence {i + 1} is empty ({_preview(sentence)}); every sentence needs at least one word"
+                )
+            if len(ids) > MAX_ENCODE_TOKENS:
+                raise InputError(
+                    f"sentence {i + 1} ({_preview(sentence)}) has {len(ids):,} tokens, more than the "
+                    f"{MAX_ENCODE_TOKENS:,} that textvae encodes; split it into sentences"
                 )
             if all(t == self.tokenizer.unk_id for t in ids):
                 raise InputError(
-                    f"every token of sentence {i + 1} ({sentence!r}) is unknown to this model's "
-                    "vocabulary, so it has no meaningful encoding"
+                    f"every token of sentence {i + 1} ({_preview(sentence)}) is unknown to this "
+                    "model's vocabulary, so it has no meaningful encoding; use words from the "
+                    "training corpus"
                 )
             out.append(ids)
         return out

@@ -31,6 +31,7 @@ import yaml
 from textvae.config import Config, from_dict, to_dict
 from textvae.data.tokenizers import Tokenizer, load_tokenizer
 from textvae.errors import CheckpointError
+from textvae.models.sentence_vae import MODEL_TYPES
 
 FORMAT = "textvae-checkpoint"
 FORMAT_VERSION = 1
@@ -70,6 +71,10 @@ def write_checkpoint(
 
     Returns:
         The checkpoint directory.
+
+    Raises:
+        CheckpointError: the files could not be written (e.g. the disk is full); the temporary
+            directory is removed and the previous checkpoint and ``last`` are left untouched.
     """
     run_dir = Path(run_dir)
     root = run_dir / "checkpoints"
@@ -79,25 +84,46 @@ def write_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-    (tmp / "meta.json").write_text(
-        json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **meta}, indent=2)
-    )
-    tokenizer.save(tmp / "tokenizer")
-    torch.save(model_state, tmp / "model.pt")
-    if trainer_state is not None:
-        torch.save(trainer_state, tmp / "trainer.pt")
-    for name in os.listdir(tmp):
-        if (tmp / name).is_file():
-            with open(tmp / name, "rb") as fh:
-                os.fsync(fh.fileno())
-    _fsync_dir(tmp)
+    try:
+        (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+        (tmp / "meta.json").write_text(
+            json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **meta}, indent=2)
+        )
+        tokenizer.save(tmp / "tokenizer")
+        torch.save(model_state, tmp / "model.pt")
+        if trainer_state is not None:
+            torch.save(trainer_state, tmp / "trainer.pt")
+        for name in os.listdir(tmp):
+            if (tmp / name).is_file():
+                with open(tmp / name, "rb") as fh:
+                    os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+    except (OSError, RuntimeError) as err:
+        # A full disk, a quota or an I/O error (torch.save reports some of these as
+        # RuntimeError). Nothing outside the temporary directory was touched yet, so removing
+        # it leaves the previous checkpoint, and `last`, exactly as they were.
+        shutil.rmtree(tmp, ignore_errors=True)
+        previous = run_dir / "last"
+        kept = (
+            f"the previous checkpoint {previous.resolve()} is intact"
+            if previous.exists() else "no earlier checkpoint exists"
+        )
+        raise CheckpointError(
+            f"cannot write checkpoint {final.name} in {root}: {_os_reason(err)}; {kept}. "
+            "Free some disk space (or choose another train.out_dir) and resume with --resume."
+        ) from None
     if final.exists():  # the same step saved again (e.g. after a resume): replace it whole
         shutil.rmtree(final)
     os.rename(tmp, final)
     _fsync_dir(root)
     point_link(run_dir, "last", final)
     return final
+
+
+def _os_reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
 
 
 def point_link(run_dir: str | Path, name: str, target: Path) -> None:
@@ -111,13 +137,19 @@ def point_link(run_dir: str | Path, name: str, target: Path) -> None:
 
 
 def prune_checkpoints(run_dir: str | Path) -> None:
-    """Delete checkpoints that neither ``last`` nor ``best`` points at."""
+    """Delete checkpoints that neither ``last`` nor ``best`` points at, and temporaries that a
+    killed writer left behind (only one process trains in a run directory at a time)."""
     run_dir = Path(run_dir)
     keep = {(run_dir / n).resolve() for n in ("last", "best") if (run_dir / n).exists()}
     root = run_dir / "checkpoints"
     for child in root.iterdir() if root.is_dir() else []:
-        if child.name.startswith("step-") and child.resolve() not in keep:
+        if child.name.startswith(".tmp-") or (
+            child.name.startswith("step-") and child.resolve() not in keep
+        ):
             shutil.rmtree(child, ignore_errors=True)
+    for child in run_dir.glob(".*.tmp-*"):  # half-made links from point_link
+        if child.is_symlink():
+            child.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path, *, with_trainer: bool = False) -> Checkpoint:
@@ -145,11 +177,29 @@ def load_checkpoint(path: str | Path, *, with_trainer: bool = False) -> Checkpoi
         raise CheckpointError(f"{path / 'meta.json'} is not valid JSON ({err})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a textvae checkpoint (meta.json has no format tag)")
+    model_type = meta.get("model_type")
+    if model_type is not None and model_type not in MODEL_TYPES:
+        raise CheckpointError(
+            f"{path} holds a model of type {model_type!r}, which textvae's text commands cannot "
+            f"load (they load the sentence models: {', '.join(MODEL_TYPES)}); check the path"
+        )
     try:
         config = from_dict(Config, yaml.safe_load((path / "config.yaml").read_text()) or {})
     except Exception as err:  # noqa: BLE001 - any failure here means the file is unusable
         raise CheckpointError(f"{path / 'config.yaml'} is invalid: {err}") from None
     tokenizer = load_tokenizer(path / "tokenizer")
+    if model_type is not None and model_type != config.model.model_type:
+        raise CheckpointError(
+            f"{path}: meta.json says model type {model_type!r} but config.yaml describes "
+            f"{config.model.model_type!r}; the checkpoint was assembled from two runs"
+        )
+    expected_vocab = meta.get("vocab_size")
+    if expected_vocab is not None and expected_vocab != tokenizer.vocab_size:
+        raise CheckpointError(
+            f"{path}: the tokenizer has {tokenizer.vocab_size} ids but the weights were trained "
+            f"with {expected_vocab} (meta.json); the tokenizer/ directory belongs to another run. "
+            "Use the tokenizer saved with these weights"
+        )
     model_state = _torch_load(path / "model.pt")
     trainer_state = None
     if with_trainer:
@@ -164,7 +214,13 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated, corrupt, or carrying a pickled payload
         raise CheckpointError(
-            f"cannot read {path}: {type(err).__name__}: {str(err).splitlines()[0][:300]}. "
+            f"cannot read {path} ({_first_sentence(err)}). "
             "The file is truncated, corrupt, or holds objects other than tensors "
             "(textvae never unpickles arbitrary objects)."
         ) from None
+
+
+def _first_sentence(err: BaseException) -> str:
+    """torch's load errors run to paragraphs; their first sentence says what failed."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text.split(". ")[0].rstrip(".")[:160]

@@ -8,6 +8,8 @@ Imports of heavy modules (torch, datasets) happen inside the handlers, so ``--he
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,7 +58,10 @@ def _cmd_data_grammar(args: argparse.Namespace) -> int:
     from textvae.data.grammar import write_corpus
 
     start = time.perf_counter()
-    counts = write_corpus(args.out, args.n, args.seed)
+    try:
+        counts = write_corpus(args.out, args.n, args.seed)
+    except OSError as err:  # each file is written atomically, so none is left half-written
+        raise UsageError(f"cannot write the grammar corpus to --out {args.out}: {err}") from None
     elapsed = time.perf_counter() - start
     parts = ", ".join(f"{split} {count}" for split, count in counts.items())
     print(f"wrote the grammar corpus to {args.out}: {parts} sentences ({elapsed:.1f} s)")
@@ -93,6 +98,8 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import signal
+
     from textvae.train import train
 
     cfg = _load_config(args)
@@ -100,8 +107,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg.train.device = args.device
     result = train(cfg, resume=args.resume, progress=not args.no_progress)
     if result.stopped.startswith("received"):
-        return 130
-    if cfg.model.model_type == "vae":
+        # The shell's convention for a process ended by a signal: 128 + its number (SIGINT 130,
+        # SIGTERM 143). The checkpoint is saved either way.
+        return 128 + signal.Signals[result.stopped.split()[-1]].value
+    # Under torchrun only rank 0 shows samples (the others have no run directory of their own).
+    if cfg.model.model_type == "vae" and os.environ.get("RANK", "0") == "0":
         _show_samples(result.run_dir, cfg)
     return 0
 
@@ -265,26 +275,40 @@ def _cmd_analogy(args: argparse.Namespace) -> int:
 
 def _cmd_quality(args: argparse.Namespace) -> int:
     import json
+    import os
 
     from textvae.quality import format_quality_report, grammar_quality_report
 
+    if args.out is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        # Checked before the minutes of decoding that the report takes, not after.
+        raise UsageError(f"cannot write --out {args.out}: its directory does not exist")
     tv = _load_model(args)
     report = grammar_quality_report(
         tv, n_samples=args.n_samples, n_pairs=args.n_pairs, steps=args.steps, n_test=args.n_test,
         seed=args.seed, max_len=args.max_len,
     )
     if args.out is not None:
-        try:
-            with open(args.out, "w", encoding="utf-8") as fh:
-                json.dump(report, fh, indent=2)
-                fh.write("\n")
-        except OSError as err:
-            raise UsageError(f"cannot write --out {args.out}: {err}") from None
+        _write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
     if args.format == "jsonl":
         print(json.dumps(report))
     else:
         print(format_quality_report(report))
     return 0
+
+
+def _write_text_atomic(path: str, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, then an atomic rename."""
+    import os
+
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UsageError(f"cannot write --out {path}: {err.strerror or err}") from None
 
 
 def _cmd_fit_prior(args: argparse.Namespace) -> int:
@@ -296,6 +320,28 @@ def _cmd_fit_prior(args: argparse.Namespace) -> int:
         f"fitted a {prior.weights.shape[0]}-component diagonal Gaussian mixture to training "
         f"posterior means; saved to {tv.path / AGGREGATE_PRIOR_FILE}"
     )
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from textvae.bench import format_table, run_benchmark
+
+    cfg = _load_config(args)
+    for key in ("batch_size", "device", "amp"):
+        if getattr(args, key) is not None:
+            setattr(cfg.train, key, getattr(args, key))
+    results = run_benchmark(
+        cfg, seconds=args.seconds, iw_samples=args.iw_samples, iw_sentences=args.iw_sentences,
+        reference_sentences=args.reference_sentences, log=lambda msg: print(msg, file=sys.stderr),
+    )
+    print(format_table(results))
+    if args.json:
+        tmp = f"{args.json}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2)
+        os.replace(tmp, args.json)  # never a half-written file
     return 0
 
 
@@ -341,8 +387,33 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=_cmd_config)
 
     _add_generation_commands(commands)
+    _add_bench_command(commands)
     add_evaluate_command(commands)
     return parser
+
+
+def _add_bench_command(commands) -> None:
+    bench = commands.add_parser(
+        "bench", help="measure training, decoding and IW-NLL speed against the machine's ceiling"
+    )
+    bench.add_argument("--config", default="configs/ptb_bowman.yaml",
+                       help="config to measure (default configs/ptb_bowman.yaml: PTB, LSTM "
+                            "256/256/32, batch 32)")
+    bench.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override one config key (repeatable)")
+    bench.add_argument("--batch-size", type=positive_int, help="override train.batch_size")
+    bench.add_argument("--device", help="override train.device: auto, cpu, cuda, cuda:N")
+    bench.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], help="override train.amp")
+    bench.add_argument("--seconds", type=float, default=30.0,
+                       help="timed training seconds after warm-up (default 30)")
+    bench.add_argument("--iw-samples", type=int, default=500,
+                       help="K for the IW-NLL timing (default 500; 0 skips it)")
+    bench.add_argument("--iw-sentences", type=positive_int,
+                       help="time IW-NLL on the first N test sentences (default: all)")
+    bench.add_argument("--reference-sentences", type=positive_int, default=100,
+                       help="test sentences timed with the He et al. protocol (default 100)")
+    bench.add_argument("--json", help="also write the figures to this JSON file")
+    bench.set_defaults(func=_cmd_bench)
 
 
 def _add_model_args(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -146,6 +147,10 @@ class TrainConfig:
     eval_every: int | None = None
     checkpoint_every: int = 1000
     log_every: int = 50
+    # A NaN or infinite training loss: "stop" ends the run with an error and keeps the last
+    # checkpoint; "skip" drops that batch without an update and counts it (metrics.jsonl
+    # "skipped_batches", and the trainer state, so the count survives a resume).
+    nonfinite: Literal["stop", "skip"] = "stop"
     # Collapse remedies and warning (textvae/remedies.py). aggressive: He et al. 2019 inner
     # encoder-only updates, off once validation MI stops rising. pretrain_ae_steps: Li et al.
     # 2019, train as an autoencoder for this many steps, reset the decoder, then free bits.
@@ -207,6 +212,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin is Literal:
         choices = typing.get_args(tp)
+        if value is False and "off" in choices:
+            value = "off"  # YAML 1.1 reads a bare `off` as false (`amp: off`)
         if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
             valid = ", ".join(repr(c) for c in choices)
             raise ConfigError(f"{key}: invalid choice {value!r}; valid choices: {valid}")
@@ -249,12 +256,19 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str):
             # YAML 1.1 reads 3e-4 as a string (it wants 3.0e-4); accept the usual spelling.
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            number = math.inf
+        if not math.isfinite(number):
+            # YAML reads .nan and .inf as floats; no setting means anything with them.
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -305,7 +319,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({err})") from None
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({_one_line(err)})") from None
     return parts, value
 
 
@@ -323,6 +337,16 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def _one_line(err: Exception) -> str:
+    """A YAML (or decoding) error as one line: PyYAML's own message spans several, with a
+    caret drawing that means nothing once the CLI has put it on one line."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(err).split())
+
+
 def read_yaml(path: str | Path) -> dict:
     """Read a YAML config file into a dict, with clear errors for missing or malformed files."""
     path = Path(path)
@@ -331,7 +355,7 @@ def read_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        raise ConfigError(f"{path}: not valid YAML ({_one_line(err)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -54,6 +54,7 @@ COLLAPSE_KL_NO_UNITS_NATS = 1.0
 INNER_WINDOW = 10  # inner steps per window; the encoder loss "stops improving" when a window's
 #                    mean is not below the previous window's mean
 MI_SEED_OFFSET = 2_000_003
+RESET_SEED_OFFSET = 3_000_017
 
 
 def encoder_converged(losses: list[float], window: int = INNER_WINDOW) -> bool:
@@ -82,11 +83,19 @@ def decoder_modules(model: nn.Module) -> list[nn.Module]:
     return [model.latent_to_hidden, model.decoder, model.output]
 
 
-def reset_decoder(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+def reset_decoder(model: nn.Module, optimizer: torch.optim.Optimizer, seed: int) -> None:
     """Reinitialise the decoder modules in place (their default init) and drop their optimiser
-    state (stale Adam moments would steer the fresh weights)."""
+    state (stale Adam moments would steer the fresh weights).
+
+    The init draws from torch's global generator inside a fork seeded by ``seed``: the new
+    weights are then the same on every rank of a distributed job and in a resumed run, and the
+    training streams do not move."""
+    cuda = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
+    with torch.random.fork_rng(devices=cuda):  # CUDA weights draw from the CUDA generator
+        torch.manual_seed(seed)  # seeds the CPU and every CUDA generator
+        for module in decoder_modules(model):
+            module.reset_parameters()
     for module in decoder_modules(model):
-        module.reset_parameters()
         for p in module.parameters():
             optimizer.state.pop(p, None)
 
@@ -106,6 +115,10 @@ class Remedies:
             raise ConfigError(
                 "train.aggressive and train.pretrain_ae_steps need a VAE; model.model_type is 'lm'"
             )
+        if tc.aggressive and trainer.dist.enabled:
+            # Inner encoder-only steps run on each rank's own batches, without the gradient
+            # all-reduce, so the replicas would drift apart.
+            raise ConfigError("train.aggressive is not supported in a distributed (torchrun) job")
         self.aggressive = tc.aggressive
         self.best_mi = -math.inf
         self.pretraining = bool(tc.pretrain_ae_steps)
@@ -144,7 +157,7 @@ class Remedies:
         tc = self.trainer.tc
         if self.pretraining and step >= tc.pretrain_ae_steps:
             self.pretraining = False
-            reset_decoder(self.trainer.model, self.trainer.optimizer)
+            reset_decoder(self.trainer.model, self.trainer.optimizer, tc.seed + RESET_SEED_OFFSET)
             self.trainer.log(
                 f"step {step}: autoencoder pretraining done; decoder reinitialised, now training "
                 f"with the KL schedule from step 0 and free bits {tc.free_bits}"

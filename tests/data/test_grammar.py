@@ -210,19 +210,19 @@ def test_labels_are_roughly_balanced():
         assert min(counts.values()) > 0.15 * len(sample), (key, counts)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.text())
 def test_recognizer_never_raises_on_text(text):
     assert is_grammatical(text) in (True, False)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.binary())
 def test_recognizer_never_raises_on_decoded_bytes(data):
     assert is_grammatical(data.decode("utf-8", errors="replace")) in (True, False)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.lists(st.sampled_from(sorted(vocabulary())), max_size=25))
 def test_recognizer_never_raises_on_word_salad(tokens):
     sentence = " ".join(tokens)

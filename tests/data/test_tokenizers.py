@@ -279,7 +279,7 @@ def test_build_tokenizer_dispatch(corpus):
 # ---------------------------------------------------------------- fuzz
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(text=st.text())
 def test_fuzz_encode_decode_never_raise(word_tok, spm_unigram, spm_bpe, text):
     for tok in (word_tok, spm_unigram, spm_bpe):
@@ -289,3 +289,53 @@ def test_fuzz_encode_decode_never_raise(word_tok, spm_unigram, spm_bpe, text):
     # the word tokenizer is lossless up to whitespace for words it knows
     known = " ".join(w for w in text.split() if w in set(word_tok.tokens[4:]))
     assert word_tok.decode(word_tok.encode(known)) == known
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(data=st.binary(max_size=300), errors=st.sampled_from(["replace", "surrogateescape", "ignore"]))
+def test_fuzz_random_bytes_encode_to_valid_ids(word_tok, spm_unigram, spm_bpe, data, errors):
+    # Random bytes, decoded the ways a caller might: lone surrogates included.
+    text = data.decode("utf-8", errors=errors)
+    for tok in (word_tok, spm_unigram, spm_bpe):
+        ids = tok.encode(text)
+        assert all(0 <= i < tok.vocab_size for i in ids)
+        assert isinstance(tok.decode(ids), str)
+
+
+def _fuzz_dir(tmp_path_factory, spm_bpe):
+    directory = tmp_path_factory.mktemp("fuzz_tok")
+    spm_bpe.save(directory)
+    return directory
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    target=st.sampled_from(["tokenizer.json", "spm.model"]),
+    payload=st.one_of(
+        st.binary(max_size=400),
+        st.text(max_size=200).map(lambda t: t.encode("utf-8")),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+            max_leaves=12,
+        ).map(lambda v: json.dumps(v).encode("utf-8")),
+        # well-formed headers over random bodies reach the per-kind loaders
+        st.fixed_dictionaries(
+            {"type": st.sampled_from(["word", "sentencepiece"]), "format_version": st.just(1)},
+            optional={
+                "tokens": st.lists(st.one_of(st.text(max_size=5), st.integers(), st.none()), max_size=8),
+                "vocab_size": st.one_of(st.integers(), st.text(max_size=3)),
+                "unk_token": st.one_of(st.none(), st.text(max_size=5), st.integers()),
+            },
+        ).map(lambda v: json.dumps(v).encode("utf-8")),
+    ),
+)
+def test_fuzz_a_corrupt_saved_tokenizer_is_a_checkpoint_error(tmp_path_factory, spm_bpe, target, payload):
+    directory = _fuzz_dir(tmp_path_factory, spm_bpe)
+    (directory / target).write_bytes(payload)
+    try:
+        tok = load_tokenizer(directory)
+    except CheckpointError as err:
+        assert str(err)
+    else:  # a payload that happens to be a valid tokenizer must behave like one
+        assert all(0 <= i < tok.vocab_size for i in tok.encode("a b c"))

@@ -321,3 +321,35 @@ def test_forward_backward_on_cuda(rnn_type):
     state = model.initial_state(out.z, B)
     logits, _ = model.decode_step(ids[:, 0], state, out.z)
     assert logits.shape == (B, V) and logits.device.type == "cuda"
+
+
+@MATRIX
+def test_unpadded_batches_skip_packing_with_the_same_posterior(rnn_type, num_layers, bidirectional):
+    model = make_model(rnn_type=rnn_type, encoder_layers=num_layers, bidirectional=bidirectional)
+    model.eval()
+    tokens = torch.randint(3, V, (B, 6))  # every row 6 long: the plain (unpacked) path
+    lengths = torch.full((B,), 6)
+    mu, logvar = model.encode(tokens, lengths)
+    padded = torch.cat([tokens, torch.full((B, 3), PAD)], dim=1)  # now packing is needed
+    mu_packed, logvar_packed = model.encode(padded, lengths)
+    torch.testing.assert_close(mu, mu_packed)
+    torch.testing.assert_close(logvar, logvar_packed)
+
+
+def test_given_noise_sets_z_exactly():
+    model = make_model()
+    ids = torch.randint(3, V, (B, 9))
+    eps = torch.randn(B, Z)
+    out = model(ids, torch.full((B,), 8), eps=eps)
+    torch.testing.assert_close(out.z, out.mu + torch.exp(0.5 * out.logvar) * eps)
+    with pytest.raises(ValueError, match="eps has shape"):
+        model(ids, torch.full((B,), 8), eps=torch.randn(B, Z + 2))
+
+
+def test_posterior_stays_float32_under_bf16_autocast():
+    model = make_model()
+    ids = torch.randint(3, V, (B, 9))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(ids, torch.full((B,), 8))
+    assert out.mu.dtype == out.logvar.dtype == out.z.dtype == torch.float32
+    assert out.logits.dtype == torch.bfloat16  # the big matmul did run in bf16

@@ -64,6 +64,8 @@ class BucketBatchSampler:
         bucketed: group sentences of similar length (True) or batch a plain shuffle (False).
         shuffle: shuffle at all (False keeps dataset order, or sorted order when bucketed;
             use it for evaluation).
+        min_batch: a final batch smaller than this joins the one before it. Distributed
+            training sets it to the number of processes, so every rank gets at least one row.
     """
 
     def __init__(
@@ -74,9 +76,13 @@ class BucketBatchSampler:
         seed: int = 0,
         bucketed: bool = True,
         shuffle: bool = True,
+        min_batch: int = 1,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not 1 <= min_batch <= batch_size:
+            raise ValueError(f"min_batch must be in [1, batch_size={batch_size}], got {min_batch}")
+        self.min_batch = min_batch
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.seed = seed
@@ -92,6 +98,8 @@ class BucketBatchSampler:
         if self.bucketed:
             order.sort(key=self.lengths.__getitem__)  # stable: ties keep their shuffled order
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if len(batches) > 1 and len(batches[-1]) < self.min_batch:
+            batches[-2].extend(batches.pop())
         if self.shuffle and self.bucketed:
             rng.shuffle(batches)
         return batches
@@ -100,7 +108,8 @@ class BucketBatchSampler:
         return iter(self.batches(0))
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        full, tail = divmod(len(self.lengths), self.batch_size)
+        return full + (1 if tail and (tail >= self.min_batch or full == 0) else 0)
 
 
 def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:

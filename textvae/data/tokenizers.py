@@ -331,7 +331,14 @@ class SentencePieceTokenizer(_SharedSpecialIds):
         return self._sp.encode(text, out_type=str)
 
     def encode(self, text: str) -> list[int]:
-        return self._sp.encode(text, out_type=int)
+        try:
+            return self._sp.encode(text, out_type=int)
+        except RuntimeError:
+            # SentencePiece's binding cannot pass lone surrogates (text decoded with
+            # errors="surrogateescape") to C++. They are not characters; encode them as U+FFFD,
+            # which becomes the unknown id like any other unseen character.
+            cleaned = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            return self._sp.encode(cleaned, out_type=int)
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._sp.decode(_specials_until_eos(ids, self.vocab_size))

@@ -11,18 +11,29 @@ from torch import Tensor
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def reparameterize(
+    mu: Tensor,
+    logvar: Tensor,
+    generator: torch.Generator | None = None,
+    eps: Tensor | None = None,
+) -> Tensor:
     """Draw z = mu + sigma * eps with eps ~ N(0, I) (Kingma & Welling 2014).
 
     Args:
         mu: (..., Z) posterior means.
         logvar: (..., Z) posterior log-variances.
         generator: optional seeded generator, for reproducible draws.
+        eps: (..., Z) the standard-normal noise itself, drawn by the caller (distributed
+            training draws a whole global batch's noise on every rank and hands each rank its
+            rows, so the run matches a single process). Overrides ``generator``.
 
     Returns:
         (..., Z) samples, differentiable with respect to ``mu`` and ``logvar``.
     """
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    elif eps.shape != mu.shape:
+        raise ValueError(f"eps has shape {tuple(eps.shape)}, expected {tuple(mu.shape)}")
     return mu + torch.exp(0.5 * logvar) * eps
 
 

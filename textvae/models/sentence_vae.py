@@ -198,18 +198,33 @@ class SentenceVAE(nn.Module):
         if not self.is_vae:
             raise ValueError("the LM baseline (model_type='lm') has no encoder")
         x = self.dropout(self.embedding(tokens))  # (B, T, E)
-        # Packing makes the final state the one at each sentence's true length, not at the end
-        # of the padding. pack_padded_sequence requires the lengths on the CPU.
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, state = self.encoder(packed)  # (L*D, B, H), returned in the original batch order
+        lengths_cpu = lengths.cpu()  # pack_padded_sequence wants CPU lengths (one sync on CUDA)
+        if int(lengths_cpu.min()) == tokens.shape[1]:
+            # No row is padded (length-bucketed training batches mostly are like this): the
+            # plain run already ends at every row's true end, and skips the packing, which
+            # also lets the CPU use oneDNN's fused recurrent kernel.
+            _, state = self.encoder(x)  # (L*D, B, H)
+        else:
+            # Packing makes the final state the one at each sentence's true length, not at
+            # the end of the padding.
+            packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
+            _, state = self.encoder(packed)  # (L*D, B, H), returned in the original batch order
         summary = final_hidden(state, self.encoder_layers, self.bidirectional)  # (B, L*D*H)
-        return self.to_mu(summary), self.to_logvar(summary)  # (B, Z) each
+        # The posterior parameters stay in float32 even under autocast: they are tiny, and a
+        # bfloat16 mu (8-bit mantissa) would blur z and the KL.
+        with _full_precision(summary):
+            summary = summary.float()
+            return self.to_mu(summary), self.to_logvar(summary)  # (B, Z) each
 
     def reparameterize(
-        self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None
+        self,
+        mu: Tensor,
+        logvar: Tensor,
+        generator: torch.Generator | None = None,
+        eps: Tensor | None = None,
     ) -> Tensor:
-        """z = mu + sigma * eps, eps ~ N(0, I), drawn from ``generator`` if given. (B, Z)."""
-        return gaussian.reparameterize(mu, logvar, generator=generator)
+        """z = mu + sigma * eps, eps ~ N(0, I) drawn from ``generator``, or given. (B, Z)."""
+        return gaussian.reparameterize(mu, logvar, generator=generator, eps=eps)
 
     # ----------------------------------------------------------------------------- decoder
 
@@ -229,7 +244,8 @@ class SentenceVAE(nn.Module):
             weight = self.output.weight  # any parameter: it fixes the device and dtype
             pre = weight.new_zeros(self.decoder_layers, batch_size, self.decoder_hidden_dim)
         else:
-            pre = self.latent_to_hidden(z)  # (B, L*H)
+            with _full_precision(z):
+                pre = self.latent_to_hidden(z.float())  # (B, L*H), float32 like z itself
             pre = pre.view(z.shape[0], self.decoder_layers, self.decoder_hidden_dim)  # (B, L, H)
             pre = pre.transpose(0, 1).contiguous()  # (L, B, H); cuDNN wants it contiguous
         return init_state(self.rnn_type, pre)
@@ -301,6 +317,7 @@ class SentenceVAE(nn.Module):
         *,
         decoder_inputs: Tensor | None = None,
         generator: torch.Generator | None = None,
+        eps: Tensor | None = None,
     ) -> SentenceVAEOutput:
         """Encode, sample z, decode with teacher forcing.
 
@@ -310,6 +327,7 @@ class SentenceVAE(nn.Module):
             decoder_inputs: (B, T) decoder input, e.g. after word dropout; default
                 ``ids[:, :-1]``.
             generator: optional seeded generator for the reparameterization noise.
+            eps: (B, Z) the reparameterization noise itself (overrides ``generator``).
 
         Returns:
             A :class:`SentenceVAEOutput`; ``logits``/``targets`` rows are grouped by sentence.
@@ -320,11 +338,16 @@ class SentenceVAE(nn.Module):
         mu = logvar = z = None
         if self.is_vae:
             mu, logvar = self.encode(targets_padded, lengths)  # (B, Z) each
-            z = self.reparameterize(mu, logvar, generator=generator)  # (B, Z)
+            z = self.reparameterize(mu, logvar, generator=generator, eps=eps)  # (B, Z)
         logits = self.decode(decoder_inputs, lengths, z)  # (N, V)
         steps = torch.arange(targets_padded.shape[1], device=ids.device)  # (T,)
         mask = steps.unsqueeze(0) < lengths.to(ids.device).unsqueeze(1)  # (B, T)
         return SentenceVAEOutput(logits, targets_padded[mask], mu, logvar, z, lengths)
+
+
+def _full_precision(like: Tensor):
+    """A context that switches autocast off on ``like``'s device (float32 inside)."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 def build_model(cfg: ModelConfig, vocab_size: int, pad_id: int) -> SentenceVAE:

@@ -1,0 +1,419 @@
+"""Issue 7: the catalogue of bad inputs, faults and safe checkpoints, driven through the CLI.
+
+Every bad input must give exit status 2, one line ``textvae: error: ...`` that names the problem
+and what to do, no traceback, and no output file or directory left behind.
+"""
+
+import errno
+import json
+import os
+import pickle
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import textvae.train
+from textvae.checkpoint import load_checkpoint
+from textvae.cli import main
+from textvae.config import load_config
+from textvae.data.corpus import build_corpus
+from textvae.data.tokenizers import WordTokenizer
+from textvae.train import train
+
+TINY = [
+    "data.grammar_size=200",
+    "model.embed_dim=11",
+    "model.encoder_hidden_dim=13",
+    "model.decoder_hidden_dim=17",
+    "model.latent_dim=7",
+    "train.batch_size=7",
+    "train.log_every=1",
+]
+SENTENCE = "the dog barked ."
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _sets(*overrides: str) -> list[str]:
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+def _fails(capsys, argv, message: str) -> str:
+    """Run the CLI, expect the catalogue's contract, and return the error line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("textvae: error: "), err
+    assert message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert len(err) < 600, "an error message must stay readable"
+    return err
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, one_thread):
+    out = tmp_path_factory.mktemp("rel") / "run"
+    cfg = load_config(None, [*TINY, "train.max_steps=3", f"train.out_dir={out}"])
+    train(cfg, progress=False, log=lambda m: None)
+    return out
+
+
+@pytest.fixture
+def run_copy(run_dir, tmp_path):
+    """A private copy of the trained run, to damage."""
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy, symlinks=True)
+    return copy
+
+
+# ------------------------------------------------------------------------------ bad corpora
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing", None, "not found; check the path in the data config"),
+        ("adir", "DIR", "is a directory; give a text file with one sentence per line"),
+        ("empty", b"", "contains no sentences (0 blank lines)"),
+        ("blank", b"\n   \n\t\n", "contains no sentences (3 blank lines)"),
+        ("latin1", "the dog barked .\nthe caf\xe9 .\n".encode("latin-1"),
+         "line 2: invalid UTF-8 (byte 0xe9 at column 8); re-encode the file as UTF-8"),
+    ],
+)
+def test_bad_corpus_files_are_refused_and_leave_no_run(tmp_path, capsys, name, content, message):
+    path = tmp_path / name
+    if content == "DIR":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    out = tmp_path / "out"
+    argv = ["train", "--no-progress", *_sets(*TINY, "data.source=text", f"data.train_path={path}",
+                                              f"data.valid_path={path}", f"train.out_dir={out}")]
+    _fails(capsys, argv, message)
+    assert not out.exists()
+
+
+def test_missing_config_file(tmp_path, capsys):
+    _fails(capsys, ["train", "--config", str(tmp_path / "nope.yaml")], "config file not found")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lerning_rate=0.1", "unknown key 'train.lerning_rate'"),
+        ("train.batch_size=seven", "train.batch_size: expected an integer, got 'seven'"),
+        ("train.optimizer=rmsprop", "invalid choice 'rmsprop'; valid choices: 'adam', 'sgd'"),
+        ("train.nonfinite=ignore", "invalid choice 'ignore'; valid choices: 'stop', 'skip'"),
+        ("model.latent_dim=0", "model.latent_dim must be positive, got 0"),
+        ("train.batch_size=-5", "train.batch_size must be positive, got -5"),
+        ("data.max_len=0", "data.max_len must be positive or null, got 0"),
+        ("train.lr=.nan", "train.lr: expected a finite number, got nan"),
+    ],
+)
+def test_bad_configs_are_refused_before_anything_is_written(tmp_path, capsys, override, message):
+    out = tmp_path / "out"
+    _fails(capsys, ["train", *_sets(f"train.out_dir={out}", override)], message)
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------ long lines
+
+
+def test_training_drops_or_truncates_a_100000_token_line(tmp_path, capsys):
+    lines = ["the dog barked .", "a cat ran away .", "the dogs slept ."] * 5
+    train_file = tmp_path / "train.txt"
+    train_file.write_text("\n".join(lines[:7] + [" ".join(["dog"] * 100_000)] + lines[7:]) + "\n")
+    for policy, expect in (("drop", [4, 5]), ("truncate", [4, 5, 19])):
+        cfg = load_config(None, ["data.source=text", f"data.train_path={train_file}",
+                                 "data.max_len=19", f"data.long_sentences={policy}"])
+        notes = []
+        corpus = build_corpus(cfg.data, splits=("train",), log=notes.append)
+        assert sorted({len(x) for x in corpus.ids["train"]}) == expect
+        verb = "dropped" if policy == "drop" else "truncated"
+        assert f"1 longer than 19 tokens {verb}" in notes[-1]
+    # and a whole training run through the CLI reports the count and finishes
+    out = tmp_path / "out"
+    argv = ["train", "--no-progress", *_sets(*TINY, "data.source=text", f"data.train_path={train_file}",
+                                              f"data.valid_path={train_file}", "data.max_len=19",
+                                              "train.max_steps=2", f"train.out_dir={out}")]
+    # validation never drops sentences, so the 100,000-token line is evaluated (cheaply) too
+    assert main(argv) == 0
+    assert "1 longer than 19 tokens dropped" in capsys.readouterr().out
+    assert load_checkpoint(out).meta["step"] == 2
+
+
+def test_encoding_refuses_a_100000_token_line(run_dir, capsys, tmp_path):
+    file = tmp_path / "long.txt"
+    file.write_text(" ".join(["dog"] * 100_000) + "\n")
+    start = time.monotonic()
+    _fails(capsys, ["reconstruct", "-c", str(run_dir), "--file", str(file)],
+           "has 100,000 tokens, more than the 4,096 that textvae encodes; split it into sentences")
+    assert time.monotonic() - start < 10  # refused up front, not after encoding it
+
+
+# ------------------------------------------------------------------------------ generation input
+
+
+def test_generation_input_errors(run_dir, capsys):
+    ck = ["-c", str(run_dir), "--device", "cpu"]
+    _fails(capsys, ["reconstruct", *ck, "zyzzyva qwxj"],
+           "every token of sentence 1 ('zyzzyva qwxj') is unknown to this model's vocabulary")
+    _fails(capsys, ["interpolate", *ck, "", SENTENCE], "sentence 1 is empty ('')")
+    _fails(capsys, ["interpolate", *ck, SENTENCE, "   "], "sentence 2 is empty ('   ')")
+    _fails(capsys, ["sample", *ck, "--max-len", "0"], "max_len must be an integer >= 1")
+    _fails(capsys, ["reconstruct", *ck, SENTENCE, "--max-len", "0"], "max_len must be an integer >= 1")
+    # a sentence with some unknown words is encoded, the unknown ones as <unk>
+    assert main(["reconstruct", *ck, "the zyzzyva barked ."]) == 0
+    assert capsys.readouterr().out.startswith("> the zyzzyva barked .")
+
+
+def test_unwritable_outputs_leave_nothing_behind(run_dir, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    _fails(capsys, ["data", "grammar", "--n", "31", "--out", str(blocker)],
+           f"cannot write the grammar corpus to --out {blocker}")
+    assert blocker.read_text() == "not a directory\n"
+    report = tmp_path / "missing-dir" / "report.json"
+    _fails(capsys, ["quality", "-c", str(run_dir), "--n-samples", "3", "--out", str(report)],
+           "its directory does not exist")
+    assert not report.parent.exists()
+
+
+# ------------------------------------------------------------------------------ checkpoints
+
+
+def test_missing_checkpoint_directory(tmp_path, capsys):
+    _fails(capsys, ["sample", "-c", str(tmp_path / "nowhere")], "checkpoint not found")
+
+
+def _last(run: Path) -> Path:
+    return run / "last"
+
+
+def test_a_checkpoint_missing_a_file(run_copy, capsys):
+    os.remove(_last(run_copy) / "config.yaml")
+    _fails(capsys, ["sample", "-c", str(run_copy)], "is not a complete textvae checkpoint: missing config.yaml")
+
+
+def test_a_truncated_weights_file(run_copy, capsys):
+    weights = _last(run_copy) / "model.pt"
+    weights.write_bytes(weights.read_bytes()[:1001])
+    _fails(capsys, ["sample", "-c", str(run_copy)], "The file is truncated, corrupt")
+    _fails(capsys, ["train", "--resume", "--no-progress", *_sets(f"train.out_dir={run_copy}")], "truncated, corrupt")
+
+
+def test_a_checkpoint_of_another_model_type(run_copy, capsys):
+    meta_file = _last(run_copy) / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "model_type": "conv_vae"}))
+    _fails(capsys, ["sample", "-c", str(run_copy)], "holds a model of type 'conv_vae'")
+    meta_file.write_text(json.dumps({**meta, "model_type": "lm"}))  # config.yaml says vae
+    _fails(capsys, ["sample", "-c", str(run_copy)], "meta.json says model type 'lm' but config.yaml")
+
+
+def test_a_tokenizer_whose_vocabulary_does_not_match_the_weights(run_copy, capsys):
+    ckpt = _last(run_copy)
+    trained = json.loads((ckpt / "meta.json").read_text())["vocab_size"]
+    other = WordTokenizer.build(["alpha beta gamma delta epsilon"])
+    assert other.vocab_size != trained
+    other.save(ckpt / "tokenizer")
+    _fails(capsys, ["sample", "-c", str(run_copy)],
+           f"the tokenizer has {other.vocab_size} ids but the weights were trained with {trained}")
+    # without the meta.json record, the weights' own shapes still catch it
+    meta = json.loads((ckpt / "meta.json").read_text())
+    del meta["vocab_size"]
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+    _fails(capsys, ["sample", "-c", str(run_copy)], "the weights do not match the model")
+    _fails(capsys, ["train", "--resume", "--no-progress", *_sets(f"train.out_dir={run_copy}")],
+           "the weights do not match the model")
+
+
+class _OpensAFile:
+    """Unpickling this calls ``open(marker, "w")``: a stand-in for arbitrary code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("name", ["model.pt", "trainer.pt"])
+def test_a_pickled_payload_in_any_weights_file_is_refused_and_never_runs(run_copy, tmp_path,
+                                                                         capsys, name):
+    marker = tmp_path / f"ran-{name}"
+    target = _last(run_copy) / name
+    with open(target, "wb") as fh:
+        pickle.dump({"state": _OpensAFile(marker)}, fh, protocol=2)
+    # The payload is live: a plain unpickle runs it. This is what textvae must never do.
+    with open(target, "rb") as fh:
+        pickle.load(fh)
+    assert marker.exists()
+    marker.unlink()
+    argv = (["train", "--resume", "--no-progress", *_sets(f"train.out_dir={run_copy}")] if name == "trainer.pt"
+            else ["sample", "-c", str(run_copy)])
+    _fails(capsys, argv, "textvae never unpickles arbitrary objects")
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------------------ faults in training
+
+
+def _train_argv(out: Path, *overrides: str) -> list[str]:
+    return ["train", "--no-progress", "--device", "cpu", *_sets(*TINY, f"train.out_dir={out}", *overrides)]
+
+
+def _poison(monkeypatch, bad_calls: set[int]) -> None:
+    """Make the training objective non-finite on the given (1-based) training steps."""
+    original = textvae.train.vae_objective
+    calls = {"n": 0}
+
+    def objective(*args, **kwargs):
+        terms = original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] in bad_calls:
+            return terms._replace(loss=terms.loss * float("nan"))
+        return terms
+
+    monkeypatch.setattr(textvae.train, "vae_objective", objective)
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "nan"
+    _poison(monkeypatch, {5})
+    _fails(capsys, _train_argv(out, "train.max_steps=9", "train.checkpoint_every=3"),
+           "the training loss became nan at step 5; stopped without saving, and the last good "
+           "checkpoint, step-00000003, is kept")
+    ckpt = load_checkpoint(out, with_trainer=True)
+    assert ckpt.meta["step"] == 3 and ckpt.trainer_state["step"] == 3
+    assert all(torch.isfinite(t).all() for t in ckpt.model_state.values())
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_nonfinite_loss_can_skip_the_batch_and_count_it(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "skip"
+    _poison(monkeypatch, {2, 4})
+    assert main(_train_argv(out, "train.max_steps=6", "train.nonfinite=skip")) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    skipped = {r["step"]: r["skipped_batches"] for r in rows if r["split"] == "train"}
+    assert skipped == {1: 0, 2: 1, 3: 1, 4: 2, 5: 2, 6: 2}
+    ckpt = load_checkpoint(out, with_trainer=True)
+    assert ckpt.trainer_state["skipped_batches"] == 2 and ckpt.meta["step"] == 6
+    assert all(torch.isfinite(t).all() for t in ckpt.model_state.values())
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, capsys,
+                                                                      monkeypatch):
+    out = tmp_path / "full"
+    assert main(_train_argv(out, "train.max_steps=3")) == 0
+    capsys.readouterr()
+    before = load_checkpoint(out, with_trainer=True)
+    real_save = torch.save
+
+    def save_until_the_disk_fills(obj, f, *args, **kwargs):
+        if Path(f).name == "model.pt":
+            with open(f, "wb") as fh:  # part of the file lands, then the disk is full
+                fh.write(b"\x80\x02partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(f))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    err_checked = _fails(capsys, ["train", "--resume", "--no-progress", *_sets(f"train.out_dir={out}",
+                                                               "train.max_steps=5")],
+                         "cannot write checkpoint step-00000005 in")
+    assert "No space left on device" in err_checked
+    assert "step-00000003 is intact" in err_checked and "resume with --resume" in err_checked
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000003"]
+    after = load_checkpoint(out, with_trainer=True)
+    assert after.path.resolve() == before.path.resolve()
+    for key, tensor in before.model_state.items():
+        assert torch.equal(after.model_state[key], tensor)
+    monkeypatch.setattr(torch, "save", real_save)  # space freed: the run continues
+    assert main(["train", "--resume", "--no-progress", *_sets(f"train.out_dir={out}",
+                                                                "train.max_steps=5")]) == 0
+    assert load_checkpoint(out).meta["step"] == 5
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                         env.get("PYTHONPATH", "")])
+    return env
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "textvae", *argv], env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _metric_rows(out: Path) -> int:
+    path = out / "metrics.jsonl"
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    out = tmp_path / "term"
+    proc = _spawn(_train_argv(out, "train.epochs=1000"))
+    deadline = time.monotonic() + 60
+    while _metric_rows(out) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "done: received SIGTERM" in stdout and "Traceback" not in stderr
+    step = load_checkpoint(out, with_trainer=True).meta["step"]
+    assert step >= 3
+    resumed = _spawn(["train", "--resume", "--no-progress",
+                      *_sets(f"train.out_dir={out}", f"train.max_steps={step + 2}")])
+    stdout, stderr = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, stderr
+    assert load_checkpoint(out).meta["step"] == step + 2
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    """SIGKILL a training run again and again, at random moments (checkpoint writes included),
+    resume each time, and end with exactly the weights of a run that was never interrupted."""
+    budget = ["train.max_steps=60", "train.checkpoint_every=4", "train.eval_every=11"]
+    reference = tmp_path / "reference"
+    proc = _spawn(_train_argv(reference, *budget))
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+
+    out = tmp_path / "killed"
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(40):  # each round makes progress, so far fewer are needed
+        resume = (out / "last").exists()
+        argv = (["train", "--resume", "--no-progress", "--device", "cpu",
+                 *_sets(f"train.out_dir={out}", "train.max_steps=60")]
+                if resume else _train_argv(out, *budget))
+        rows = _metric_rows(out)
+        proc = _spawn(argv)
+        if kills < 6:
+            # wait until this process trains, then kill it a random moment later
+            deadline = time.monotonic() + 60
+            while _metric_rows(out) <= rows and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.15))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+        _, stderr = proc.communicate(timeout=120)
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL, stderr
+    assert kills >= 5
+    assert proc.returncode == 0
+    got, want = load_checkpoint(out), load_checkpoint(reference)
+    assert got.meta["step"] == want.meta["step"] == 60
+    assert got.model_state.keys() == want.model_state.keys()
+    for key, tensor in want.model_state.items():
+        assert torch.equal(got.model_state[key], tensor), key
+    assert not [p.name for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
