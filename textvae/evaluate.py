@@ -162,7 +162,9 @@ def reconstruction_bleu(hypotheses: Sequence[str], references: Sequence[str]) ->
     return float(bleu.score)
 
 
-def self_bleu(sentences: Sequence[str], *, max_hypotheses: int = 500, seed: int = 0) -> float:
+def self_bleu(
+    sentences: Sequence[str], *, max_hypotheses: int = 500, seed: int = 0, progress: bool = False
+) -> float:
     """Zhu et al. 2018 (Texygen): the mean sentence BLEU-4 (0-100) of each sentence against all
     the others as references; high means the samples repeat each other.
 
@@ -177,7 +179,7 @@ def self_bleu(sentences: Sequence[str], *, max_hypotheses: int = 500, seed: int 
     count = min(max_hypotheses, len(sentences))
     picked = sorted(random.Random(seed).sample(range(len(sentences)), count))
     scores = []
-    for i in picked:
+    for i in tqdm(picked, disable=not progress, desc="self-BLEU", unit="sent", leave=False):
         refs = [s for j, s in enumerate(sentences) if j != i]
         scores.append(metric.sentence_score(sentences[i], refs).score)
     return sum(scores) / len(scores)
@@ -483,7 +485,8 @@ def evaluate(
         "decoding": "greedy from z ~ N(0, I)" if model.is_vae else "ancestral sampling, T = 1",
         "distinct_1": distinct_n(tokens, 1),
         "distinct_2": distinct_n(tokens, 2),
-        "self_bleu": self_bleu(prior, max_hypotheses=self_bleu_hypotheses, seed=seed),
+        "self_bleu": self_bleu(prior, max_hypotheses=self_bleu_hypotheses, seed=seed,
+                               progress=progress),
         "self_bleu_hypotheses": min(self_bleu_hypotheses, diversity_samples),
     }
     timing["diversity_seconds"] = time.perf_counter() - start
