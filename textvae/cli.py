@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from textvae.errors import TextVAEError
+from textvae.evaluate_cli import add_evaluate_command
 
 
 def positive_int(text: str) -> int:
@@ -387,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_generation_commands(commands)
     _add_bench_command(commands)
+    add_evaluate_command(commands)
     return parser
 
 

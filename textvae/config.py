@@ -151,10 +151,21 @@ class TrainConfig:
     # checkpoint; "skip" drops that batch without an update and counts it (metrics.jsonl
     # "skipped_batches", and the trainer state, so the count survives a resume).
     nonfinite: Literal["stop", "skip"] = "stop"
+    # Collapse remedies and warning (textvae/remedies.py). aggressive: He et al. 2019 inner
+    # encoder-only updates, off once validation MI stops rising. pretrain_ae_steps: Li et al.
+    # 2019, train as an autoencoder for this many steps, reset the decoder, then free bits.
+    # collapse_warning: log once when validation KL < 0.1 nats (or 0 active units and KL < 1
+    # nat) for collapse_patience validations in a row.
+    aggressive: bool = False
+    aggressive_max_inner: int = 100
+    pretrain_ae_steps: int | None = None
+    collapse_warning: bool = True
+    collapse_patience: int = 3
 
     def __post_init__(self) -> None:
-        _check_positive(self, "train", "epochs", "batch_size", "checkpoint_every", "log_every")
-        for name in ("max_steps", "eval_every", "early_stop_patience"):
+        _check_positive(self, "train", "epochs", "batch_size", "checkpoint_every", "log_every",
+                        "aggressive_max_inner", "collapse_patience")
+        for name in ("max_steps", "eval_every", "early_stop_patience", "pretrain_ae_steps"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"train.{name} must be positive or null, got {value}")

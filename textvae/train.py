@@ -42,7 +42,8 @@ from textvae.errors import CheckpointError, TextVAEError
 from textvae.metrics import active_units, perplexity
 from textvae.models.gaussian import kl_standard_normal
 from textvae.models.sentence_vae import SentenceVAE, build_model
-from textvae.objectives import LossTerms, kl_weight, reconstruction_nll, vae_objective, word_dropout
+from textvae.objectives import LossTerms, reconstruction_nll, vae_objective, word_dropout
+from textvae.remedies import Remedies
 
 VALIDATION_SEED_OFFSET = 1_000_003
 
@@ -234,6 +235,7 @@ class Trainer:
         self.bad_epochs = 0  # epochs since validation last improved (early stopping)
         self.skipped_batches = 0  # batches dropped for a non-finite loss (train.nonfinite=skip)
         self.tb = _tensorboard_writer(self.run_dir) if self.dist.is_main else None
+        self.remedies = Remedies(self)  # collapse remedies and warning (textvae/remedies.py)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -250,6 +252,7 @@ class Trainer:
             "best_neg_elbo": self.best_neg_elbo,
             "bad_epochs": self.bad_epochs,
             "skipped_batches": self.skipped_batches,
+            "remedies": self.remedies.state_dict(),
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -266,6 +269,7 @@ class Trainer:
         for name in ("step", "epoch", "batch_in_epoch", "best_neg_elbo", "bad_epochs"):
             setattr(self, name, state[name])
         self.skipped_batches = state.get("skipped_batches", 0)  # absent before train.nonfinite
+        self.remedies.load_state_dict(state.get("remedies", {}))
 
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
         """Write a checkpoint (rank 0 only; other ranks return None)."""
@@ -301,6 +305,7 @@ class Trainer:
         all B rows, then each rank trains on its own rows (see :mod:`textvae.distributed`), and
         the returned terms are global-batch averages.
         """
+        self.remedies.on_step_start(self.step)
         self.model.train()
         decoder_inputs = word_dropout(
             ids[:, :-1], lengths, self.tc.word_dropout, unk_id=self.tokenizer.unk_id,
@@ -322,8 +327,8 @@ class Trainer:
         rec = reconstruction_nll(out.logits, out.targets, lengths)  # (b,)
         kl_dim = None if out.mu is None else kl_standard_normal(out.mu.float(), out.logvar.float())
         terms = vae_objective(
-            rec, kl_dim, kl_weight=kl_weight(self.step, self.tc.kl),
-            free_bits=self.tc.free_bits, free_bits_mode=self.tc.free_bits_mode,
+            rec, kl_dim, kl_weight=self.remedies.kl_weight(self.step),
+            free_bits=self.remedies.free_bits(), free_bits_mode=self.tc.free_bits_mode,
         )
         # Ranks agree, so that no rank waits in a gradient all-reduce the others skipped.
         if self.dist.any(not bool(torch.isfinite(terms.loss)), self.device):
@@ -352,6 +357,7 @@ class Trainer:
         if self.tc.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        self.remedies.mask_gradients()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return terms
@@ -379,11 +385,15 @@ class Trainer:
     def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float]:
         """Validate; keep ``best``; at epoch ends also drive the LR plateau and early stopping."""
         valid = self.validate()
+        self.remedies.on_validation(valid)
         self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
-        improved = valid["neg_elbo"] < self.best_neg_elbo
+        # While pretraining as an autoencoder the -ELBO says nothing about the final model: it
+        # neither picks `best` nor drives the LR plateau and early stopping.
+        counts = not self.remedies.pretraining
+        improved = counts and valid["neg_elbo"] < self.best_neg_elbo
         if improved:
             self.best_neg_elbo = valid["neg_elbo"]
-        if end_of_epoch:
+        if end_of_epoch and counts:
             self.plateau.step(valid["neg_elbo"])
             self.bad_epochs = 0 if improved else self.bad_epochs + 1
         self.log(

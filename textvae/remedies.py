@@ -1,0 +1,275 @@
+"""Remedies for posterior collapse beyond Bowman et al.'s annealing and word dropout, and a
+warning when collapse happens.
+
+- **Aggressive inference-network training** (He et al. 2019, "Lagging Inference Networks and
+  Posterior Collapse in Variational Autoencoders"): before each decoder update, the encoder
+  alone is updated on fresh training batches until its loss stops improving (at most
+  ``train.aggressive_max_inner`` steps); the outer step then updates the decoder only. The mode
+  switches itself off, for good, at the first validation where the mutual information I_q(x; z)
+  on the validation set does not rise above its best so far. Inner steps run in float32 even
+  under mixed precision (they are a small share of the work).
+- **Autoencoder pretraining, decoder reset, free bits** (Li et al. 2019, "A Surprisingly
+  Effective Fix for Deep Latent Variable Modeling of Text"): the first ``train.pretrain_ae_steps``
+  steps train with KL weight 0 (a plain autoencoder, no free bits); then the decoder is
+  reinitialised and training continues with the configured KL schedule, restarted at the
+  switch, and the configured ``train.free_bits``. Validations during pretraining neither pick
+  the ``best`` checkpoint nor drive the LR plateau or early stopping.
+- **Collapse warning**: logged once when, for ``train.collapse_patience`` validations in a row,
+  the validation KL is below :data:`COLLAPSE_KL_NATS` (0.1) nats per sentence, or no latent unit
+  is active while the KL is below :data:`COLLAPSE_KL_NO_UNITS_NATS` (1) nat. Zero active units
+  alone is not enough: small and early models often have KL of several nats with every
+  Var_x(mu_d) under 0.01 (information in small-scale means, posterior variances shrunk), which
+  is not q(z|x) = p(z).
+
+Which parameters are "encoder" and "decoder": textvae shares one embedding table between the
+encoder and the decoder. The embedding counts as the decoder's (it is most of the decoder's
+input), so inner encoder-only steps leave every decoder parameter unchanged; the decoder reset
+keeps it, because resetting it would also wipe out the pretrained encoder's input.
+
+The :class:`Remedies` object is owned by the :class:`~textvae.train.Trainer`, which calls it at
+three points: the start of each training step, between backward and the optimiser step, and
+after each validation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from textvae.data.batching import collate
+from textvae.errors import ConfigError
+from textvae.models.gaussian import kl_standard_normal
+from textvae.objectives import kl_weight, reconstruction_nll, vae_objective, word_dropout
+
+if TYPE_CHECKING:
+    from textvae.train import Trainer
+
+# Validation KL (nats per sentence) below which the posterior counts as collapsed, and below
+# which it does when no unit is active.
+COLLAPSE_KL_NATS = 0.1
+COLLAPSE_KL_NO_UNITS_NATS = 1.0
+INNER_WINDOW = 10  # inner steps per window; the encoder loss "stops improving" when a window's
+#                    mean is not below the previous window's mean
+MI_SEED_OFFSET = 2_000_003
+RESET_SEED_OFFSET = 3_000_017
+
+
+def encoder_converged(losses: list[float], window: int = INNER_WINDOW) -> bool:
+    """Whether the inner encoder loss has stopped improving: after each full ``window`` of
+    steps, the mean loss of that window is not below the mean of the window before it.
+
+    Args:
+        losses: the inner-loop losses so far, in order.
+    """
+    if len(losses) < 2 * window or len(losses) % window:
+        return False
+    last = sum(losses[-window:]) / window
+    before = sum(losses[-2 * window : -window]) / window
+    return last >= before
+
+
+def encoder_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The inference network's own parameters: the encoder RNN and the heads for mu and logvar
+    (not the shared embedding)."""
+    return [p for m in (model.encoder, model.to_mu, model.to_logvar) for p in m.parameters()]
+
+
+def decoder_modules(model: nn.Module) -> list[nn.Module]:
+    """The generative network's own modules, reset after autoencoder pretraining: z -> initial
+    state, the decoder RNN and the output layer (not the shared embedding)."""
+    return [model.latent_to_hidden, model.decoder, model.output]
+
+
+def reset_decoder(model: nn.Module, optimizer: torch.optim.Optimizer, seed: int) -> None:
+    """Reinitialise the decoder modules in place (their default init) and drop their optimiser
+    state (stale Adam moments would steer the fresh weights).
+
+    The init draws from torch's global generator inside a fork seeded by ``seed``: the new
+    weights are then the same on every rank of a distributed job and in a resumed run, and the
+    training streams do not move."""
+    cuda = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
+    with torch.random.fork_rng(devices=cuda):  # CUDA weights draw from the CUDA generator
+        torch.manual_seed(seed)  # seeds the CPU and every CUDA generator
+        for module in decoder_modules(model):
+            module.reset_parameters()
+    for module in decoder_modules(model):
+        for p in module.parameters():
+            optimizer.state.pop(p, None)
+
+
+class Remedies:
+    """The collapse remedies and warning of one run (see the module docstring).
+
+    Args:
+        trainer: the owning trainer; read for its model, optimiser, config, data and log.
+    """
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        tc = trainer.tc
+        is_vae = trainer.model.is_vae
+        if (tc.aggressive or tc.pretrain_ae_steps) and not is_vae:
+            raise ConfigError(
+                "train.aggressive and train.pretrain_ae_steps need a VAE; model.model_type is 'lm'"
+            )
+        if tc.aggressive and trainer.dist.enabled:
+            # Inner encoder-only steps run on each rank's own batches, without the gradient
+            # all-reduce, so the replicas would drift apart.
+            raise ConfigError("train.aggressive is not supported in a distributed (torchrun) job")
+        self.aggressive = tc.aggressive
+        self.best_mi = -math.inf
+        self.pretraining = bool(tc.pretrain_ae_steps)
+        self.collapsed_validations = 0
+        self.warned = False
+        self.inner_steps = 0  # encoder-only steps taken so far (for logs and tests)
+        self._encoder_ids = {id(p) for p in encoder_parameters(trainer.model)} if is_vae else set()
+
+    # -- state (saved with the trainer's, so a resumed run continues the same phase) -----------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in
+                ("aggressive", "best_mi", "pretraining", "collapsed_validations", "warned",
+                 "inner_steps")}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    # -- the objective's knobs -----------------------------------------------------------------
+
+    def kl_weight(self, step: int) -> float:
+        """The KL weight at ``step``: 0 while pretraining as an autoencoder, then the configured
+        schedule counted from the end of pretraining."""
+        if self.pretraining:
+            return 0.0
+        return kl_weight(step - (self.trainer.tc.pretrain_ae_steps or 0), self.trainer.tc.kl)
+
+    def free_bits(self) -> float:
+        return 0.0 if self.pretraining else self.trainer.tc.free_bits
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def on_step_start(self, step: int) -> None:
+        """Called before each training step (``step`` = steps done so far)."""
+        tc = self.trainer.tc
+        if self.pretraining and step >= tc.pretrain_ae_steps:
+            self.pretraining = False
+            reset_decoder(self.trainer.model, self.trainer.optimizer, tc.seed + RESET_SEED_OFFSET)
+            self.trainer.log(
+                f"step {step}: autoencoder pretraining done; decoder reinitialised, now training "
+                f"with the KL schedule from step 0 and free bits {tc.free_bits}"
+            )
+        if self.aggressive:
+            self._inner_loop()
+
+    def mask_gradients(self) -> None:
+        """Called between backward and the optimiser step: while aggressive, the outer step
+        updates the decoder only (the encoder was just trained in the inner loop)."""
+        if not self.aggressive:
+            return
+        for p in encoder_parameters(self.trainer.model):
+            p.grad = None
+
+    def on_validation(self, valid: dict[str, float]) -> None:
+        """Called after each scheduled validation with its metrics."""
+        t = self.trainer
+        if not t.model.is_vae:
+            return
+        if self.aggressive:
+            mi = self.validation_mi()
+            valid["mutual_information"] = mi
+            if mi > self.best_mi:
+                self.best_mi = mi
+            else:
+                self.aggressive = False
+                t.log(f"step {t.step}: validation MI {mi:.3f} nats did not rise above "
+                      f"{self.best_mi:.3f}; aggressive encoder training off "
+                      f"({self.inner_steps} inner steps in all)")
+        if not t.tc.collapse_warning or self.pretraining:
+            return
+        collapsed = valid["kl"] < COLLAPSE_KL_NATS or (
+            valid["active_units"] == 0 and valid["kl"] < COLLAPSE_KL_NO_UNITS_NATS
+        )
+        self.collapsed_validations = self.collapsed_validations + 1 if collapsed else 0
+        if self.collapsed_validations >= t.tc.collapse_patience and not self.warned:
+            self.warned = True
+            t.log(
+                f"warning: posterior collapse: validation KL {valid['kl']:.3f} nats/sentence, "
+                f"{valid['active_units']} active units for {self.collapsed_validations} "
+                f"validations in a row (thresholds: KL < {COLLAPSE_KL_NATS}, or 0 active units "
+                f"and KL < {COLLAPSE_KL_NO_UNITS_NATS}). "
+                "Try train.word_dropout, train.free_bits, train.aggressive or "
+                "train.pretrain_ae_steps."
+            )
+
+    # -- aggressive training -------------------------------------------------------------------
+
+    def _random_batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.trainer
+        train_ids = t.corpus.ids["train"]
+        picks = torch.randint(len(train_ids), (t.tc.batch_size,), generator=generator,
+                              device=generator.device).tolist()
+        batch = collate([train_ids[i] for i in picks], bos_id=t.tokenizer.bos_id,
+                        eos_id=t.tokenizer.eos_id, pad_id=t.tokenizer.pad_id).to(t.device)
+        return batch.ids, batch.lengths
+
+    def _inner_loop(self) -> int:
+        """Encoder-only updates on random training batches until the loss stops improving
+        (:func:`encoder_converged`) or ``aggressive_max_inner`` steps. Returns the steps taken."""
+        t = self.trainer
+        model, tc = t.model, t.tc
+        model.train()
+        encoder = encoder_parameters(model)
+        losses: list[float] = []
+        while len(losses) < tc.aggressive_max_inner:
+            ids, lengths = self._random_batch(t.generator)
+            inputs = word_dropout(ids[:, :-1], lengths, tc.word_dropout,
+                                  unk_id=t.tokenizer.unk_id, generator=t.generator)
+            out = model(ids, lengths, decoder_inputs=inputs, generator=t.generator)
+            terms = vae_objective(
+                reconstruction_nll(out.logits, out.targets, lengths),
+                kl_standard_normal(out.mu.float(), out.logvar.float()),
+                kl_weight=self.kl_weight(t.step), free_bits=self.free_bits(),
+                free_bits_mode=tc.free_bits_mode,
+            )
+            t.optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            for p in model.parameters():
+                if id(p) not in self._encoder_ids:
+                    p.grad = None  # Adam skips parameters without a gradient
+            if tc.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(encoder, tc.grad_clip)
+            t.optimizer.step()
+            losses.append(terms.loss.item())
+            if encoder_converged(losses):
+                break
+        t.optimizer.zero_grad(set_to_none=True)
+        self.inner_steps += len(losses)
+        return len(losses)
+
+    @torch.no_grad()
+    def validation_mi(self) -> float:
+        """I_q(x; z) over the whole validation set, one z per sentence (seeded afresh)."""
+        from textvae.evaluate import mutual_information
+
+        t = self.trainer
+        model = t.model
+        was_training = model.training
+        model.eval()
+        generator = torch.Generator().manual_seed(t.tc.seed + MI_SEED_OFFSET)
+        ids = t.corpus.ids["valid"]
+        mus, logvars = [], []
+        for start in range(0, len(ids), 256):
+            batch = collate(ids[start : start + 256], bos_id=t.tokenizer.bos_id,
+                            eos_id=t.tokenizer.eos_id, pad_id=t.tokenizer.pad_id).to(t.device)
+            mu, logvar = model.encode(batch.ids[:, 1:], batch.lengths)  # (B, Z) each
+            mus.append(mu.float().cpu())
+            logvars.append(logvar.float().cpu())
+        model.train(was_training)
+        mu, logvar = torch.cat(mus), torch.cat(logvars)  # (S, Z)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator)
+        return mutual_information(mu, logvar, z)
+
