@@ -38,15 +38,19 @@ def test_matmul_rate_is_a_positive_rate():
 
 def test_benchmark_runs_end_to_end_on_a_tiny_config(tiny_config, one_thread):
     cfg = tiny_config("train.max_steps=5")
-    results = run_benchmark(cfg, seconds=0.2, warmup_steps=2, decode_sentences=7, iw_samples=0,
-                            matmul_seconds=0.05, log=lambda msg: None)
+    results = run_benchmark(cfg, seconds=0.2, warmup_steps=2, decode_sentences=7, iw_samples=3,
+                            iw_sentences=5, reference_sentences=4, matmul_seconds=0.05,
+                            log=lambda msg: None)
     train = results["train"]
+    iw = results["iw"]
+    assert (iw["samples"], iw["sentences"], iw["reference_sentences"]) == (3, 5, 4)
+    assert iw["speedup"] > 0 and iw["split_sentences"] > 5 and 0 < iw["split_tokens_fraction"] < 1
     assert train["steps"] >= 10 and train["tokens_per_s"] > 0
     assert results["decode"]["sentences"] == 7
     assert results["train_flops"] == pytest.approx(train["tokens_per_s"] * results["flops_per_token"]["train"])
     table = format_table(results)
     for label in ("training throughput", "greedy decoding", "FLOPs per training token",
-                  "float32 matmul ceiling", "peak memory"):
+                  "float32 matmul ceiling", "peak memory", "IW-NLL, K=3", "whole test split"):
         assert label in table
 
 

@@ -333,7 +333,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             setattr(cfg.train, key, getattr(args, key))
     results = run_benchmark(
-        cfg, seconds=args.seconds, iw_samples=args.iw_samples, iw_sentences=args.iw_sentences,
+        cfg, seconds=args.seconds, iw_samples=args.iw_samples, iw_sentences=args.iw_sentences or None,
         reference_sentences=args.reference_sentences, log=lambda msg: print(msg, file=sys.stderr),
     )
     print(format_table(results))
@@ -408,10 +408,10 @@ def _add_bench_command(commands) -> None:
                        help="timed training seconds after warm-up (default 30)")
     bench.add_argument("--iw-samples", type=int, default=500,
                        help="K for the IW-NLL timing (default 500; 0 skips it)")
-    bench.add_argument("--iw-sentences", type=positive_int,
-                       help="time IW-NLL on the first N test sentences (default: all)")
-    bench.add_argument("--reference-sentences", type=positive_int, default=100,
-                       help="test sentences timed with the He et al. protocol (default 100)")
+    bench.add_argument("--iw-sentences", type=int, default=200,
+                       help="time IW-NLL on the first N test sentences (default 200; 0: all)")
+    bench.add_argument("--reference-sentences", type=positive_int, default=50,
+                       help="test sentences timed with the He et al. protocol (default 50)")
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.set_defaults(func=_cmd_bench)
 
