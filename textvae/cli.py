@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from textvae.errors import TextVAEError
+from textvae.image.cli import add_image_commands
 
 
 def positive_int(text: str) -> int:
@@ -340,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=_cmd_config)
 
     _add_generation_commands(commands)
+    add_image_commands(commands)
     return parser
 
 
