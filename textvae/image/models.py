@@ -313,24 +313,24 @@ class VectorQuantizer(nn.Module):
             self.codebook = nn.Parameter(codebook)
 
     def forward(self, z_e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """z_e (B, D, S, S) -> quantized (B, D, S, S), codes (B, S, S), loss (B,)."""
-        b, d, s, _ = z_e.shape
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)  # (B*S*S, D)
-        # Squared distances to every code, (B*S*S, K).
+        """z_e (B, D, H', W') -> quantized (B, D, H', W'), codes (B, H', W'), loss (B,)."""
+        b, d, h, w = z_e.shape
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)  # (B*H'*W', D)
+        # Squared distances to every code, (B*H'*W', K).
         dist = (
             flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t()
             + self.codebook.pow(2).sum(1)
         )
-        codes = dist.argmin(1)  # (B*S*S,)
+        codes = dist.argmin(1)  # (B*H'*W',)
         if self.ema and self.training:
             self._ema_update(flat.detach(), codes)
-        e = self.codebook[codes].view(b, s, s, d).permute(0, 3, 1, 2)  # (B, D, S, S)
+        e = self.codebook[codes].view(b, h, w, d).permute(0, 3, 1, 2)  # (B, D, H', W')
         commitment = (z_e - e.detach()).pow(2).flatten(1).sum(1)  # (B,)
         loss = self.commitment_cost * commitment
         if not self.ema:
             loss = loss + (z_e.detach() - e).pow(2).flatten(1).sum(1)
         quantized = z_e + (e - z_e).detach()
-        return quantized, codes.view(b, s, s), loss
+        return quantized, codes.view(b, h, w), loss
 
     @torch.no_grad()
     def _ema_update(self, flat: Tensor, codes: Tensor) -> None:

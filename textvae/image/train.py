@@ -280,6 +280,8 @@ class ImageTrainer:
                         if stopped and not epoch_done:
                             valid = self.validate()
                         self.save(valid, is_best=improved or self.valid_images is None)
+                    if epoch_done:  # the next epoch needs its own image order
+                        break
             if not stopped:
                 stopped = f"finished {tc.epochs} epochs"
         if self.tb is not None:

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from textvae.cli import main
+
+
+def _train(image_config, tmp_path):
+    cfg = image_config()
+    args = ["image", "train", "--set", f"data.path={cfg.data.path}", "--set", "data.valid_size=5",
+            "--set", "model.image_size=12", "--set", "model.hidden_dims=[13]",
+            "--set", "model.latent_dim=2", "--set", "train.max_steps=3",
+            "--set", "train.batch_size=5", "--set", f"train.out_dir={tmp_path / 'cli'}"]
+    assert main(args) == 0
+    return tmp_path / "cli"
+
+
+def test_train_then_evaluate_prints_iw_nll(image_config, tmp_path, capsys, one_thread):
+    run = _train(image_config, tmp_path)
+    capsys.readouterr()
+    assert main(["image", "evaluate", str(run), "--iw-k", "11", "--iw-chunk", "4",
+                 "--out", str(tmp_path / "e.json")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["iw_k"] == 11 and result["images"] == 9 and result["step"] == 3
+    assert result["iw_nll_nats_per_image"] > 0 and result["mse_per_image"] > 0
+    assert json.loads((tmp_path / "e.json").read_text()) == result
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["image", "evaluate", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("textvae: error: checkpoint not found") and err.count("\n") == 1
+    assert main(["image", "train", "--set", "model.beta=-1"]) == 2
+    assert "model.beta must be >= 0" in capsys.readouterr().err
+
+
+def test_pictures_commands(image_config, tmp_path, capsys, one_thread):
+    pytest.importorskip("textvae.image.pictures")
+    run = _train(image_config, tmp_path)
+    for kind in ("samples", "reconstructions", "manifold", "traversals", "curves"):
+        out = tmp_path / f"{kind}.png"
+        assert main(["image", "plot", kind, str(run), "--out", str(out), "--n", "5",
+                     "--grid", "3"]) == 0
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["image", "sample", str(run), "--out", str(tmp_path / "s.png"), "--n", "7"]) == 0
+    assert (tmp_path / "s.png").is_file()
+
