@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from textvae.cli import main
 
@@ -45,3 +46,18 @@ def test_pictures_commands(image_config, tmp_path, capsys, one_thread):
     assert main(["image", "sample", str(run), "--out", str(tmp_path / "s.png"), "--n", "7"]) == 0
     assert (tmp_path / "s.png").is_file()
 
+
+
+def test_evaluation_slices_see_the_pixels_of_the_full_split(image_config, tmp_path, capsys,
+                                                            one_thread):
+    from textvae.image.cli import _test_images
+    from textvae.image.config import load_image_config
+
+    run = _train(image_config, tmp_path)
+    cfg = load_image_config(run / "last" / "config.yaml")
+    full, labels = _test_images(cfg, "test", None)
+    part, part_labels = _test_images(cfg, "test", 3, offset=5)
+    assert torch.equal(part, full[5:8]) and torch.equal(part_labels, labels[5:8])
+    capsys.readouterr()
+    assert main(["image", "evaluate", str(run), "--iw-k", "3", "--offset", "7"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 2

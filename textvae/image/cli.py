@@ -32,22 +32,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 130 if result.stopped.startswith("received") else 0
 
 
-def _test_images(cfg, split: str, max_images: int | None):
-    """The evaluation copy of a split (binarized once with the fixed seed) and its labels."""
+def _test_images(cfg, split: str, max_images: int | None, offset: int = 0):
+    """The evaluation copy of a split (binarized once with the fixed seed) and its labels,
+    optionally images [offset, offset + max_images) of it. The whole split is binarized before
+    slicing, so a slice sees exactly the pixels that a full evaluation sees."""
     from textvae.image.data import evaluation_images, load_image_splits
 
     data = load_image_splits(cfg.data, splits=(split,))
     if split not in data.images:
         raise TextVAEError(f"the run's data has no {split!r} split (data.valid_size is 0?)")
-    images, labels = data.images[split], data.labels[split]
-    if max_images is not None:
-        images, labels = images[:max_images], labels[:max_images]
-    return evaluation_images(cfg.data, images, split), labels
+    images = evaluation_images(cfg.data, data.images[split], split)
+    end = None if max_images is None else offset + max_images
+    return images[offset:end], data.labels[split][offset:end]
 
 
 def evaluate_run(
     run: str, *, split: str = "test", iw_k: int = 5000, iw_chunk: int = 500,
-    max_images: int | None = None, device: str = "auto", seed: int = 0, log=print,
+    max_images: int | None = None, offset: int = 0, device: str = "auto", seed: int = 0,
+    log=print,
 ) -> dict:
     """Every metric that applies to a run's model and data, as one dict (units in the names)."""
     import math
@@ -58,9 +60,11 @@ def evaluate_run(
     from textvae.image.train import load_image_model
 
     model, cfg, meta = load_image_model(run, device)
-    images, labels = _test_images(cfg, split, max_images)
-    result: dict = {"run": str(run), "step": meta["step"], "split": split, "images": len(images),
-                    "pixels": cfg.data.pixels}
+    images, labels = _test_images(cfg, split, max_images, offset)
+    if len(images) == 0:
+        raise TextVAEError(f"no {split} images from offset {offset}")
+    result: dict = {"run": str(run), "step": meta["step"], "split": split, "offset": offset,
+                    "images": len(images), "pixels": cfg.data.pixels}
     result.update(evaluate_images(model, images, seed=seed))
     dims = images[0].numel()
     if isinstance(model, ImageVAE) and iw_k > 0:
@@ -104,7 +108,7 @@ def sprite_metrics(model, images, factors, *, seed: int = 0) -> dict:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_run(
         args.run, split=args.split, iw_k=args.iw_k, iw_chunk=args.iw_chunk,
-        max_images=args.max_images, device=args.device, seed=args.seed,
+        max_images=args.max_images, offset=args.offset, device=args.device, seed=args.seed,
         log=lambda msg: print(msg, file=sys.stderr),
     )
     text = json.dumps(result, indent=2)
@@ -196,7 +200,9 @@ def add_image_commands(commands) -> None:
                           help="importance samples for the NLL (default 5000; 0 skips it)")
     evaluate.add_argument("--iw-chunk", type=positive_int, default=500,
                           help="samples decoded at once (memory bound; default 500)")
-    evaluate.add_argument("--max-images", type=positive_int, help="evaluate the first N images only")
+    evaluate.add_argument("--max-images", type=positive_int, help="evaluate N images only")
+    evaluate.add_argument("--offset", type=int, default=0,
+                          help="start at this image (to split a long evaluation across processes)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--out", help="also write the JSON here")
