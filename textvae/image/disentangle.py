@@ -207,7 +207,8 @@ def beta_vae_metric(
 
     Args:
         encode: maps (M, 1, 64, 64) images (whatever ``render`` returns) to (M, Z) encoder means.
-            Called under ``torch.no_grad`` with up to about 4096 images at once.
+            Called under ``torch.no_grad`` with up to about 4096 images at once; the images are
+            on the CPU, so an encoder on another device moves them inside ``encode``.
         factor_sizes: number of values of each factor.
         render: maps (M, F) integer factors to images.
         n_train: training examples.
