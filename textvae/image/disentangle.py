@@ -78,7 +78,9 @@ def mig(codes: Tensor, factors: Tensor, bins: int = 20) -> dict:
         raise ValueError(f"factors must be integer values, got dtype {factors.dtype}")
     n, z_dim = codes.shape
     f_dim = factors.shape[1]
-    binned = _discretise(codes.detach().double(), bins)  # (N, Z)
+    # The histograms are small; count on the CPU whatever device the codes come from.
+    codes, factors = codes.detach().double().cpu(), factors.cpu()
+    binned = _discretise(codes, bins)  # (N, Z)
     # one_hot_codes[i, j, b] = 1 when row i's z_j falls in bin b
     one_hot_codes = torch.nn.functional.one_hot(binned, bins).double()  # (N, Z, B)
     p_code = one_hot_codes.mean(dim=0)  # (Z, B)
@@ -87,7 +89,7 @@ def mig(codes: Tensor, factors: Tensor, bins: int = 20) -> dict:
     entropy = torch.zeros(f_dim, dtype=torch.float64)
     for k in range(f_dim):
         _, classes = torch.unique(factors[:, k], return_inverse=True)  # (N,) in [0, K)
-        one_hot_factor = torch.nn.functional.one_hot(classes.cpu()).double()  # (N, K)
+        one_hot_factor = torch.nn.functional.one_hot(classes).double()  # (N, K)
         p_factor = one_hot_factor.mean(dim=0)  # (K,)
         entropy[k] = -(p_factor * p_factor.log()).sum()
         joint = torch.einsum("nzb,nk->zbk", one_hot_codes, one_hot_factor) / n  # (Z, B, K)
@@ -207,7 +209,8 @@ def beta_vae_metric(
 
     Args:
         encode: maps (M, 1, 64, 64) images (whatever ``render`` returns) to (M, Z) encoder means.
-            Called under ``torch.no_grad`` with up to about 4096 images at once.
+            Called under ``torch.no_grad`` with up to about 4096 images at once; the images are
+            on the CPU, so an encoder on another device moves them inside ``encode``.
         factor_sizes: number of values of each factor.
         render: maps (M, F) integer factors to images.
         n_train: training examples.

@@ -98,39 +98,50 @@ def sample_factors(n: int, generator: torch.Generator | None = None) -> Tensor:
     return torch.stack(columns, dim=1)
 
 
+# Each shape's frame from the unit frame (u right, v up, in units of _UNIT * scale):
+# u' = u * ku, v' = v * kv + shift, chosen so every test below compares against 1 or 0.
+_FRAMES = (
+    (1.0, 1.0, 0.0),  # square |u'|, |v'| <= 1
+    (1 / _ELLIPSE_AXES[0], 1 / _ELLIPSE_AXES[1], 0.0),  # ellipse u'^2 + v'^2 <= 1
+    (_HEART_SHRINK, _HEART_SHRINK, _HEART_SHIFT),  # heart (u'^2 + v'^2 - 1)^3 <= u'^2 v'^3
+)
+
+
 def _inside(shape: int, u: Tensor, v: Tensor) -> Tensor:
-    """Whether the local coordinates (u to the right, v up, in shape units) lie in the shape."""
-    if shape == 0:  # square of half-side 1
+    """Whether the points (u, v) in the shape's own frame (see _FRAMES) lie inside it."""
+    if shape == 0:
         return (u.abs() <= 1) & (v.abs() <= 1)
+    u2 = u * u
     if shape == 1:
-        a, b = _ELLIPSE_AXES
-        return (u / a) ** 2 + (v / b) ** 2 <= 1
-    x = u * _HEART_SHRINK
-    y = v * _HEART_SHRINK + _HEART_SHIFT
-    r = x * x + y * y - 1
-    return r * r * r - x * x * y * y * y <= 0
+        return u2 + v * v <= 1
+    v2 = v * v
+    r = u2 + v2 - 1
+    return r * r * r <= u2 * v2 * v
 
 
 def _render_chunk(values: Tensor, shapes: Tensor) -> Tensor:
-    # values: (n, 5) physical values; returns (n, H, W) bool.
+    # values: (n, 5) physical values, shapes: (n,) indices; returns (n, H, W) bool.
     n = values.shape[0]
     centres = (torch.arange(IMAGE_SIZE, dtype=torch.float32, device=values.device) + 0.5)
     centres = centres / IMAGE_SIZE  # (W,) pixel centres in image widths
-    scale = values[:, 1].view(n, 1, 1) * _UNIT
+    size = values[:, 1].view(n, 1, 1) * _UNIT  # (n, 1, 1) image widths per shape unit
     cx = (_MARGIN + (1 - 2 * _MARGIN) * values[:, 3]).view(n, 1, 1)
     cy = (_MARGIN + (1 - 2 * _MARGIN) * values[:, 4]).view(n, 1, 1)
-    dx = centres.view(1, 1, IMAGE_SIZE) - cx  # (n, 1, W), to the right
-    dy = cy - centres.view(1, IMAGE_SIZE, 1)  # (n, H, 1), up: rows grow downwards
+    dx = (centres.view(1, 1, IMAGE_SIZE) - cx) / size  # (n, 1, W), to the right
+    dy = (cy - centres.view(1, IMAGE_SIZE, 1)) / size  # (n, H, 1), up: rows grow downwards
     cos = torch.cos(values[:, 2]).view(n, 1, 1)
     sin = torch.sin(values[:, 2]).view(n, 1, 1)
-    # Rotate each pixel centre by -angle into the shape's frame, then undo the scale.
-    u = (cos * dx + sin * dy) / scale  # (n, H, W)
-    v = (cos * dy - sin * dx) / scale  # (n, H, W)
     out = torch.zeros(n, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.bool, device=values.device)
-    for shape in range(len(SHAPES)):
+    for shape, (ku, kv, shift) in enumerate(_FRAMES):
         rows = (shapes == shape).nonzero().squeeze(1)
-        if rows.numel():
-            out[rows] = _inside(shape, u[rows], v[rows])
+        if not rows.numel():
+            continue
+        c, s, x, y = cos[rows], sin[rows], dx[rows], dy[rows]
+        # Rotating by -angle, u = cos dx + sin dy and v = cos dy - sin dx. Each is a sum of a
+        # (m, 1, W) and a (m, H, 1) term, so only the final add is full (m, H, W) size.
+        u = (c * ku) * x + (s * ku) * y  # (m, H, W)
+        v = (-s * kv) * x + ((c * kv) * y + shift)  # (m, H, W)
+        out[rows] = _inside(shape, u, v)
     return out
 
 
