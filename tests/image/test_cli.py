@@ -61,3 +61,18 @@ def test_evaluation_slices_see_the_pixels_of_the_full_split(image_config, tmp_pa
     capsys.readouterr()
     assert main(["image", "evaluate", str(run), "--iw-k", "3", "--offset", "7"]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == 2
+
+
+def test_sprites_evaluation_reports_mig_and_the_beta_vae_metric(tmp_path, capsys, one_thread):
+    args = ["image", "train", "--set", "data.source=sprites", "--set", "data.sprites_size=23",
+            "--set", "data.valid_size=3", "--set", "model.image_size=64",
+            "--set", "model.hidden_dims=[13]", "--set", "model.latent_dim=7",
+            "--set", "train.max_steps=2", "--set", "train.batch_size=5",
+            "--set", f"train.out_dir={tmp_path / 'sprites'}"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["image", "evaluate", str(tmp_path / "sprites"), "--iw-k", "0",
+                 "--beta-vae-train", "11", "--beta-vae-test", "7"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["mig"] <= 1 and len(result["mig_per_factor"]) == 5
+    assert 0 <= result["beta_vae_accuracy"] <= 1 and result["beta_vae_examples"] == [11, 7]

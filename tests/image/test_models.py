@@ -154,3 +154,31 @@ def test_registry_builds_the_named_class():
     assert isinstance(build_image_model(_cfg(**VARIANTS["ae"])), ImageAE)
     assert isinstance(build_image_model(_cfg(**VARIANTS["vqvae"])), VQVAE)
     assert isinstance(build_image_model(_cfg(**VARIANTS["beta_vae"])), ImageVAE)
+
+
+@pytest.mark.parametrize("ema", [False, True])
+def test_dead_codes_restart_at_encoder_outputs(ema):
+    torch.manual_seed(4)
+    vq = VectorQuantizer(codebook_size=7, code_dim=3, commitment_cost=0.25, ema=ema, decay=0.9,
+                         dead_threshold=1.0)
+    z = torch.randn(5, 3, 3, 1) * 10  # far from the tiny initial codebook
+    _, codes, _ = vq(z)
+    flat = z.permute(0, 2, 3, 1).reshape(-1, 3)  # (15, D)
+    unused = [k for k in range(7) if k not in codes.unique().tolist()]
+    assert unused  # a few codes take all 15 vectors at first
+    # Every unused code was restarted at one of the 15 encoder outputs.
+    dist = torch.cdist(vq.codebook.detach()[unused], flat).min(1).values
+    assert torch.allclose(dist, torch.zeros_like(dist), atol=1e-5)
+    vq.eval()
+    before = vq.codebook.detach().clone()
+    vq(z)
+    assert torch.equal(vq.codebook.detach(), before)  # no updates in eval mode
+
+
+def test_without_restarts_an_untouched_code_stays_put():
+    torch.manual_seed(4)
+    vq = VectorQuantizer(codebook_size=7, code_dim=3, commitment_cost=0.25, ema=True, decay=0.9)
+    before = vq.codebook.clone()
+    _, codes, _ = vq(torch.randn(5, 3, 3, 1) * 10)
+    unused = [k for k in range(7) if k not in codes.unique().tolist()]
+    assert unused and torch.allclose(vq.codebook[unused], before[unused], atol=1e-6)

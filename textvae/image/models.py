@@ -61,6 +61,9 @@ class ImageModelConfig:
     commitment_cost: float = 0.25
     ema: bool = False
     ema_decay: float = 0.99
+    # Codes whose moving-average use (assignments per training step, decay ema_decay) falls
+    # below this are restarted at random encoder outputs of the batch (0 disables restarts).
+    dead_code_threshold: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("image_channels", "image_size", "latent_dim", "codebook_size", "code_dim"):
@@ -72,6 +75,10 @@ class ImageModelConfig:
             raise ValueError(f"model.beta must be >= 0, got {self.beta}")
         if self.commitment_cost < 0:
             raise ValueError(f"model.commitment_cost must be >= 0, got {self.commitment_cost}")
+        if self.dead_code_threshold < 0:
+            raise ValueError(
+                f"model.dead_code_threshold must be >= 0, got {self.dead_code_threshold}"
+            )
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"model.ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.model_type == "vqvae" and self.architecture != "conv":
@@ -295,19 +302,28 @@ class VectorQuantizer(nn.Module):
     The decoder sees z_e + sg[e - z_e]: the value of e, the gradient of z_e (straight-through).
     With ``ema``, the codebook follows exponential moving averages of the encoder outputs
     assigned to each code (van den Oord et al. 2017, appendix), updated in training mode only.
+    Codes left unused (moving-average assignments per step below ``dead_threshold``) are
+    restarted at random encoder outputs of the current batch, as in Dhariwal et al. 2020
+    (Jukebox); without this most of a randomly initialised codebook is never chosen. The first
+    training step thereby initialises the codebook from data.
     """
 
     def __init__(self, codebook_size: int, code_dim: int, commitment_cost: float, ema: bool,
-                 decay: float) -> None:
+                 decay: float, dead_threshold: float = 0.0) -> None:
         super().__init__()
         self.commitment_cost = commitment_cost
         self.ema = ema
         self.decay = decay
+        self.dead_threshold = dead_threshold
+        self.register_buffer("usage", torch.ones(codebook_size))  # (K,) assignments per step
         codebook = torch.empty(codebook_size, code_dim).uniform_(-1 / codebook_size, 1 / codebook_size)
         if ema:
             # Updated by moving averages, not by the optimiser.
             self.register_buffer("codebook", codebook)
-            self.register_buffer("ema_count", torch.zeros(codebook_size))
+            # Each code starts as if assigned once, at its initial value: an unused code then
+            # keeps sum / count = its value as both decay (starting the count at zero would
+            # divide its decaying sum by ~0 and fling it away from the data for good).
+            self.register_buffer("ema_count", torch.ones(codebook_size))
             self.register_buffer("ema_sum", codebook.clone())
         else:
             self.codebook = nn.Parameter(codebook)
@@ -324,6 +340,8 @@ class VectorQuantizer(nn.Module):
         codes = dist.argmin(1)  # (B*H'*W',)
         if self.ema and self.training:
             self._ema_update(flat.detach(), codes)
+        if self.dead_threshold > 0 and self.training:
+            self._restart_dead_codes(flat.detach(), codes)
         e = self.codebook[codes].view(b, h, w, d).permute(0, 3, 1, 2)  # (B, D, H', W')
         commitment = (z_e - e.detach()).pow(2).flatten(1).sum(1)  # (B,)
         loss = self.commitment_cost * commitment
@@ -341,6 +359,21 @@ class VectorQuantizer(nn.Module):
         n = self.ema_count.sum()
         count = (self.ema_count + 1e-5) / (n + 1e-5 * len(self.ema_count)) * n
         self.codebook.copy_(self.ema_sum / count.unsqueeze(1))
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, flat: Tensor, codes: Tensor) -> None:
+        counts = torch.bincount(codes, minlength=len(self.usage)).to(self.usage.dtype)  # (K,)
+        self.usage.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        dead = (self.usage < self.dead_threshold).nonzero().squeeze(1)  # (n_dead,)
+        if len(dead) == 0:
+            return
+        # Draws from torch's global generator, which checkpoints save and restore.
+        picks = flat[torch.randint(len(flat), (len(dead),), device=flat.device)]  # (n_dead, D)
+        self.codebook.data[dead] = picks
+        self.usage[dead] = self.dead_threshold  # a fresh code gets a few steps to be chosen
+        if self.ema:
+            self.ema_sum[dead] = picks
+            self.ema_count[dead] = 1.0
 
     def lookup(self, codes: Tensor) -> Tensor:
         """codes (B, S, S) -> code vectors (B, D, S, S)."""
@@ -360,7 +393,8 @@ class VQVAE(nn.Module):
             _ConvEncoder(cfg.image_channels, cfg.channels), nn.Conv2d(cfg.channels[-1], cfg.code_dim, 1)
         )
         self.quantizer = VectorQuantizer(
-            cfg.codebook_size, cfg.code_dim, cfg.commitment_cost, cfg.ema, cfg.ema_decay
+            cfg.codebook_size, cfg.code_dim, cfg.commitment_cost, cfg.ema, cfg.ema_decay,
+            cfg.dead_code_threshold,
         )
         self.decoder = nn.Sequential(
             nn.Conv2d(cfg.code_dim, cfg.channels[-1], 3, padding=1), nn.ReLU(),
