@@ -11,7 +11,8 @@ def _train(image_config, tmp_path):
     args = ["image", "train", "--set", f"data.path={cfg.data.path}", "--set", "data.valid_size=5",
             "--set", "model.image_size=12", "--set", "model.hidden_dims=[13]",
             "--set", "model.latent_dim=2", "--set", "train.max_steps=3",
-            "--set", "train.batch_size=5", "--set", f"train.out_dir={tmp_path / 'cli'}"]
+            "--set", "train.batch_size=5", "--set", "train.log_every=1",
+            "--set", f"train.out_dir={tmp_path / 'cli'}"]
     assert main(args) == 0
     return tmp_path / "cli"
 
@@ -76,3 +77,11 @@ def test_sprites_evaluation_reports_mig_and_the_beta_vae_metric(tmp_path, capsys
     result = json.loads(capsys.readouterr().out)
     assert 0 <= result["mig"] <= 1 and len(result["mig_per_factor"]) == 5
     assert 0 <= result["beta_vae_accuracy"] <= 1 and result["beta_vae_examples"] == [11, 7]
+
+
+def test_curves_with_an_unknown_key_is_a_one_line_error(image_config, tmp_path, capsys,
+                                                         one_thread):
+    run = _train(image_config, tmp_path)
+    assert main(["image", "plot", "curves", str(run), "--out", str(tmp_path / "c.png"),
+                 "--keys", "nope"]) == 2
+    assert "numeric keys present" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import sys
 from textvae.errors import TextVAEError
 
 PLOTS = ("samples", "reconstructions", "manifold", "traversals", "curves")
+CURVE_KEYS = ("neg_elbo", "kl", "mse_per_image", "codebook_usage")
 
 
 def _config(args: argparse.Namespace):
@@ -144,7 +145,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         metrics = run / "metrics.jsonl" if run.is_dir() else run
         if not metrics.is_file():
             raise TextVAEError(f"no metrics.jsonl in {args.run}")
-        path = pictures.plot_curves(metrics, out)
+        keys = args.keys
+        if keys is None:  # the headline curves that the run logged
+            text = metrics.read_text(encoding="utf-8")
+            keys = [k for k in CURVE_KEYS if f'"{k}"' in text] or None
+        try:
+            path = pictures.plot_curves(metrics, out, keys=keys)
+        except ValueError as err:
+            raise TextVAEError(str(err)) from None
         print(f"wrote {path}")
         return 0
 
@@ -225,6 +233,8 @@ def add_image_commands(commands) -> None:
         p.add_argument("--grid", type=positive_int, default=20, help="manifold grid side (default 20)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default="auto")
+        p.add_argument("--keys", nargs="+",
+                       help="curves: metrics to plot (default: " + ", ".join(CURVE_KEYS) + ")")
 
     sample = sub.add_parser("sample", help="a PNG grid of samples from the prior")
     picture_args(sample, 64)
