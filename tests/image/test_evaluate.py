@@ -69,6 +69,7 @@ def test_vqvae_evaluation_reports_codebook_usage():
     ))
     out = evaluate_images(model, torch.rand(5, 1, 12, 12))
     assert 0 < out["codebook_usage"] <= 1 and 1 <= out["codebook_perplexity"] <= 11
+    assert "neg_elbo" not in out and "kl" not in out  # a VQ-VAE has no ELBO to report
     terms = image_objective(model, model(torch.rand(5, 1, 12, 12)), torch.rand(5, 1, 12, 12))
     assert terms.loss > terms.reconstruction  # codebook + commitment terms are added
     assert terms.kl == 0

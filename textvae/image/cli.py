@@ -14,7 +14,7 @@ import sys
 from textvae.errors import TextVAEError
 
 PLOTS = ("samples", "reconstructions", "manifold", "traversals", "curves")
-CURVE_KEYS = ("neg_elbo", "kl", "mse_per_image", "codebook_usage")
+CURVE_KEYS = ("neg_elbo", "kl", "reconstruction", "mse_per_image", "codebook_usage")
 
 
 def _config(args: argparse.Namespace):
@@ -82,8 +82,8 @@ def evaluate_run(
         result["iw_seconds"] = time.monotonic() - start
         if cfg.data.pixels == "grey":
             result["bits_per_dim"] = bits_per_dim(iw["nll_nats_per_image"], dims)
-    elif cfg.data.pixels == "grey" and cfg.model.decoder == "gaussian":
-        # The ELBO (or the AE / VQ reconstruction NLL) bounds the NLL; bits/dim from that bound.
+    elif isinstance(model, ImageVAE) and cfg.data.pixels == "grey":
+        # Without importance sampling, the -ELBO bounds the NLL; bits/dim from that bound.
         result["bits_per_dim_bound"] = bits_per_dim(result["neg_elbo"], dims)
     if cfg.data.source == "sprites" and cfg.model.model_type != "vqvae":
         result.update(sprite_metrics(model, images, labels, seed=seed, n_train=beta_vae_train,

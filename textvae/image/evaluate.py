@@ -39,7 +39,8 @@ def evaluate_images(
     """Averages over a set, with one z ~ q(z|x) per image for the VAE.
 
     Returns:
-        ``neg_elbo``, ``reconstruction``, ``kl`` (nats per image, beta = 1), ``mse_per_image``
+        ``neg_elbo`` and ``kl`` (VAEs only), ``reconstruction`` (nats per image, beta = 1),
+        ``mse_per_image``
         (squared error of the decoder's mean image, summed over pixels), ``mse_per_pixel``;
         for the VQ-VAE also ``codebook_usage`` and ``codebook_perplexity``.
     """
@@ -49,24 +50,26 @@ def evaluate_images(
     generator = torch.Generator(device=device).manual_seed(seed)
     rec = kl = se = 0.0
     codes = []
+    is_vae = False
     for batch in images.split(batch_size):
         x = batch.to(device)
         out = model(x, generator=generator)
         rec += -model.likelihood.log_prob(out.recon, x).sum().item()
         if out.mu is not None:
+            is_vae = True
             kl += kl_standard_normal(out.mu, out.logvar).sum().item()
         se += (model.likelihood.mean(out.recon) - x).pow(2).sum().item()
         if out.codes is not None:
             codes.append(out.codes.flatten().cpu())
     model.train(was_training)
     n = len(images)
-    result = {
-        "neg_elbo": (rec + kl) / n,
-        "reconstruction": rec / n,
-        "kl": kl / n,
-        "mse_per_image": se / n,
-        "mse_per_pixel": se / images[0].numel() / n,
-    }
+    # The AE and the VQ-VAE have no ELBO: only their reconstruction NLL is reported.
+    result = {"neg_elbo": (rec + kl) / n} if is_vae else {}
+    result["reconstruction"] = rec / n
+    if is_vae:
+        result["kl"] = kl / n
+    result["mse_per_image"] = se / n
+    result["mse_per_pixel"] = se / images[0].numel() / n
     if codes:
         usage = codebook_usage(torch.cat(codes), model.codebook_size)
         result["codebook_usage"] = usage["usage"]

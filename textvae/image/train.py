@@ -32,7 +32,7 @@ from textvae.errors import TextVAEError
 from textvae.image.config import ImageConfig
 from textvae.image.data import ImageSplits, binarize, evaluation_images, load_image_splits
 from textvae.image.evaluate import evaluate_images, image_objective
-from textvae.image.models import build_image_model
+from textvae.image.models import ImageVAE, build_image_model
 from textvae.objectives import LossTerms, kl_weight
 from textvae.train import (
     VALIDATION_SEED_OFFSET,
@@ -208,17 +208,22 @@ class ImageTrainer:
         if valid is None:
             return None, False
         self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
-        improved = valid["neg_elbo"] < self.best_valid
+        # The VAE is selected on its -ELBO, the AE and VQ-VAE on their reconstruction NLL.
+        score = valid.get("neg_elbo", valid["reconstruction"])
+        improved = score < self.best_valid
         if improved:
-            self.best_valid = valid["neg_elbo"]
-        self.plateau.step(valid["neg_elbo"])
+            self.best_valid = score
+        self.plateau.step(score)
         self.bad_epochs = 0 if improved else self.bad_epochs + 1
         extra = (
             f", codebook usage {valid['codebook_usage']:.0%}" if "codebook_usage" in valid else ""
         )
+        loss = (
+            f"-ELBO {valid['neg_elbo']:.2f} = rec {valid['reconstruction']:.2f} + KL "
+            f"{valid['kl']:.2f}" if "neg_elbo" in valid else f"rec {valid['reconstruction']:.2f}"
+        )
         self.log(
-            f"epoch {self.epoch} step {self.step} valid: -ELBO {valid['neg_elbo']:.2f} = rec "
-            f"{valid['reconstruction']:.2f} + KL {valid['kl']:.2f} nats/image, "
+            f"epoch {self.epoch} step {self.step} valid: {loss} nats/image, "
             f"MSE {valid['mse_per_image']:.2f}/image{extra}" + ("  (best)" if improved else "")
         )
         return valid, improved
@@ -249,11 +254,13 @@ class ImageTrainer:
                     window_images += len(x)
                     if self.step % tc.log_every == 0:
                         elapsed = max(time.monotonic() - window_start, 1e-9)
+                        row = {"split": "train", "step": self.step, "epoch": self.epoch,
+                               "loss": terms.loss.item()}
+                        if isinstance(self.model, ImageVAE):  # the others have no ELBO
+                            row.update(neg_elbo=terms.neg_elbo.item(), kl=terms.kl.item(),
+                                       kl_weight=terms.kl_weight)
                         self._write_metrics({
-                            "split": "train", "step": self.step, "epoch": self.epoch,
-                            "loss": terms.loss.item(), "neg_elbo": terms.neg_elbo.item(),
-                            "reconstruction": terms.reconstruction.item(), "kl": terms.kl.item(),
-                            "kl_weight": terms.kl_weight,
+                            **row, "reconstruction": terms.reconstruction.item(),
                             "lr": self.optimizer.param_groups[0]["lr"],
                             "images_per_s": window_images / elapsed,
                             "minutes": (time.monotonic() - start) / 60,
