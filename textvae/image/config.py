@@ -27,7 +27,8 @@ class ImageDataConfig:
         builder for local files (``parquet``, ...) with ``hf_data_files`` mapping split names to
         files; ``image_column`` holds the images (PIL or nested lists of 0..255);
       - ``sprites``: procedural dSprites-like sprites (64x64, binary) made in memory from
-        ``sprites_size`` and ``sprites_seed``.
+        ``sprites_size`` and ``sprites_seed``: ``sprites_size`` training sprites and a tenth as
+        many test sprites, disjoint parts of one seeded draw.
 
     ``pixels``: ``binary`` (dynamic binarization: every training batch is a fresh
     Bernoulli(intensity) draw; validation and test sets are binarized once, with

@@ -12,7 +12,12 @@ import math
 import torch
 from torch import Tensor
 
-from textvae.models.gaussian import kl_standard_normal, log_normal, log_standard_normal
+from textvae.models.gaussian import (
+    kl_standard_normal,
+    log_normal,
+    log_standard_normal,
+    reparameterize,
+)
 from textvae.objectives import LossTerms, vae_objective
 
 
@@ -115,8 +120,8 @@ def iw_nll(
         running = torch.full((len(x),), -math.inf, device=device, dtype=torch.float64)
         for start in range(0, k, chunk):
             m = min(chunk, k - start)
-            eps = torch.randn((m, *mu.shape), generator=generator, device=device, dtype=mu.dtype)
-            z = mu + torch.exp(0.5 * logvar) * eps  # (M, B, Z)
+            z = reparameterize(mu.expand(m, *mu.shape), logvar.expand(m, *logvar.shape),
+                               generator)  # (M, B, Z)
             log_px = model.likelihood.log_prob(model.decode(z), x)  # (M, B)
             log_w = log_px + log_standard_normal(z) - log_normal(z, mu, logvar)  # (M, B)
             running = torch.logaddexp(running, torch.logsumexp(log_w.double(), dim=0))
