@@ -50,7 +50,7 @@ def _test_images(cfg, split: str, max_images: int | None, offset: int = 0):
 def evaluate_run(
     run: str, *, split: str = "test", iw_k: int = 5000, iw_chunk: int = 500,
     max_images: int | None = None, offset: int = 0, device: str = "auto", seed: int = 0,
-    beta_vae_train: int = 1000, beta_vae_test: int = 500, log=print,
+    beta_vae_train: int = 5000, beta_vae_test: int = 2000, log=print,
 ) -> dict:
     """Every metric that applies to a run's model and data, as one dict (units in the names)."""
     import math
@@ -93,8 +93,8 @@ def evaluate_run(
     return result
 
 
-def sprite_metrics(model, images, factors, *, seed: int = 0, n_train: int = 1000,
-                   n_test: int = 500) -> dict:
+def sprite_metrics(model, images, factors, *, seed: int = 0, n_train: int = 5000,
+                   n_test: int = 2000) -> dict:
     """MIG (histogram estimate, 20 bins) on the posterior means of the given sprites, and the
     beta-VAE metric on ``n_train`` / ``n_test`` examples of 64 freshly rendered pairs each; see
     textvae.image.disentangle for the exact variants."""
@@ -105,7 +105,7 @@ def sprite_metrics(model, images, factors, *, seed: int = 0, n_train: int = 1000
         return encode_means(model, x)
 
     m = mig(encode(images), factors)
-    b = beta_vae_metric(encode, seed=seed)
+    b = beta_vae_metric(encode, seed=seed, n_train=n_train, n_test=n_test)
     return {"mig": m["mig"], "mig_per_factor": m["per_factor"],
             "beta_vae_accuracy": b["accuracy"], "beta_vae_train_accuracy": b["train_accuracy"],
             "beta_vae_examples": [n_train, n_test]}
@@ -217,10 +217,10 @@ def add_image_commands(commands) -> None:
     evaluate.add_argument("--max-images", type=positive_int, help="evaluate N images only")
     evaluate.add_argument("--offset", type=int, default=0,
                           help="start at this image (to split a long evaluation across processes)")
-    evaluate.add_argument("--beta-vae-train", type=positive_int, default=1000,
-                          help="sprites: beta-VAE metric training examples (default 1000)")
-    evaluate.add_argument("--beta-vae-test", type=positive_int, default=500,
-                          help="sprites: beta-VAE metric test examples (default 500)")
+    evaluate.add_argument("--beta-vae-train", type=positive_int, default=5000,
+                          help="sprites: beta-VAE metric training examples (default 5000)")
+    evaluate.add_argument("--beta-vae-test", type=positive_int, default=2000,
+                          help="sprites: beta-VAE metric test examples (default 2000)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--out", help="also write the JSON here")
