@@ -828,6 +828,11 @@ def load(checkpoint_dir: str | os.PathLike[str], device: str | torch.device = "a
                 break
     resolved = resolve_device(str(device)) if not isinstance(device, torch.device) else device
     ckpt = load_checkpoint(path)
+    if ckpt.meta.get("kind", "text") != "text":
+        raise CheckpointError(
+            f"{ckpt.path} is an image-model checkpoint; the text API loads sentence models. "
+            "Use `textvae image sample|evaluate|plot` for it"
+        )
     tokenizer = ckpt.tokenizer
     model = build_model(ckpt.config.model, tokenizer.vocab_size, tokenizer.pad_id)
     try:

@@ -3,8 +3,8 @@
 A checkpoint directory holds everything needed to rebuild the model, with nothing else:
 
     config.yaml     the whole run config (data, model, train)
-    meta.json       format version, model type, vocabulary size, step, epoch, metrics
-    tokenizer/      the tokenizer's own files
+    meta.json       format version, kind (``text`` or ``image``), model type, step, epoch, metrics
+    tokenizer/      the tokenizer's own files (text checkpoints only)
     model.pt        the model's state dict (tensors only; read with weights_only=True)
     trainer.pt      optimizer, LR scheduler, RNG states, data-order position, counters
                     (tensors and plain Python values only; also read with weights_only=True)
@@ -43,9 +43,9 @@ class Checkpoint:
     """What :func:`load_checkpoint` returns. ``trainer_state`` is None for weights-only reads."""
 
     path: Path
-    config: Config
+    config: Any  # Config for text checkpoints, ImageConfig for image ones (meta["kind"])
     meta: dict
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | None  # None for image checkpoints
     model_state: dict[str, torch.Tensor]
     trainer_state: dict[str, Any] | None
 
@@ -61,13 +61,17 @@ def _fsync_dir(path: Path) -> None:
 def write_checkpoint(
     run_dir: str | Path,
     *,
-    config: Config,
-    tokenizer: Tokenizer,
+    config: Any,
+    tokenizer: Tokenizer | None,
     model_state: dict[str, torch.Tensor],
     trainer_state: dict[str, Any] | None,
     meta: dict,
+    kind: str = "text",
 ) -> Path:
     """Write ``run_dir/checkpoints/step-N`` atomically and point ``run_dir/last`` at it.
+
+    ``kind`` (``text`` or ``image``) is recorded in meta.json and selects the config class on
+    loading; image checkpoints have no tokenizer.
 
     Returns:
         The checkpoint directory.
@@ -87,9 +91,11 @@ def write_checkpoint(
     try:
         (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
         (tmp / "meta.json").write_text(
-            json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **meta}, indent=2)
+            json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, **meta},
+                       indent=2)
         )
-        tokenizer.save(tmp / "tokenizer")
+        if tokenizer is not None:
+            tokenizer.save(tmp / "tokenizer")
         torch.save(model_state, tmp / "model.pt")
         if trainer_state is not None:
             torch.save(trainer_state, tmp / "trainer.pt")
@@ -177,29 +183,34 @@ def load_checkpoint(path: str | Path, *, with_trainer: bool = False) -> Checkpoi
         raise CheckpointError(f"{path / 'meta.json'} is not valid JSON ({err})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a textvae checkpoint (meta.json has no format tag)")
+    kind = meta.get("kind", "text")  # checkpoints from before image support are text
+    if kind not in ("text", "image"):
+        raise CheckpointError(f"{path}: unknown checkpoint kind {kind!r} in meta.json")
     model_type = meta.get("model_type")
-    if model_type is not None and model_type not in MODEL_TYPES:
+    if kind == "text" and model_type is not None and model_type not in MODEL_TYPES:
         raise CheckpointError(
             f"{path} holds a model of type {model_type!r}, which textvae's text commands cannot "
             f"load (they load the sentence models: {', '.join(MODEL_TYPES)}); check the path"
         )
     try:
-        config = from_dict(Config, yaml.safe_load((path / "config.yaml").read_text()) or {})
+        config = from_dict(_config_class(kind), yaml.safe_load((path / "config.yaml").read_text()) or {})
     except Exception as err:  # noqa: BLE001 - any failure here means the file is unusable
         raise CheckpointError(f"{path / 'config.yaml'} is invalid: {err}") from None
-    tokenizer = load_tokenizer(path / "tokenizer")
-    if model_type is not None and model_type != config.model.model_type:
-        raise CheckpointError(
-            f"{path}: meta.json says model type {model_type!r} but config.yaml describes "
-            f"{config.model.model_type!r}; the checkpoint was assembled from two runs"
-        )
-    expected_vocab = meta.get("vocab_size")
-    if expected_vocab is not None and expected_vocab != tokenizer.vocab_size:
-        raise CheckpointError(
-            f"{path}: the tokenizer has {tokenizer.vocab_size} ids but the weights were trained "
-            f"with {expected_vocab} (meta.json); the tokenizer/ directory belongs to another run. "
-            "Use the tokenizer saved with these weights"
-        )
+    tokenizer = None
+    if kind == "text":
+        tokenizer = load_tokenizer(path / "tokenizer")
+        if model_type is not None and model_type != config.model.model_type:
+            raise CheckpointError(
+                f"{path}: meta.json says model type {model_type!r} but config.yaml describes "
+                f"{config.model.model_type!r}; the checkpoint was assembled from two runs"
+            )
+        expected_vocab = meta.get("vocab_size")
+        if expected_vocab is not None and expected_vocab != tokenizer.vocab_size:
+            raise CheckpointError(
+                f"{path}: the tokenizer has {tokenizer.vocab_size} ids but the weights were trained "
+                f"with {expected_vocab} (meta.json); the tokenizer/ directory belongs to another run. "
+                "Use the tokenizer saved with these weights"
+            )
     model_state = _torch_load(path / "model.pt")
     trainer_state = None
     if with_trainer:
@@ -207,6 +218,14 @@ def load_checkpoint(path: str | Path, *, with_trainer: bool = False) -> Checkpoi
             raise CheckpointError(f"{path} has no trainer.pt, so training cannot resume from it")
         trainer_state = _torch_load(path / "trainer.pt")
     return Checkpoint(path, config, meta, tokenizer, model_state, trainer_state)
+
+
+def _config_class(kind: str) -> type:
+    if kind == "image":
+        from textvae.image.config import ImageConfig  # imported here: the text side needs none
+
+        return ImageConfig
+    return Config
 
 
 def _torch_load(path: Path) -> Any:

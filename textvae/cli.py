@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from textvae.errors import TextVAEError
 from textvae.evaluate_cli import add_evaluate_command
+from textvae.image.cli import add_image_commands
 
 
 def positive_int(text: str) -> int:
@@ -389,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation_commands(commands)
     _add_bench_command(commands)
     add_evaluate_command(commands)
+    add_image_commands(commands)
     return parser
 
 

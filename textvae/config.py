@@ -240,6 +240,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             _coerce(k, key_type, f"{key}.{k}"): _coerce(v, value_type, f"{key}.{k}")
             for k, v in value.items()
         }
+    if origin is list:
+        (item_type,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a section (a mapping of keys), got {value!r}")

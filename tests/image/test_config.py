@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+
+from textvae.config import to_dict
+from textvae.errors import ConfigError
+from textvae.image.config import ImageConfig, load_image_config
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+IMAGE_CONFIGS = [
+    p for p in sorted(CONFIG_DIR.glob("*.yaml"))
+    if "textvae image " in p.read_text(encoding="utf-8").splitlines()[0]
+]
+
+
+def test_the_five_image_configs_ship():
+    names = {p.name for p in IMAGE_CONFIGS}
+    assert names == {"mnist_vae.yaml", "mnist_vae_burda.yaml", "mnist_conv_vae.yaml",
+                     "sprites_betavae.yaml", "mnist_vqvae.yaml"}
+
+
+@pytest.mark.parametrize("path", IMAGE_CONFIGS, ids=lambda p: p.name)
+def test_every_image_config_loads_and_opens_with_its_command(path):
+    cfg = load_image_config(path)
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first == f"# textvae image train --config configs/{path.name}"
+    assert cfg.train.out_dir == f"runs/{path.stem}"
+
+
+def test_published_architectures():
+    kw = load_image_config(CONFIG_DIR / "mnist_vae.yaml").model
+    assert (kw.hidden_dims, kw.latent_dim, kw.activation) == ([400], 20, "relu")
+    burda = load_image_config(CONFIG_DIR / "mnist_vae_burda.yaml").model
+    assert (burda.hidden_dims, burda.latent_dim, burda.activation) == ([200, 200], 50, "tanh")
+    vq = load_image_config(CONFIG_DIR / "mnist_vqvae.yaml").model
+    assert vq.commitment_cost == 0.25 and vq.model_type == "vqvae"
+
+
+def test_list_overrides_are_typed_and_round_trip():
+    cfg = load_image_config(None, ["model.hidden_dims=[7, 5]", "model.beta=4"])
+    assert cfg.model.hidden_dims == [7, 5] and cfg.model.beta == 4.0
+    with pytest.raises(ConfigError, match=r"model.hidden_dims\[1\]: expected an integer"):
+        load_image_config(None, ["model.hidden_dims=[7, x]"])
+    with pytest.raises(ConfigError, match="model.channels: expected a list"):
+        load_image_config(None, ["model.channels=3"])
+    from textvae.config import from_dict
+
+    assert from_dict(ImageConfig, to_dict(cfg)) == cfg
+
+
+def test_unknown_keys_name_the_valid_ones():
+    with pytest.raises(ConfigError, match="unknown key 'data.pixel'.*did you mean 'pixels'"):
+        load_image_config(None, ["data.pixel=grey"])
+    with pytest.raises(ConfigError, match="data.source is 'hf' but data.hf_name is not set"):
+        load_image_config(None, ["data.source=hf"])

@@ -1,0 +1,96 @@
+import json
+
+import pytest
+import torch
+
+from textvae.checkpoint import load_checkpoint
+from textvae.errors import CheckpointError, TextVAEError
+from textvae.image.config import ImageConfig
+from textvae.image.train import load_image_model, train_image
+
+MODELS = {
+    "mlp_vae": [],
+    "conv_vae": ["model.architecture=conv"],
+    "beta_vae": ["model.beta=4.0", "model.decoder=gaussian", "data.pixels=grey"],
+    "ae": ["model.model_type=ae"],
+    "vqvae": ["model.model_type=vqvae", "model.architecture=conv", "model.ema=true"],
+}
+
+
+def _quiet(*_):
+    pass
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_trains_and_round_trips_its_checkpoint(name, image_config, one_thread):
+    cfg = image_config(*MODELS[name], "train.max_steps=4")
+    result = train_image(cfg, log=_quiet)
+    assert result.step == 4 and result.stopped == "reached max_steps=4"
+    ckpt = load_checkpoint(result.run_dir)
+    assert ckpt.meta["kind"] == "image" and ckpt.tokenizer is None
+    assert isinstance(ckpt.config, ImageConfig) and ckpt.config == cfg
+    model, config, meta = load_image_model(result.run_dir, "cpu")
+    assert meta["step"] == 4 and meta["image_shape"] == [1, 12, 12]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, ckpt.model_state[key]), key
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["split"] == "train"] == [2, 4]
+    train_rows = [r for r in rows if r["split"] == "train"]
+    assert all(r["reconstruction"] > 0 for r in train_rows)
+    # Only VAEs have an ELBO; the AE and VQ-VAE log no neg_elbo or kl under those names.
+    assert all(("neg_elbo" in r) == ("vae" in name and name != "vqvae") for r in train_rows)
+
+
+def test_an_epoch_end_validates_and_keeps_best(image_config, one_thread):
+    result = train_image(image_config("train.epochs=2"), log=_quiet)
+    assert result.epoch == 2 and result.step == 8  # 18 training images, batches of 5
+    assert (result.run_dir / "best").exists()
+    assert set(result.valid) >= {"neg_elbo", "reconstruction", "kl", "mse_per_image"}
+
+
+def test_resume_continues_exactly(image_config, one_thread):
+    straight = train_image(image_config("train.max_steps=7", out="a"), log=_quiet)
+    train_image(image_config("train.max_steps=3", out="b"), log=_quiet)
+    resumed = train_image(image_config("train.max_steps=7", out="b"), resume=True, log=_quiet)
+    assert resumed.step == 7
+    a = load_checkpoint(straight.run_dir).model_state
+    b = load_checkpoint(resumed.run_dir).model_state
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_used_run_directory_needs_resume(image_config, one_thread):
+    train_image(image_config("train.max_steps=1"), log=_quiet)
+    with pytest.raises(TextVAEError, match="already holds a run"):
+        train_image(image_config("train.max_steps=1"), log=_quiet)
+
+
+def test_image_size_mismatch_is_a_clear_error(image_config):
+    with pytest.raises(TextVAEError, match=r"set model.image_channels=1 and model.image_size=12"):
+        train_image(image_config("model.image_size=28"), log=_quiet)
+
+
+def test_a_text_checkpoint_is_refused_as_an_image_model(tmp_path):
+    from textvae.checkpoint import write_checkpoint
+    from textvae.config import Config
+    from textvae.data.tokenizers import WordTokenizer
+
+    write_checkpoint(tmp_path, config=Config(), tokenizer=WordTokenizer.build(["a b"]),
+                     model_state={}, trainer_state=None, meta={"step": 1})
+    assert load_checkpoint(tmp_path).meta["kind"] == "text"
+    with pytest.raises(CheckpointError, match="is a text checkpoint"):
+        load_image_model(tmp_path, "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available here")
+def test_training_on_cuda(image_config):
+    result = train_image(image_config("train.max_steps=2", "train.device=cuda"), log=_quiet)
+    model, _, _ = load_image_model(result.run_dir, "cuda")
+    assert next(model.parameters()).is_cuda
+
+
+def test_the_text_api_refuses_an_image_checkpoint(image_config, one_thread):
+    import textvae
+
+    result = train_image(image_config("train.max_steps=1"), log=_quiet)
+    with pytest.raises(CheckpointError, match="is an image-model checkpoint; the text API"):
+        textvae.load(result.run_dir, device="cpu")

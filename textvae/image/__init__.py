@@ -1,0 +1,7 @@
+"""Image VAEs for parity with the literature: Kingma & Welling 2014, the convolutional VAE,
+beta-VAE (Higgins et al. 2017), VQ-VAE (van den Oord et al. 2017) and the plain autoencoder.
+
+They share the Gaussian maths (:mod:`textvae.models.gaussian`), the KL schedules
+(:mod:`textvae.objectives`), :class:`textvae.config.TrainConfig` and the checkpoint format
+(:mod:`textvae.checkpoint`) with the sentence VAE. Submodules are imported where used.
+"""

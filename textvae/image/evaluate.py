@@ -1,0 +1,157 @@
+"""Image objectives and metrics: the per-batch loss, ELBO over a set, importance-weighted NLL,
+reconstruction error, bits per dimension and VQ-VAE codebook usage.
+
+Every metric is a function of a model (or codes) and tensors that returns plain numbers, with
+the unit in the name. Shapes: N = images, B = batch, K = importance samples, Z = latent size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from textvae.models.gaussian import (
+    kl_standard_normal,
+    log_normal,
+    log_standard_normal,
+    reparameterize,
+)
+from textvae.objectives import LossTerms, vae_objective
+
+
+def image_objective(model, out, x: Tensor, *, kl_weight: float = 1.0) -> LossTerms:
+    """The training loss of one batch and its logged parts (nats per image).
+
+    The VAE's loss is rec + beta * kl_weight * KL, where ``kl_weight`` is the shared KL
+    schedule (:func:`textvae.objectives.kl_weight`) and beta the model's; ``neg_elbo`` is always
+    at beta = 1. The AE has no KL; the VQ-VAE adds its codebook and commitment terms to the loss
+    (``neg_elbo`` is then its reconstruction NLL, as the VQ-VAE's KL is a constant log K per code).
+    """
+    rec = -model.likelihood.log_prob(out.recon, x)  # (B,)
+    kl_dim = None if out.mu is None else kl_standard_normal(out.mu.float(), out.logvar.float())
+    terms = vae_objective(rec.float(), kl_dim, kl_weight=model.beta * kl_weight)
+    if out.vq_loss is not None:
+        terms = terms._replace(loss=terms.loss + out.vq_loss.float().mean())
+    return terms
+
+
+@torch.no_grad()
+def evaluate_images(
+    model, images: Tensor, *, batch_size: int = 500, seed: int = 0, device=None
+) -> dict[str, float]:
+    """Averages over a set, with one z ~ q(z|x) per image for the VAE.
+
+    Returns:
+        ``neg_elbo`` and ``kl`` (VAEs only), ``reconstruction`` (nats per image, beta = 1),
+        ``mse_per_image``
+        (squared error of the decoder's mean image, summed over pixels), ``mse_per_pixel``;
+        for the VQ-VAE also ``codebook_usage`` and ``codebook_perplexity``.
+    """
+    was_training = model.training
+    model.eval()
+    device = device or next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    rec = kl = se = 0.0
+    codes = []
+    is_vae = False
+    for batch in images.split(batch_size):
+        x = batch.to(device)
+        out = model(x, generator=generator)
+        rec += -model.likelihood.log_prob(out.recon, x).sum().item()
+        if out.mu is not None:
+            is_vae = True
+            kl += kl_standard_normal(out.mu, out.logvar).sum().item()
+        se += (model.likelihood.mean(out.recon) - x).pow(2).sum().item()
+        if out.codes is not None:
+            codes.append(out.codes.flatten().cpu())
+    model.train(was_training)
+    n = len(images)
+    # The AE and the VQ-VAE have no ELBO: only their reconstruction NLL is reported.
+    result = {"neg_elbo": (rec + kl) / n} if is_vae else {}
+    result["reconstruction"] = rec / n
+    if is_vae:
+        result["kl"] = kl / n
+    result["mse_per_image"] = se / n
+    result["mse_per_pixel"] = se / images[0].numel() / n
+    if codes:
+        usage = codebook_usage(torch.cat(codes), model.codebook_size)
+        result["codebook_usage"] = usage["usage"]
+        result["codebook_perplexity"] = usage["perplexity"]
+    return result
+
+
+@torch.no_grad()
+def iw_nll(
+    model,
+    images: Tensor,
+    *,
+    k: int = 5000,
+    chunk: int = 500,
+    batch_size: int = 20,
+    seed: int = 0,
+    device=None,
+    progress=None,
+) -> dict[str, float]:
+    """Importance-weighted NLL (Burda et al. 2016): -log mean_k p(x|z_k) p(z_k) / q(z_k|x),
+    z_k ~ q(z|x), in nats per image. An upper bound on -log p(x) that tightens as K grows.
+
+    The K samples are drawn ``chunk`` at a time and combined with a running logsumexp, so memory
+    is bounded by batch_size * chunk decoded images whatever K is.
+
+    Args:
+        model: a VAE (``encode`` returns mu, logvar).
+        images: (N, C, H, W), already binarized for a Bernoulli decoder.
+        progress: optional callable taking the number of images done.
+
+    Returns:
+        ``nll_nats_per_image`` (mean), ``k``, ``images``.
+    """
+    was_training = model.training
+    model.eval()
+    device = device or next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    total = 0.0
+    done = 0
+    for batch in images.split(batch_size):
+        x = batch.to(device)  # (B, C, H, W)
+        mu, logvar = model.encode(x)  # (B, Z)
+        running = torch.full((len(x),), -math.inf, device=device, dtype=torch.float64)
+        for start in range(0, k, chunk):
+            m = min(chunk, k - start)
+            z = reparameterize(mu.expand(m, *mu.shape), logvar.expand(m, *logvar.shape),
+                               generator)  # (M, B, Z)
+            log_px = model.likelihood.log_prob(model.decode(z), x)  # (M, B)
+            log_w = log_px + log_standard_normal(z) - log_normal(z, mu, logvar)  # (M, B)
+            running = torch.logaddexp(running, torch.logsumexp(log_w.double(), dim=0))
+        total += -(running - math.log(k)).sum().item()
+        done += len(x)
+        if progress is not None:
+            progress(done)
+    model.train(was_training)
+    return {"nll_nats_per_image": total / len(images), "k": k, "images": len(images)}
+
+
+def bits_per_dim(nll_nats: float, dims: int, levels: int = 256) -> float:
+    """Bits per dimension of ``levels``-level data from a continuous density on [0, 1]^dims.
+
+    A density p over pixels scaled to [0, 1] gives each discrete image the mass of its cell,
+    about p(x) / levels^dims, so -log2 P = (nll_nats + dims * ln levels) / ln 2, per dimension.
+    """
+    return (nll_nats + dims * math.log(levels)) / (dims * math.log(2.0))
+
+
+def codebook_usage(codes: Tensor, codebook_size: int) -> dict[str, float]:
+    """How much of a VQ-VAE codebook a set of codes uses.
+
+    Returns:
+        ``used`` (codes chosen at least once), ``usage`` (used / K, in [0, 1]) and
+        ``perplexity`` (exp of the entropy of the code frequencies: K for uniform use, 1 for one
+        code).
+    """
+    counts = torch.bincount(codes.flatten(), minlength=codebook_size).double()
+    p = counts / counts.sum()
+    entropy = -(p[p > 0] * p[p > 0].log()).sum().item()
+    used = int((counts > 0).sum())
+    return {"used": used, "usage": used / codebook_size, "perplexity": math.exp(entropy)}

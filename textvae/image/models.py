@@ -1,0 +1,427 @@
+"""Image autoencoders: the VAE (MLP or convolutional), the VQ-VAE and the plain autoencoder.
+
+- MLP VAE: Kingma & Welling 2014 (784-400-20) and Burda et al. 2016 (784-200-200-50, tanh).
+- Convolutional VAE: strided convolutions down; the decoder upsamples by nearest-neighbour resize
+  followed by a 3x3 convolution (Odena et al. 2016, no checkerboard artefacts), or by transposed
+  convolution (``upsample: transpose``).
+- beta-VAE (Higgins et al. 2017): ``beta`` weights the KL term of every VAE.
+- VQ-VAE (van den Oord et al. 2017): a codebook of K vectors, straight-through gradients, the
+  commitment cost (0.25), and optionally exponential-moving-average codebook updates.
+- Autoencoder: the deterministic case, z = encoder(x), trained on reconstruction alone.
+
+The Gaussian maths (reparameterization, KL, log densities) is textvae.models.gaussian, shared
+with the sentence VAE. Models hold no device logic.
+
+Shapes: B = batch, C = channels, H = W = image side, Z = latent size, D = code vector size,
+S = side of the latent grid, K = codebook size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from textvae.models.gaussian import reparameterize
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass
+class ImageModelConfig:
+    """Every image model's hyperparameters, in one place.
+
+    ``model_type``: ``vae`` (Gaussian posterior, KL to N(0, I) weighted by ``beta``), ``ae``
+    (deterministic) or ``vqvae`` (needs ``architecture: conv``). ``architecture``: ``mlp``
+    (``hidden_dims`` fully connected layers) or ``conv`` (``channels``, one stride-2
+    convolution each, so ``image_size`` must be divisible by 2 ** len(channels)).
+    ``decoder``: ``bernoulli`` (logits, for binary pixels) or ``gaussian`` (a sigmoid mean and
+    one learned log-variance per channel, for grey levels).
+    """
+
+    model_type: Literal["vae", "ae", "vqvae"] = "vae"
+    architecture: Literal["mlp", "conv"] = "mlp"
+    image_channels: int = 1
+    image_size: int = 28
+    hidden_dims: list[int] = field(default_factory=lambda: [400])
+    activation: Literal["relu", "tanh"] = "relu"
+    latent_dim: int = 20
+    decoder: Literal["bernoulli", "gaussian"] = "bernoulli"
+    beta: float = 1.0
+    # Convolutional models.
+    channels: list[int] = field(default_factory=lambda: [32, 64])
+    upsample: Literal["resize", "transpose"] = "resize"
+    # VQ-VAE.
+    codebook_size: int = 128
+    code_dim: int = 16
+    commitment_cost: float = 0.25
+    ema: bool = False
+    ema_decay: float = 0.99
+    # Codes whose moving-average use (assignments per training step, decay ema_decay) falls
+    # below this are restarted at random encoder outputs of the batch (0 disables restarts).
+    dead_code_threshold: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("image_channels", "image_size", "latent_dim", "codebook_size", "code_dim"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"model.{name} must be positive, got {getattr(self, name)}")
+        if any(h <= 0 for h in self.hidden_dims) or any(c <= 0 for c in self.channels):
+            raise ValueError("model.hidden_dims and model.channels must be positive integers")
+        if self.beta < 0:
+            raise ValueError(f"model.beta must be >= 0, got {self.beta}")
+        if self.commitment_cost < 0:
+            raise ValueError(f"model.commitment_cost must be >= 0, got {self.commitment_cost}")
+        if self.dead_code_threshold < 0:
+            raise ValueError(
+                f"model.dead_code_threshold must be >= 0, got {self.dead_code_threshold}"
+            )
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"model.ema_decay must be in (0, 1), got {self.ema_decay}")
+        if self.model_type == "vqvae" and self.architecture != "conv":
+            raise ValueError("model.model_type 'vqvae' needs model.architecture 'conv'")
+        if self.architecture == "conv":
+            if not self.channels:
+                raise ValueError("model.channels must list at least one layer for 'conv'")
+            factor = 2 ** len(self.channels)
+            if self.image_size % factor:
+                raise ValueError(
+                    f"model.image_size {self.image_size} is not divisible by {factor} "
+                    f"(2 ** len(model.channels)); remove a layer from model.channels"
+                )
+
+
+class ImageOutput(NamedTuple):
+    """What every image model's ``forward`` returns.
+
+    ``recon``: (B, C, H, W) decoder parameters: logits (Bernoulli) or means (Gaussian).
+    ``mu``, ``logvar``: (B, Z) posterior parameters; None for the AE and the VQ-VAE.
+    ``z``: the latent that was decoded: (B, Z), or (B, D, S, S) quantized codes.
+    ``vq_loss``: (B,) codebook + commitment loss of the VQ-VAE, else None.
+    ``codes``: (B, S, S) codebook indices of the VQ-VAE, else None.
+    """
+
+    recon: Tensor
+    mu: Tensor | None
+    logvar: Tensor | None
+    z: Tensor
+    vq_loss: Tensor | None = None
+    codes: Tensor | None = None
+
+
+def _activation(name: str) -> nn.Module:
+    return nn.Tanh() if name == "tanh" else nn.ReLU()
+
+
+def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
+    """Linear layers with the activation between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(_activation(activation))
+    return nn.Sequential(*layers)
+
+
+class _Likelihood(nn.Module):
+    """The decoder's output distribution p(x|z), shared by every model."""
+
+    def __init__(self, kind: str, channels: int) -> None:
+        super().__init__()
+        self.kind = kind
+        # Gaussian decoder: one learned log-variance per channel, (C,); a Bernoulli has none.
+        self.logvar = nn.Parameter(torch.zeros(channels)) if kind == "gaussian" else None
+
+    def params(self, raw: Tensor) -> Tensor:
+        """Raw decoder output (B, C, H, W) -> logits (Bernoulli) or means in (0, 1) (Gaussian)."""
+        return raw if self.kind == "bernoulli" else torch.sigmoid(raw)
+
+    def log_prob(self, recon: Tensor, x: Tensor) -> Tensor:
+        """log p(x | z) summed over pixels: recon, x (..., C, H, W) -> (...)."""
+        if self.kind == "bernoulli":
+            # log sigmoid(l) for x = 1, log(1 - sigmoid(l)) for x = 0; broadcasts x over samples.
+            return (x * recon - F.softplus(recon)).flatten(-3).sum(-1)
+        logvar = self.logvar.to(recon.dtype).view(-1, 1, 1)  # (C, 1, 1)
+        lp = -0.5 * (_LOG_2PI + logvar + (x - recon).pow(2) / logvar.exp())
+        return lp.flatten(-3).sum(-1)
+
+    def mean(self, recon: Tensor) -> Tensor:
+        """The expected image in [0, 1], (B, C, H, W)."""
+        return torch.sigmoid(recon) if self.kind == "bernoulli" else recon
+
+
+# ----------------------------------------------------------------------------------------------
+# Encoders and decoders
+
+
+class _ConvEncoder(nn.Module):
+    """Stride-2 4x4 convolutions: (B, C, H, W) -> (B, channels[-1], H / 2^L, W / 2^L)."""
+
+    def __init__(self, in_channels: int, channels: list[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c in channels:
+            layers += [nn.Conv2d(in_channels, c, 4, stride=2, padding=1), nn.ReLU()]
+            in_channels = c
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class _ConvDecoder(nn.Module):
+    """The mirror of :class:`_ConvEncoder`: each layer doubles the side, by nearest-neighbour
+    resize then a 3x3 convolution, or by a 4x4 stride-2 transposed convolution.
+    (B, channels[-1], S, S) -> (B, out_channels, S * 2^L, S * 2^L), no final activation."""
+
+    def __init__(self, channels: list[int], out_channels: int, upsample: str) -> None:
+        super().__init__()
+        sizes = list(reversed(channels)) + [out_channels]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            if upsample == "resize":
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(a, b, 3, padding=1)]
+            else:
+                layers.append(nn.ConvTranspose2d(a, b, 4, stride=2, padding=1))
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.net(h)
+
+
+class _Bottleneck(nn.Module):
+    """Image -> flat features and flat latent -> image, for the MLP and conv architectures."""
+
+    def __init__(self, cfg: ImageModelConfig, out_features: int) -> None:
+        super().__init__()
+        c, s = cfg.image_channels, cfg.image_size
+        self.image_shape = (c, s, s)
+        if cfg.architecture == "mlp":
+            pixels = c * s * s
+            self.encoder = nn.Sequential(
+                nn.Flatten(), _mlp([pixels, *cfg.hidden_dims], cfg.activation),
+                _activation(cfg.activation),
+            )
+            self.to_latent = nn.Linear(cfg.hidden_dims[-1], out_features)
+            self.from_latent = nn.Sequential(
+                _mlp([cfg.latent_dim, *reversed(cfg.hidden_dims)], cfg.activation),
+                _activation(cfg.activation),
+                nn.Linear(cfg.hidden_dims[0], pixels),
+            )
+            self.decoder = None
+        else:
+            side = s // 2 ** len(cfg.channels)
+            self.grid = (cfg.channels[-1], side, side)
+            flat = cfg.channels[-1] * side * side
+            self.encoder = nn.Sequential(_ConvEncoder(c, cfg.channels), nn.Flatten())
+            self.to_latent = nn.Linear(flat, out_features)
+            self.from_latent = nn.Sequential(nn.Linear(cfg.latent_dim, flat), nn.ReLU())
+            self.decoder = _ConvDecoder(cfg.channels, c, cfg.upsample)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, out_features)."""
+        return self.to_latent(self.encoder(x))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """(..., Z) -> raw decoder output (..., C, H, W)."""
+        lead = z.shape[:-1]
+        h = self.from_latent(z.reshape(-1, z.shape[-1]))
+        if self.decoder is not None:
+            h = self.decoder(h.view(-1, *self.grid))
+        return h.reshape(*lead, *self.image_shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# Models
+
+
+class ImageVAE(nn.Module):
+    """A VAE with q(z|x) = N(mu, diag sigma^2), p(z) = N(0, I), MLP or convolutional.
+
+    ``beta`` is the KL weight of the training objective (1 for the VAE, > 1 for beta-VAE); it is
+    a property of the model, read by the trainer.
+    """
+
+    def __init__(self, cfg: ImageModelConfig) -> None:
+        super().__init__()
+        self.latent_dim = cfg.latent_dim
+        self.beta = cfg.beta
+        self.net = _Bottleneck(cfg, 2 * cfg.latent_dim)
+        self.likelihood = _Likelihood(cfg.decoder, cfg.image_channels)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, C, H, W) -> mu, logvar, each (B, Z)."""
+        mu, logvar = self.net.encode(x).chunk(2, dim=-1)
+        return mu, logvar
+
+    def reparameterize(self, mu: Tensor, logvar: Tensor, generator=None) -> Tensor:
+        return reparameterize(mu, logvar, generator)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """(..., Z) -> decoder parameters (..., C, H, W): logits or Gaussian means."""
+        return self.likelihood.params(self.net.decode(z))
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> ImageOutput:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator)
+        return ImageOutput(self.decode(z), mu, logvar, z)
+
+
+class ImageAE(nn.Module):
+    """The deterministic autoencoder: z = encoder(x), no prior and no KL."""
+
+    def __init__(self, cfg: ImageModelConfig) -> None:
+        super().__init__()
+        self.latent_dim = cfg.latent_dim
+        self.beta = 0.0
+        self.net = _Bottleneck(cfg, cfg.latent_dim)
+        self.likelihood = _Likelihood(cfg.decoder, cfg.image_channels)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, Z)."""
+        return self.net.encode(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.likelihood.params(self.net.decode(z))
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> ImageOutput:
+        z = self.encode(x)
+        return ImageOutput(self.decode(z), None, None, z)
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-neighbour quantization against a codebook of K vectors of size D.
+
+    Loss per image (summed over the latent grid, to share the reconstruction's per-image units):
+    ||sg[z_e] - e||^2 (codebook; left out with EMA updates) + commitment_cost ||z_e - sg[e]||^2.
+    The decoder sees z_e + sg[e - z_e]: the value of e, the gradient of z_e (straight-through).
+    With ``ema``, the codebook follows exponential moving averages of the encoder outputs
+    assigned to each code (van den Oord et al. 2017, appendix), updated in training mode only.
+    Codes left unused (moving-average assignments per step below ``dead_threshold``) are
+    restarted at random encoder outputs of the current batch, as in Dhariwal et al. 2020
+    (Jukebox); without this most of a randomly initialised codebook is never chosen. The first
+    training step thereby initialises the codebook from data.
+    """
+
+    def __init__(self, codebook_size: int, code_dim: int, commitment_cost: float, ema: bool,
+                 decay: float, dead_threshold: float = 0.0) -> None:
+        super().__init__()
+        self.commitment_cost = commitment_cost
+        self.ema = ema
+        self.decay = decay
+        self.dead_threshold = dead_threshold
+        self.register_buffer("usage", torch.ones(codebook_size))  # (K,) assignments per step
+        codebook = torch.empty(codebook_size, code_dim).uniform_(-1 / codebook_size, 1 / codebook_size)
+        if ema:
+            # Updated by moving averages, not by the optimiser.
+            self.register_buffer("codebook", codebook)
+            # Each code starts as if assigned once, at its initial value: an unused code then
+            # keeps sum / count = its value as both decay (starting the count at zero would
+            # divide its decaying sum by ~0 and fling it away from the data for good).
+            self.register_buffer("ema_count", torch.ones(codebook_size))
+            self.register_buffer("ema_sum", codebook.clone())
+        else:
+            self.codebook = nn.Parameter(codebook)
+
+    def forward(self, z_e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """z_e (B, D, H', W') -> quantized (B, D, H', W'), codes (B, H', W'), loss (B,)."""
+        b, d, h, w = z_e.shape
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)  # (B*H'*W', D)
+        # Squared distances to every code, (B*H'*W', K).
+        dist = (
+            flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t()
+            + self.codebook.pow(2).sum(1)
+        )
+        codes = dist.argmin(1)  # (B*H'*W',)
+        if self.ema and self.training:
+            self._ema_update(flat.detach(), codes)
+        if self.dead_threshold > 0 and self.training:
+            self._restart_dead_codes(flat.detach(), codes)
+        e = self.codebook[codes].view(b, h, w, d).permute(0, 3, 1, 2)  # (B, D, H', W')
+        commitment = (z_e - e.detach()).pow(2).flatten(1).sum(1)  # (B,)
+        loss = self.commitment_cost * commitment
+        if not self.ema:
+            loss = loss + (z_e.detach() - e).pow(2).flatten(1).sum(1)
+        quantized = z_e + (e - z_e).detach()
+        return quantized, codes.view(b, h, w), loss
+
+    @torch.no_grad()
+    def _ema_update(self, flat: Tensor, codes: Tensor) -> None:
+        onehot = F.one_hot(codes, self.codebook.shape[0]).to(flat.dtype)  # (N, K)
+        self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+        self.ema_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
+        # Laplace smoothing keeps unused codes from dividing by zero.
+        n = self.ema_count.sum()
+        count = (self.ema_count + 1e-5) / (n + 1e-5 * len(self.ema_count)) * n
+        self.codebook.copy_(self.ema_sum / count.unsqueeze(1))
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, flat: Tensor, codes: Tensor) -> None:
+        counts = torch.bincount(codes, minlength=len(self.usage)).to(self.usage.dtype)  # (K,)
+        self.usage.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        dead = (self.usage < self.dead_threshold).nonzero().squeeze(1)  # (n_dead,)
+        if len(dead) == 0:
+            return
+        # Draws from torch's global generator, which checkpoints save and restore.
+        picks = flat[torch.randint(len(flat), (len(dead),), device=flat.device)]  # (n_dead, D)
+        self.codebook.data[dead] = picks
+        self.usage[dead] = self.dead_threshold  # a fresh code gets a few steps to be chosen
+        if self.ema:
+            self.ema_sum[dead] = picks
+            self.ema_count[dead] = 1.0
+
+    def lookup(self, codes: Tensor) -> Tensor:
+        """codes (B, S, S) -> code vectors (B, D, S, S)."""
+        return self.codebook[codes].permute(0, 3, 1, 2)
+
+
+class VQVAE(nn.Module):
+    """VQ-VAE: conv encoder to a (D, S, S) grid, quantized per position, conv decoder back."""
+
+    def __init__(self, cfg: ImageModelConfig) -> None:
+        super().__init__()
+        self.beta = 0.0
+        self.codebook_size = cfg.codebook_size
+        side = cfg.image_size // 2 ** len(cfg.channels)
+        self.grid_side = side
+        self.encoder = nn.Sequential(
+            _ConvEncoder(cfg.image_channels, cfg.channels), nn.Conv2d(cfg.channels[-1], cfg.code_dim, 1)
+        )
+        self.quantizer = VectorQuantizer(
+            cfg.codebook_size, cfg.code_dim, cfg.commitment_cost, cfg.ema, cfg.ema_decay,
+            cfg.dead_code_threshold,
+        )
+        self.decoder = nn.Sequential(
+            nn.Conv2d(cfg.code_dim, cfg.channels[-1], 3, padding=1), nn.ReLU(),
+            _ConvDecoder(cfg.channels, cfg.image_channels, cfg.upsample),
+        )
+        self.likelihood = _Likelihood(cfg.decoder, cfg.image_channels)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> continuous encoder output z_e (B, D, S, S)."""
+        return self.encoder(x)
+
+    def decode(self, q: Tensor) -> Tensor:
+        """Quantized codes (B, D, S, S) -> decoder parameters (B, C, H, W)."""
+        return self.likelihood.params(self.decoder(q))
+
+    def decode_codes(self, codes: Tensor) -> Tensor:
+        """Codebook indices (B, S, S) -> decoder parameters (B, C, H, W)."""
+        return self.decode(self.quantizer.lookup(codes))
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> ImageOutput:
+        q, codes, vq_loss = self.quantizer(self.encode(x))
+        return ImageOutput(self.decode(q), None, None, q, vq_loss, codes)
+
+
+MODELS: dict[str, type[nn.Module]] = {"vae": ImageVAE, "ae": ImageAE, "vqvae": VQVAE}
+
+
+def build_image_model(cfg: ImageModelConfig) -> nn.Module:
+    """The model that ``cfg.model_type`` names, freshly initialised."""
+    return MODELS[cfg.model_type](cfg)

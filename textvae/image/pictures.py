@@ -1,0 +1,309 @@
+"""PNG figures for image VAEs: sample grids, reconstructions, latent manifolds and traversals,
+and training curves.
+
+Image files are written pixel for pixel (one PNG pixel per image pixel, no resampling) with
+tiles separated by a grey border of ``PAD`` pixels. Every file is written to a temporary file in
+the target folder and then renamed, so a reader never sees half a PNG. matplotlib is used without
+pyplot, so no GUI backend or global figure state is involved.
+
+Shapes: N = images, C = channels (1 or 3), H x W = image size, M = latent points, Z = latent size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+PAD = 2
+PAD_VALUE = 0.5  # grey, visible against both black and white backgrounds
+_RANGE_SLACK = 1e-4  # decoders in float32 may overshoot [0, 1] by rounding
+
+
+def _check_images(images: Tensor, name: str = "images") -> Tensor:
+    if not isinstance(images, Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"{name} must be a (N, C, H, W) tensor, got {shape}")
+    if images.shape[0] < 1:
+        raise ValueError(f"{name} is empty")
+    if images.shape[1] not in (1, 3):
+        raise ValueError(f"{name} must have 1 or 3 channels, got {images.shape[1]}")
+    images = images.detach().float().cpu()
+    low, high = float(images.min()), float(images.max())
+    if not (low >= -_RANGE_SLACK and high <= 1 + _RANGE_SLACK):  # also catches NaN
+        raise ValueError(f"{name} must lie in [0, 1], got values from {low} to {high}")
+    return images.clamp(0, 1)
+
+
+def tile(images: Tensor, nrow: int) -> Tensor:
+    """Lay images out in rows of ``nrow``, row-major, with a ``PAD``-pixel grey border.
+
+    Args:
+        images: (N, C, H, W) in [0, 1].
+        nrow: images per row.
+
+    Returns:
+        (C, rows * (H + PAD) + PAD, nrow * (W + PAD) + PAD) with rows = ceil(N / nrow); unused
+        cells at the end are grey.
+    """
+    n, c, h, w = images.shape
+    rows = math.ceil(n / nrow)
+    canvas = images.new_full((c, rows * (h + PAD) + PAD, nrow * (w + PAD) + PAD), PAD_VALUE)
+    for i in range(n):
+        top = PAD + (i // nrow) * (h + PAD)
+        left = PAD + (i % nrow) * (w + PAD)
+        canvas[:, top : top + h, left : left + w] = images[i]
+    return canvas
+
+
+def _atomic_save(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    # write(temp_name) saves a PNG there; then rename it over path in one step.
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(handle)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _save_canvas(canvas: Tensor, path: str | os.PathLike) -> Path:
+    # canvas: (C, H, W) in [0, 1]
+    from matplotlib.image import imsave
+
+    # Grey images go out as RGB with equal channels: a colormap would quantise to its own
+    # 256-entry table on top of the PNG's 8 bits.
+    array = canvas.expand(3, -1, -1).permute(1, 2, 0).contiguous().numpy()  # (H, W, 3)
+    return _atomic_save(path, lambda temp: imsave(temp, array, format="png"))
+
+
+def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) -> Path:
+    """Save images as one tiled PNG.
+
+    Args:
+        images: (N, C, H, W) with C in {1, 3} and values in [0, 1].
+        path: the PNG to write; parent folders are created.
+        nrow: images per row (default ceil(sqrt(N))).
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        ValueError: for a wrong shape, channel count or value range, or nrow < 1.
+    """
+    images = _check_images(images)
+    if nrow is None:
+        nrow = math.ceil(math.sqrt(images.shape[0]))
+    if nrow < 1:
+        raise ValueError(f"nrow must be >= 1, got {nrow}")
+    return _save_canvas(tile(images, nrow), path)
+
+
+def save_reconstructions(
+    inputs: Tensor, recons: Tensor, path: str | os.PathLike, pairs_per_row: int | None = None
+) -> Path:
+    """Save inputs beside their reconstructions: each row holds pairs (input, reconstruction).
+
+    Args:
+        inputs: (N, C, H, W) in [0, 1].
+        recons: (N, C, H, W) in [0, 1], row i reconstructing ``inputs[i]``.
+        path: the PNG to write.
+        pairs_per_row: pairs per row (default ceil(sqrt(N))), so each row has twice as many images.
+
+    Raises:
+        ValueError: if the shapes differ or either is not a valid image batch.
+    """
+    inputs = _check_images(inputs, "inputs")
+    recons = _check_images(recons, "recons")
+    if inputs.shape != recons.shape:
+        raise ValueError(
+            f"inputs and recons must have the same shape, got {tuple(inputs.shape)} and "
+            f"{tuple(recons.shape)}"
+        )
+    if pairs_per_row is None:
+        pairs_per_row = math.ceil(math.sqrt(inputs.shape[0]))
+    if pairs_per_row < 1:
+        raise ValueError(f"pairs_per_row must be >= 1, got {pairs_per_row}")
+    pairs = torch.stack([inputs, recons], dim=1).flatten(0, 1)  # (2N, C, H, W): in, rec, in, ...
+    return _save_canvas(tile(pairs, 2 * pairs_per_row), path)
+
+
+def manifold_points(n: int) -> Tensor:
+    """The latent grid of Kingma & Welling 2014, Fig. 4: quantiles q_i = (i + 1/2) / n, i < n,
+    evenly spaced in (0, 1), mapped through the inverse standard normal CDF.
+
+    Returns:
+        (n * n, 2) points in row-major display order: point r * n + c has z_1 = Phi^-1(q_c)
+        (growing to the right) and z_2 = Phi^-1(q_{n-1-r}) (growing upwards).
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    z = torch.special.ndtri((torch.arange(n, dtype=torch.float64) + 0.5) / n).float()  # (n,)
+    z1 = z.repeat(n)  # column value for each cell
+    z2 = z.flip(0).repeat_interleave(n)  # row value for each cell, top row highest
+    return torch.stack([z1, z2], dim=1)
+
+
+def save_manifold(
+    decode: Callable[[Tensor], Tensor], path: str | os.PathLike, n: int = 20
+) -> Path:
+    """Decode an n x n grid of 2-D latent points (see ``manifold_points``) and tile the images.
+
+    Args:
+        decode: maps (M, 2) latent points to (M, C, H, W) images in [0, 1] (e.g. Bernoulli means).
+            Called once, under ``torch.no_grad``, with M = n * n.
+        path: the PNG to write.
+        n: grid side.
+
+    Raises:
+        ValueError: if decode returns the wrong number or shape of images.
+    """
+    points = manifold_points(n)  # (n*n, 2)
+    with torch.no_grad():
+        images = decode(points)
+    images = _check_images(images, "decoded images")
+    if images.shape[0] != n * n:
+        raise ValueError(f"decode returned {images.shape[0]} images for {n * n} points")
+    return _save_canvas(tile(images, n), path)
+
+
+def traversal_points(
+    z0: Tensor, dims: Sequence[int] | None = None, values: Sequence[float] | Tensor | None = None
+) -> Tensor:
+    """Latent traversals: for each dim d in ``dims`` and each v in ``values``, z0 with z_d = v.
+
+    Args:
+        z0: (Z,) the point to start from.
+        dims: latent dimensions to vary (default all Z, in order).
+        values: the values to set (default 9 values evenly spaced in [-3, 3]).
+
+    Returns:
+        (len(dims), len(values), Z): entry [i, j] is z0 with dimension dims[i] set to values[j].
+    """
+    if not isinstance(z0, Tensor) or z0.dim() != 1:
+        shape = tuple(z0.shape) if isinstance(z0, Tensor) else type(z0).__name__
+        raise ValueError(f"z0 must be a (Z,) tensor, got {shape}")
+    z_dim = z0.shape[0]
+    dims = list(range(z_dim)) if dims is None else [int(d) for d in dims]
+    if not dims or min(dims) < -z_dim or max(dims) >= z_dim:
+        raise ValueError(f"dims must be non-empty indices into {z_dim} latent dimensions: {dims}")
+    values = torch.linspace(-3, 3, 9) if values is None else torch.as_tensor(values)
+    values = values.to(z0.dtype).to(z0.device).flatten()  # (V,)
+    if values.numel() == 0:
+        raise ValueError("values must not be empty")
+    points = z0.detach().repeat(len(dims), values.numel(), 1)  # (D, V, Z)
+    for row, d in enumerate(dims):
+        points[row, :, d] = values
+    return points
+
+
+def save_traversals(
+    decode: Callable[[Tensor], Tensor],
+    z0: Tensor,
+    path: str | os.PathLike,
+    dims: Sequence[int] | None = None,
+    values: Sequence[float] | Tensor | None = None,
+) -> Path:
+    """One row per latent dimension in ``dims``; the columns decode z0 with that dimension set to
+    each of ``values`` (see ``traversal_points``).
+
+    Args:
+        decode: maps (M, Z) latent points to (M, C, H, W) images in [0, 1]; called once, under
+            ``torch.no_grad``.
+        z0: (Z,) the point to start from (e.g. the posterior mean of one image, or zeros).
+        path: the PNG to write.
+        dims: dimensions to traverse (default all).
+        values: values to set (default 9 values evenly spaced in [-3, 3]).
+    """
+    points = traversal_points(z0, dims, values)  # (D, V, Z)
+    columns = points.shape[1]
+    points = points.flatten(0, 1)  # (D*V, Z), row-major as displayed
+    with torch.no_grad():
+        images = decode(points)
+    images = _check_images(images, "decoded images")
+    if images.shape[0] != points.shape[0]:
+        raise ValueError(f"decode returned {images.shape[0]} images for {points.shape[0]} points")
+    return _save_canvas(tile(images, columns), path)
+
+
+_NOT_PLOTTED = ("step", "epoch")
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number} is not JSON: {err}") from err
+        if not isinstance(row, dict) or "step" not in row:
+            raise ValueError(f"{path}:{number} must be a JSON object with a 'step'")
+        rows.append(row)
+    return rows
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def plot_curves(
+    metrics_jsonl: str | os.PathLike, out: str | os.PathLike, keys: Sequence[str] | None = None
+) -> Path:
+    """Plot metrics against step from a run's ``metrics.jsonl``, one subplot per key and one line
+    per split ("train", "valid"; rows without a split are labelled "all").
+
+    Args:
+        metrics_jsonl: file with one JSON object per line holding "step", usually "split", and
+            numeric metrics.
+        out: the PNG to write.
+        keys: metrics to plot (default every numeric key except step and epoch, in order of
+            first appearance).
+
+    Raises:
+        ValueError: on a malformed line, a file with no rows, or a requested key that never
+            appears with a numeric value (the message lists the keys that do).
+    """
+    from matplotlib.figure import Figure
+
+    rows = _read_metrics(Path(metrics_jsonl))
+    available = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in _NOT_PLOTTED and _is_number(value) and key not in available:
+                available.append(key)
+    if not rows or not available:
+        raise ValueError(f"{metrics_jsonl} has no numeric metrics to plot")
+    keys = available if keys is None else list(keys)
+    missing = [k for k in keys if k not in available]
+    if missing or not keys:
+        raise ValueError(f"cannot plot {missing or keys}; numeric keys present: {available}")
+
+    figure = Figure(figsize=(4.5 * len(keys), 3.2), layout="constrained")
+    axes = figure.subplots(1, len(keys), squeeze=False)[0]
+    splits = list(dict.fromkeys(row.get("split", "all") for row in rows))
+    for axis, key in zip(axes, keys, strict=True):
+        for split in splits:
+            points = [
+                (row["step"], row[key])
+                for row in rows
+                if row.get("split", "all") == split and _is_number(row.get(key))
+            ]
+            if points:
+                steps, values = zip(*sorted(points), strict=True)
+                axis.plot(steps, values, label=split, marker="." if len(points) < 30 else None)
+        axis.set_title(key)
+        axis.set_xlabel("step")
+        axis.legend()
+    return _atomic_save(out, lambda temp: figure.savefig(temp, format="png", dpi=100))

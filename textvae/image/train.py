@@ -1,0 +1,367 @@
+"""The image training loop: :class:`ImageTrainer` and :func:`train_image`.
+
+    config -> image splits -> model -> ImageTrainer.run() -> run directory
+
+It shares with the text trainer (:mod:`textvae.train`) the ``TrainConfig`` semantics (budget in
+epochs, steps or minutes; Adam or SGD; gradient clipping; LR plateau; early stopping; KL
+schedule), device resolution, mixed precision, signal handling (SIGINT/SIGTERM finish the step
+and save), the run-directory layout (``metrics.jsonl``, ``checkpoints/``, ``last``, ``best``)
+and the checkpoint format (:mod:`textvae.checkpoint`, kind ``image``, no tokenizer).
+
+Determinism: the image order depends only on (seed, epoch); dynamic binarization and the
+reparameterization noise draw from one seeded generator, saved in every checkpoint with the
+global RNG, so a resumed run continues the same streams. Validation uses its own generator.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from textvae import __version__
+from textvae.checkpoint import load_checkpoint, point_link, prune_checkpoints, write_checkpoint
+from textvae.errors import TextVAEError
+from textvae.image.config import ImageConfig
+from textvae.image.data import ImageSplits, binarize, evaluation_images, load_image_splits
+from textvae.image.evaluate import evaluate_images, image_objective
+from textvae.image.models import ImageVAE, build_image_model
+from textvae.objectives import LossTerms, kl_weight
+from textvae.train import (
+    VALIDATION_SEED_OFFSET,
+    _autocast,
+    _StopSignals,
+    _tensorboard_writer,
+    _truncate_metrics,
+    autocast_dtype,
+    resolve_device,
+)
+
+
+@dataclass
+class ImageTrainResult:
+    """What :func:`train_image` returns."""
+
+    run_dir: Path
+    step: int
+    epoch: int
+    stopped: str
+    valid: dict[str, float]
+    best_valid: float
+    seconds: float
+
+
+class ImageTrainer:
+    """Owns the model, optimiser, schedules and counters of one image run.
+
+    Args:
+        config: the run config.
+        data: the image splits (``train``, and ``valid`` if held out).
+        model: the model, already on ``device``.
+        device: where to train.
+        log: where one-line messages go.
+    """
+
+    def __init__(
+        self,
+        config: ImageConfig,
+        data: ImageSplits,
+        model: nn.Module,
+        device: torch.device,
+        *,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.config = config
+        self.tc = config.train
+        self.model = model
+        self.device = device
+        self.log = log
+        self.run_dir = Path(self.tc.out_dir)
+        self.train_images = data.images["train"]
+        self.valid_images = (
+            evaluation_images(config.data, data.images["valid"], "valid")
+            if "valid" in data.images else None
+        )
+        self.amp_dtype = autocast_dtype(self.tc.amp, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if self.tc.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(params, lr=self.tc.lr)
+        else:
+            self.optimizer = torch.optim.SGD(params, lr=self.tc.lr, momentum=self.tc.momentum)
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=self.tc.lr_decay, patience=self.tc.lr_patience,
+            min_lr=self.tc.min_lr,
+        )
+        self.generator = torch.Generator(device=device).manual_seed(self.tc.seed)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_valid = math.inf
+        self.bad_epochs = 0
+        self.tb = _tensorboard_writer(self.run_dir)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "plateau": self.plateau.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "cpu_rng": torch.get_rng_state(),
+        }
+        state.update({n: getattr(self, n) for n in self._COUNTERS})
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    _COUNTERS = ("step", "epoch", "batch_in_epoch", "best_valid", "bad_epochs")
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.plateau.load_state_dict(state["plateau"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["cpu_rng"])
+        if self.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        for name in self._COUNTERS:
+            setattr(self, name, state[name])
+
+    def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path:
+        meta = {
+            "textvae_version": __version__,
+            "model_type": self.config.model.model_type,
+            "image_shape": list(self.train_images.shape[1:]),
+            "step": self.step,
+            "epoch": self.epoch,
+            "valid": valid,
+        }
+        path = write_checkpoint(
+            self.run_dir, config=self.config, tokenizer=None, model_state=self.model.state_dict(),
+            trainer_state=self.state_dict(), meta=meta, kind="image",
+        )
+        if is_best:
+            point_link(self.run_dir, "best", path)
+        prune_checkpoints(self.run_dir)
+        return path
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def batches(self, epoch: int) -> list[Tensor]:
+        """The epoch's image indices in batches; the order depends only on (seed, epoch)."""
+        g = torch.Generator().manual_seed(self.tc.seed * 1_000_003 + epoch)
+        return list(torch.randperm(len(self.train_images), generator=g).split(self.tc.batch_size))
+
+    def train_step(self, x: Tensor) -> LossTerms:
+        """One optimiser step on a batch of images x (B, C, H, W) in [0, 1]."""
+        self.model.train()
+        if self.config.data.pixels == "binary":
+            x = binarize(x, self.generator)  # dynamic binarization: a fresh draw every batch
+        with _autocast(self.device, self.amp_dtype):
+            out = self.model(x, generator=self.generator)
+        terms = image_objective(self.model, out, x, kl_weight=kl_weight(self.step, self.tc.kl))
+        if not torch.isfinite(terms.loss):
+            raise TextVAEError(
+                f"the training loss became {terms.loss.item()} at step {self.step + 1}; "
+                f"stopped without saving. The last good checkpoint is {self.run_dir / 'last'}. "
+                "Lower train.lr or set train.grad_clip."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms.loss).backward()
+        if self.tc.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return terms
+
+    def validate(self) -> dict[str, float] | None:
+        if self.valid_images is None:
+            return None
+        return evaluate_images(
+            self.model, self.valid_images, batch_size=max(self.tc.batch_size, 500),
+            seed=self.tc.seed + VALIDATION_SEED_OFFSET, device=self.device,
+        )
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _write_metrics(self, row: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                    self.tb.add_scalar(f"{row['split']}/{key}", value, row["step"])
+
+    def _end_of_epoch(self) -> tuple[dict[str, float] | None, bool]:
+        """Validate; drive the LR plateau and early stopping; report whether it improved."""
+        valid = self.validate()
+        if valid is None:
+            return None, False
+        self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
+        # The VAE is selected on its -ELBO, the AE and VQ-VAE on their reconstruction NLL.
+        score = valid.get("neg_elbo", valid["reconstruction"])
+        improved = score < self.best_valid
+        if improved:
+            self.best_valid = score
+        self.plateau.step(score)
+        self.bad_epochs = 0 if improved else self.bad_epochs + 1
+        extra = (
+            f", codebook usage {valid['codebook_usage']:.0%}" if "codebook_usage" in valid else ""
+        )
+        loss = (
+            f"-ELBO {valid['neg_elbo']:.2f} = rec {valid['reconstruction']:.2f} + KL "
+            f"{valid['kl']:.2f}" if "neg_elbo" in valid else f"rec {valid['reconstruction']:.2f}"
+        )
+        self.log(
+            f"epoch {self.epoch} step {self.step} valid: {loss} nats/image, "
+            f"MSE {valid['mse_per_image']:.2f}/image{extra}" + ("  (best)" if improved else "")
+        )
+        return valid, improved
+
+    def run(self) -> ImageTrainResult:
+        """Train until the epoch budget, ``max_steps``, ``max_minutes``, early stopping or a
+        signal; save at every epoch end, every ``checkpoint_every`` steps and at the end."""
+        tc = self.tc
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        stopped = ""
+        valid: dict[str, float] | None = None
+        n_params = sum(p.numel() for p in self.model.parameters())
+        self.log(
+            f"training image {self.config.model.model_type} ({self.config.model.architecture}) on "
+            f"{self.device}, {n_params:,} parameters, {len(self.train_images)} training images "
+            f"-> {self.run_dir}"
+        )
+        window_start, window_images = time.monotonic(), 0
+        with _StopSignals() as signals:
+            while not stopped and self.epoch < tc.epochs:
+                batches = self.batches(self.epoch)
+                while self.batch_in_epoch < len(batches) and not stopped:
+                    x = self.train_images[batches[self.batch_in_epoch]].to(self.device)
+                    terms = self.train_step(x)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    window_images += len(x)
+                    if self.step % tc.log_every == 0:
+                        elapsed = max(time.monotonic() - window_start, 1e-9)
+                        row = {"split": "train", "step": self.step, "epoch": self.epoch,
+                               "loss": terms.loss.item()}
+                        if isinstance(self.model, ImageVAE):  # the others have no ELBO
+                            row.update(neg_elbo=terms.neg_elbo.item(), kl=terms.kl.item(),
+                                       kl_weight=terms.kl_weight)
+                        self._write_metrics({
+                            **row, "reconstruction": terms.reconstruction.item(),
+                            "lr": self.optimizer.param_groups[0]["lr"],
+                            "images_per_s": window_images / elapsed,
+                            "minutes": (time.monotonic() - start) / 60,
+                        })
+                        window_start, window_images = time.monotonic(), 0
+                    improved = False
+                    epoch_done = self.batch_in_epoch == len(batches)
+                    if epoch_done:
+                        self.epoch += 1
+                        self.batch_in_epoch = 0
+                        valid, improved = self._end_of_epoch()
+                        if (
+                            tc.early_stop_patience is not None
+                            and self.bad_epochs >= tc.early_stop_patience
+                        ):
+                            stopped = f"early stopping: no improvement for {self.bad_epochs} epochs"
+                    if tc.max_steps is not None and self.step >= tc.max_steps:
+                        stopped = stopped or f"reached max_steps={tc.max_steps}"
+                    if tc.max_minutes is not None and time.monotonic() - start >= 60 * tc.max_minutes:
+                        stopped = stopped or f"reached max_minutes={tc.max_minutes}"
+                    if signals.received:
+                        stopped = f"received {signals.received}"
+                    if self.step % tc.checkpoint_every == 0 or epoch_done or stopped:
+                        if stopped and not epoch_done:
+                            valid = self.validate()
+                        self.save(valid, is_best=improved or self.valid_images is None)
+                    if epoch_done:  # the next epoch needs its own image order
+                        break
+            if not stopped:
+                stopped = f"finished {tc.epochs} epochs"
+        if self.tb is not None:
+            self.tb.close()
+        return ImageTrainResult(self.run_dir, self.step, self.epoch, stopped, valid or {},
+                                self.best_valid, time.monotonic() - start)
+
+
+def train_image(
+    config: ImageConfig, *, resume: bool = False, log: Callable[[str], None] = print
+) -> ImageTrainResult:
+    """Train an image model from a config, or resume the run in ``config.train.out_dir``
+    (the saved config is used then, except for the budget and the device)."""
+    run_dir = Path(config.train.out_dir)
+    checkpoint = None
+    if resume:
+        if not (run_dir / "last").exists():
+            raise TextVAEError(f"cannot resume: {run_dir / 'last'} does not exist (train without --resume)")
+        checkpoint = load_checkpoint(run_dir / "last", with_trainer=True)
+        if checkpoint.meta.get("kind") != "image":
+            raise TextVAEError(f"{checkpoint.path} is a text checkpoint; use `textvae train --resume`")
+        budget = {k: getattr(config.train, k) for k in ("epochs", "max_steps", "max_minutes", "device")}
+        config = replace(checkpoint.config, train=replace(checkpoint.config.train, **budget))
+    elif (run_dir / "last").exists():
+        raise TextVAEError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or choose another "
+            "train.out_dir (e.g. --set train.out_dir=runs/new)"
+        )
+    device = resolve_device(config.train.device)
+    torch.manual_seed(config.train.seed)
+    data = load_image_splits(config.data, splits=("train", "valid"))
+    check_image_shape(config, data.shape)
+    model = build_image_model(config.model)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint.model_state)
+    model.to(device)
+    trainer = ImageTrainer(config, data, model, device, log=log)
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint.trainer_state)
+        _truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
+        log(f"resumed from {checkpoint.path} at step {trainer.step} (epoch {trainer.epoch + 1})")
+    result = trainer.run()
+    log(f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min); "
+        f"checkpoint: {result.run_dir / 'last'}")
+    return result
+
+
+def check_image_shape(config: ImageConfig, shape: tuple[int, ...]) -> None:
+    """The data's (C, H, W) must be what the model was configured for."""
+    m = config.model
+    expected = (m.image_channels, m.image_size, m.image_size)
+    if tuple(shape) != expected:
+        raise TextVAEError(
+            f"the data's images are {tuple(shape)} (C, H, W) but the model expects {expected}; "
+            f"set model.image_channels={shape[0]} and model.image_size={shape[1]}"
+        )
+
+
+def load_image_model(path: str | Path, device: str = "auto") -> tuple[nn.Module, ImageConfig, dict]:
+    """Rebuild an image model from a checkpoint (or a run directory's ``last``), in eval mode.
+
+    Returns:
+        (model on the device, the run's config, the checkpoint's meta.json).
+
+    Raises:
+        CheckpointError: if the checkpoint is missing, unreadable or a text checkpoint.
+    """
+    from textvae.errors import CheckpointError
+
+    checkpoint = load_checkpoint(path)
+    if checkpoint.meta.get("kind") != "image":
+        raise CheckpointError(f"{checkpoint.path} is a text checkpoint, not an image one")
+    model = build_image_model(checkpoint.config.model)
+    model.load_state_dict(checkpoint.model_state)
+    model.to(resolve_device(device)).eval()
+    return model, checkpoint.config, checkpoint.meta
