@@ -168,8 +168,129 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
-class Trainer:
-    """Owns the model, optimiser, schedules and counters of one run.
+class TrainerBase:
+    """What every training run shares, whatever it trains (sentences here, images in
+    :mod:`textvae.image.train`): the optimiser, LR plateau, gradient scaler and seeded generator
+    built from ``TrainConfig``; the position counters; their checkpointed state; one optimiser
+    step; the non-finite-loss policy; and the metrics file.
+
+    Subclasses add their counters to :attr:`counters` and call :meth:`optimizer_step`.
+    """
+
+    counters: tuple[str, ...] = ("step", "epoch", "batch_in_epoch", "bad_epochs",
+                                 "skipped_batches")
+
+    def __init__(self, config: Any, model: torch.nn.Module, device: torch.device, *,
+                 log: Callable[[str], None] = print, writes: bool = True) -> None:
+        self.config = config
+        self.tc = config.train
+        self.model = model
+        self.device = device
+        self.log = log
+        self.writes = writes  # False on distributed ranks other than 0
+        self.run_dir = Path(self.tc.out_dir)
+        self.amp_dtype = autocast_dtype(self.tc.amp, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if self.tc.optimizer == "adam":
+            self.optimizer = _adam(params, self.tc.lr)
+        else:
+            self.optimizer = torch.optim.SGD(params, lr=self.tc.lr, momentum=self.tc.momentum)
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=self.tc.lr_decay, patience=self.tc.lr_patience,
+            min_lr=self.tc.min_lr,
+        )
+        self.generator = torch.Generator(device=device).manual_seed(self.tc.seed)
+        # Counters: the position in training, saved with every checkpoint.
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.bad_epochs = 0  # epochs since validation last improved (early stopping)
+        self.skipped_batches = 0  # batches dropped for a non-finite loss (train.nonfinite=skip)
+        self.tb = _tensorboard_writer(self.run_dir) if writes else None
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "plateau": self.plateau.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "cpu_rng": torch.get_rng_state(),
+            **{name: getattr(self, name) for name in self.counters},
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.plateau.load_state_dict(state["plateau"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["cpu_rng"])
+        if self.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        for name in self.counters:
+            # skipped_batches is absent from checkpoints written before train.nonfinite.
+            setattr(self, name, state[name] if name != "skipped_batches" else state.get(name, 0))
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def _any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any process of the job (one process: ``flag``)."""
+        return flag
+
+    def skip_nonfinite(self, loss: torch.Tensor) -> bool:
+        """Apply ``train.nonfinite`` to a batch's loss: False to go on with the update, True to
+        skip the batch (``skip``, counted); with ``stop`` a non-finite loss raises."""
+        if not self._any_rank(not bool(torch.isfinite(loss))):
+            return False
+        if self.tc.nonfinite == "skip":
+            # No update from this batch; the batch still counts as consumed, so the data order
+            # (and hence resume) is unchanged.
+            self.skipped_batches += 1
+            return True
+        last = self.run_dir / "last"
+        kept = (f"the last good checkpoint, {last.resolve().name}, is kept in {self.run_dir}"
+                if last.exists() else "no checkpoint had been saved yet")
+        raise TextVAEError(
+            f"the training loss became {loss.item()} at step {self.step + 1}; stopped "
+            f"without saving, and {kept}. Lower train.lr, set train.grad_clip, or set "
+            "train.nonfinite=skip to skip such batches."
+        )
+
+    def optimizer_step(self, loss: torch.Tensor, before_step: Callable[[], None] | None = None
+                       ) -> None:
+        """Backward, gradient clipping, ``before_step()`` (e.g. masking gradients), update."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.tc.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        if before_step is not None:
+            before_step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    # -- records -------------------------------------------------------------------------------
+
+    def _write_metrics(self, row: dict[str, Any]) -> None:
+        """Append one row to ``metrics.jsonl`` (and TensorBoard)."""
+        if not self.writes:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            split = row["split"]
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                    self.tb.add_scalar(f"{split}/{key}", value, row["step"])
+
+
+class Trainer(TrainerBase):
+    """Owns the model, optimiser, schedules and counters of one sentence-model run.
 
     Args:
         config: the run config.
@@ -194,14 +315,11 @@ class Trainer:
         dist: Distributed | None = None,
     ) -> None:
         self.dist = dist or Distributed()
-        self.config = config
-        self.tc = config.train
+        super().__init__(config, model, device, log=log if self.dist.is_main else _silent,
+                         writes=self.dist.is_main)
         self.corpus = corpus
         self.tokenizer = corpus.tokenizer
-        self.model = model
-        self.device = device
         self.progress = progress and self.dist.is_main
-        self.log = log if self.dist.is_main else _silent
         # Forward passes go through the DDP wrapper (it all-reduces gradients in backward);
         # state dicts and generation use the plain module.
         self.forward_model: torch.nn.Module = model
@@ -209,67 +327,26 @@ class Trainer:
             self.forward_model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None
             )
-        self.run_dir = Path(self.tc.out_dir)
-        self.amp_dtype = autocast_dtype(self.tc.amp, device)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
-        params = [p for p in model.parameters() if p.requires_grad]
-        if self.tc.optimizer == "adam":
-            self.optimizer = _adam(params, self.tc.lr)
-        else:
-            self.optimizer = torch.optim.SGD(params, lr=self.tc.lr, momentum=self.tc.momentum)
-        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=self.tc.lr_decay, patience=self.tc.lr_patience,
-            min_lr=self.tc.min_lr,
-        )
-        self.generator = torch.Generator(device=device).manual_seed(self.tc.seed)
         train_lengths = [len(x) + 1 for x in corpus.ids["train"]]
         self.sampler = BucketBatchSampler(
             train_lengths, self.tc.batch_size, seed=self.tc.seed, bucketed=self.tc.bucketed,
             min_batch=min(self.dist.world_size, self.tc.batch_size),
         )
-        # Counters: the position in training, saved with every checkpoint.
-        self.step = 0
-        self.epoch = 0
-        self.batch_in_epoch = 0
         self.best_neg_elbo = math.inf
-        self.bad_epochs = 0  # epochs since validation last improved (early stopping)
-        self.skipped_batches = 0  # batches dropped for a non-finite loss (train.nonfinite=skip)
-        self.tb = _tensorboard_writer(self.run_dir) if self.dist.is_main else None
         self.remedies = Remedies(self)  # collapse remedies and warning (textvae/remedies.py)
 
-    # -- state ---------------------------------------------------------------------------------
+    counters = (*TrainerBase.counters, "best_neg_elbo")
 
     def state_dict(self) -> dict[str, Any]:
-        state = {
-            "optimizer": self.optimizer.state_dict(),
-            "plateau": self.plateau.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "generator": self.generator.get_state(),
-            "cpu_rng": torch.get_rng_state(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "best_neg_elbo": self.best_neg_elbo,
-            "bad_epochs": self.bad_epochs,
-            "skipped_batches": self.skipped_batches,
-            "remedies": self.remedies.state_dict(),
-        }
-        if self.device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        return state
+        return {**super().state_dict(), "remedies": self.remedies.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.plateau.load_state_dict(state["plateau"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["cpu_rng"])
-        if self.device.type == "cuda" and "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        for name in ("step", "epoch", "batch_in_epoch", "best_neg_elbo", "bad_epochs"):
-            setattr(self, name, state[name])
-        self.skipped_batches = state.get("skipped_batches", 0)  # absent before train.nonfinite
+        super().load_state_dict(state)
         self.remedies.load_state_dict(state.get("remedies", {}))
+
+    def _any_rank(self, flag: bool) -> bool:
+        # Ranks agree, so that no rank waits in a gradient all-reduce the others skipped.
+        return self.dist.any(flag, self.device)
 
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
         """Write a checkpoint (rank 0 only; other ranks return None)."""
@@ -330,21 +407,8 @@ class Trainer:
             rec, kl_dim, kl_weight=self.remedies.kl_weight(self.step),
             free_bits=self.remedies.free_bits(), free_bits_mode=self.tc.free_bits_mode,
         )
-        # Ranks agree, so that no rank waits in a gradient all-reduce the others skipped.
-        if self.dist.any(not bool(torch.isfinite(terms.loss)), self.device):
-            if self.tc.nonfinite == "skip":
-                # No update from this batch; the batch still counts as consumed, so the data
-                # order (and hence resume) is unchanged.
-                self.skipped_batches += 1
-                return terms
-            last = self.run_dir / "last"
-            kept = (f"the last good checkpoint, {last.resolve().name}, is kept in {self.run_dir}"
-                    if last.exists() else "no checkpoint had been saved yet")
-            raise TextVAEError(
-                f"the training loss became {terms.loss.item()} at step {self.step + 1}; stopped "
-                f"without saving, and {kept}. Lower train.lr, set train.grad_clip, or set "
-                "train.nonfinite=skip to skip such batches."
-            )
+        if self.skip_nonfinite(terms.loss):
+            return terms
         loss = terms.loss
         if self.dist.enabled:
             # DDP averages gradients over ranks; weighting each rank's mean by its share of the
@@ -352,14 +416,7 @@ class Trainer:
             share = len(lengths) * self.dist.world_size / global_rows
             loss = loss * share
             terms = _global_terms(terms, len(lengths) / global_rows, self.dist)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.tc.grad_clip is not None:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
-        self.remedies.mask_gradients()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        self.optimizer_step(loss, before_step=self.remedies.mask_gradients)
         return terms
 
     def validate(self) -> dict[str, float]:
@@ -370,17 +427,6 @@ class Trainer:
         )
 
     # -- the loop ------------------------------------------------------------------------------
-
-    def _write_metrics(self, row: dict[str, Any]) -> None:
-        if not self.dist.is_main:
-            return
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
-        if self.tb is not None:
-            split = row["split"]
-            for key, value in row.items():
-                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
-                    self.tb.add_scalar(f"{split}/{key}", value, row["step"])
 
     def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float]:
         """Validate; keep ``best``; at epoch ends also drive the LR plateau and early stopping."""

@@ -94,3 +94,23 @@ def test_the_text_api_refuses_an_image_checkpoint(image_config, one_thread):
     result = train_image(image_config("train.max_steps=1"), log=_quiet)
     with pytest.raises(CheckpointError, match="is an image-model checkpoint; the text API"):
         textvae.load(result.run_dir, device="cpu")
+
+
+def test_the_shared_nonfinite_policy_applies_to_images(image_config, monkeypatch, one_thread):
+    import textvae.image.train as image_train
+
+    original = image_train.image_objective
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):  # a NaN loss on the second step only
+        terms = original(*args, **kwargs)
+        calls["n"] += 1
+        return terms._replace(loss=terms.loss * float("nan")) if calls["n"] == 2 else terms
+
+    monkeypatch.setattr(image_train, "image_objective", poisoned)
+    result = train_image(image_config("train.max_steps=4", "train.nonfinite=skip"), log=_quiet)
+    state = load_checkpoint(result.run_dir, with_trainer=True).trainer_state
+    assert result.step == 4 and state["skipped_batches"] == 1
+    calls["n"] = 0
+    with pytest.raises(TextVAEError, match="the training loss became nan at step 2"):
+        train_image(image_config("train.max_steps=4", out="stop"), log=_quiet)

@@ -15,13 +15,11 @@ global RNG, so a resumed run continues the same streams. Validation uses its own
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -36,11 +34,10 @@ from textvae.image.models import ImageVAE, build_image_model
 from textvae.objectives import LossTerms, kl_weight
 from textvae.train import (
     VALIDATION_SEED_OFFSET,
+    TrainerBase,
     _autocast,
     _StopSignals,
-    _tensorboard_writer,
     _truncate_metrics,
-    autocast_dtype,
     resolve_device,
 )
 
@@ -58,8 +55,9 @@ class ImageTrainResult:
     seconds: float
 
 
-class ImageTrainer:
-    """Owns the model, optimiser, schedules and counters of one image run.
+class ImageTrainer(TrainerBase):
+    """Owns the model, optimiser, schedules and counters of one image run; the parts shared
+    with the text trainer (optimiser, state, one step, metrics) are :class:`TrainerBase`'s.
 
     Args:
         config: the run config.
@@ -68,6 +66,8 @@ class ImageTrainer:
         device: where to train.
         log: where one-line messages go.
     """
+
+    counters = (*TrainerBase.counters, "best_valid")
 
     def __init__(
         self,
@@ -78,63 +78,13 @@ class ImageTrainer:
         *,
         log: Callable[[str], None] = print,
     ) -> None:
-        self.config = config
-        self.tc = config.train
-        self.model = model
-        self.device = device
-        self.log = log
-        self.run_dir = Path(self.tc.out_dir)
+        super().__init__(config, model, device, log=log)
         self.train_images = data.images["train"]
         self.valid_images = (
             evaluation_images(config.data, data.images["valid"], "valid")
             if "valid" in data.images else None
         )
-        self.amp_dtype = autocast_dtype(self.tc.amp, device)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
-        params = [p for p in model.parameters() if p.requires_grad]
-        if self.tc.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=self.tc.lr)
-        else:
-            self.optimizer = torch.optim.SGD(params, lr=self.tc.lr, momentum=self.tc.momentum)
-        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=self.tc.lr_decay, patience=self.tc.lr_patience,
-            min_lr=self.tc.min_lr,
-        )
-        self.generator = torch.Generator(device=device).manual_seed(self.tc.seed)
-        self.step = 0
-        self.epoch = 0
-        self.batch_in_epoch = 0
         self.best_valid = math.inf
-        self.bad_epochs = 0
-        self.tb = _tensorboard_writer(self.run_dir)
-
-    # -- state ---------------------------------------------------------------------------------
-
-    def state_dict(self) -> dict[str, Any]:
-        state = {
-            "optimizer": self.optimizer.state_dict(),
-            "plateau": self.plateau.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "generator": self.generator.get_state(),
-            "cpu_rng": torch.get_rng_state(),
-        }
-        state.update({n: getattr(self, n) for n in self._COUNTERS})
-        if self.device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        return state
-
-    _COUNTERS = ("step", "epoch", "batch_in_epoch", "best_valid", "bad_epochs")
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.plateau.load_state_dict(state["plateau"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["cpu_rng"])
-        if self.device.type == "cuda" and "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        for name in self._COUNTERS:
-            setattr(self, name, state[name])
 
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path:
         meta = {
@@ -169,19 +119,8 @@ class ImageTrainer:
         with _autocast(self.device, self.amp_dtype):
             out = self.model(x, generator=self.generator)
         terms = image_objective(self.model, out, x, kl_weight=kl_weight(self.step, self.tc.kl))
-        if not torch.isfinite(terms.loss):
-            raise TextVAEError(
-                f"the training loss became {terms.loss.item()} at step {self.step + 1}; "
-                f"stopped without saving. The last good checkpoint is {self.run_dir / 'last'}. "
-                "Lower train.lr or set train.grad_clip."
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(terms.loss).backward()
-        if self.tc.grad_clip is not None:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        if not self.skip_nonfinite(terms.loss):
+            self.optimizer_step(terms.loss)
         return terms
 
     def validate(self) -> dict[str, float] | None:
@@ -193,14 +132,6 @@ class ImageTrainer:
         )
 
     # -- the loop ------------------------------------------------------------------------------
-
-    def _write_metrics(self, row: dict[str, Any]) -> None:
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
-        if self.tb is not None:
-            for key, value in row.items():
-                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
-                    self.tb.add_scalar(f"{row['split']}/{key}", value, row["step"])
 
     def _end_of_epoch(self) -> tuple[dict[str, float] | None, bool]:
         """Validate; drive the LR plateau and early stopping; report whether it improved."""
@@ -263,6 +194,7 @@ class ImageTrainer:
                             **row, "reconstruction": terms.reconstruction.item(),
                             "lr": self.optimizer.param_groups[0]["lr"],
                             "images_per_s": window_images / elapsed,
+                            "skipped_batches": self.skipped_batches,
                             "minutes": (time.monotonic() - start) / 60,
                         })
                         window_start, window_images = time.monotonic(), 0
