@@ -579,6 +579,41 @@ def _tensorboard_writer(run_dir: Path):
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
+def open_run(config: Any, *, resume: bool, kind: str) -> tuple[Any, Any]:
+    """The run-directory rules every trainer shares (``kind``: ``text`` or ``image``).
+
+    Resuming needs ``out_dir/last`` of the same kind and takes the saved config, except for the
+    budget (``train.epochs``, ``max_steps``, ``max_minutes``) and ``train.device``; a fresh run
+    refuses a directory that already holds one, and starts ``metrics.jsonl`` anew (a run killed
+    before its first checkpoint may have left rows).
+
+    Returns:
+        ``(config, checkpoint)``: the config to train with, and the checkpoint to resume from
+        (None for a fresh run).
+    """
+    run_dir = Path(config.train.out_dir)
+    if not resume:
+        if (run_dir / "last").exists():
+            raise TextVAEError(
+                f"{run_dir} already holds a run; pass --resume to continue it, or choose another "
+                "train.out_dir (e.g. --set train.out_dir=runs/new)"
+            )
+        _truncate_metrics(run_dir / "metrics.jsonl", 0)
+        return config, None
+    if not (run_dir / "last").exists():
+        raise TextVAEError(f"cannot resume: {run_dir / 'last'} does not exist (train without --resume)")
+    checkpoint = load_checkpoint(run_dir / "last", with_trainer=True)
+    found = checkpoint.meta.get("kind", "text")
+    if found != kind:
+        command = "textvae train" if found == "text" else "textvae image train"
+        article = "an" if found == "image" else "a"
+        raise TextVAEError(
+            f"{checkpoint.path} is {article} {found} checkpoint; resume it with `{command} --resume`"
+        )
+    budget = {k: getattr(config.train, k) for k in ("epochs", "max_steps", "max_minutes", "device")}
+    return replace(checkpoint.config, train=replace(checkpoint.config.train, **budget)), checkpoint
+
+
 def train(
     config: Config,
     *,
@@ -593,21 +628,8 @@ def train(
     tokenizer, weights, optimiser, schedules, RNG states and data position come from
     ``out_dir/last``.
     """
+    config, checkpoint = open_run(config, resume=resume, kind="text")
     run_dir = Path(config.train.out_dir)
-    checkpoint = None
-    if resume:
-        if not (run_dir / "last").exists():
-            raise TextVAEError(f"cannot resume: {run_dir / 'last'} does not exist (train without --resume)")
-        checkpoint = load_checkpoint(run_dir / "last", with_trainer=True)
-        budget = {k: getattr(config.train, k) for k in ("epochs", "max_steps", "max_minutes", "device")}
-        config = replace(checkpoint.config, train=replace(checkpoint.config.train, **budget))
-    elif (run_dir / "last").exists():
-        raise TextVAEError(
-            f"{run_dir} already holds a run; pass --resume to continue it, or choose another "
-            "train.out_dir (e.g. --set train.out_dir=runs/new)"
-        )
-    else:  # a run killed before its first checkpoint left rows that this one will redo
-        _truncate_metrics(run_dir / "metrics.jsonl", 0)
     device = resolve_device(config.train.device)
     dist = distributed.from_environment(device.type)
     if dist.enabled and device.type == "cuda":

@@ -114,3 +114,13 @@ def test_the_shared_nonfinite_policy_applies_to_images(image_config, monkeypatch
     calls["n"] = 0
     with pytest.raises(TextVAEError, match="the training loss became nan at step 2"):
         train_image(image_config("train.max_steps=4", out="stop"), log=_quiet)
+
+
+def test_resuming_across_kinds_is_a_clear_error(image_config, tiny_config, one_thread):
+    from textvae.train import train
+
+    image_run = train_image(image_config("train.max_steps=1", out="img"), log=_quiet)
+    text_cfg = tiny_config("train.max_steps=1", out="img")  # the same out_dir
+    with pytest.raises(TextVAEError, match="is an image checkpoint; resume it with `textvae image"):
+        train(text_cfg, resume=True, progress=False, log=_quiet)
+    assert (image_run.run_dir / "last").exists()

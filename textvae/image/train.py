@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,6 +38,7 @@ from textvae.train import (
     _autocast,
     _StopSignals,
     _truncate_metrics,
+    open_run,
     resolve_device,
 )
 
@@ -234,21 +235,8 @@ def train_image(
 ) -> ImageTrainResult:
     """Train an image model from a config, or resume the run in ``config.train.out_dir``
     (the saved config is used then, except for the budget and the device)."""
+    config, checkpoint = open_run(config, resume=resume, kind="image")
     run_dir = Path(config.train.out_dir)
-    checkpoint = None
-    if resume:
-        if not (run_dir / "last").exists():
-            raise TextVAEError(f"cannot resume: {run_dir / 'last'} does not exist (train without --resume)")
-        checkpoint = load_checkpoint(run_dir / "last", with_trainer=True)
-        if checkpoint.meta.get("kind") != "image":
-            raise TextVAEError(f"{checkpoint.path} is a text checkpoint; use `textvae train --resume`")
-        budget = {k: getattr(config.train, k) for k in ("epochs", "max_steps", "max_minutes", "device")}
-        config = replace(checkpoint.config, train=replace(checkpoint.config.train, **budget))
-    elif (run_dir / "last").exists():
-        raise TextVAEError(
-            f"{run_dir} already holds a run; pass --resume to continue it, or choose another "
-            "train.out_dir (e.g. --set train.out_dir=runs/new)"
-        )
     device = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)
     data = load_image_splits(config.data, splits=("train", "valid"))
