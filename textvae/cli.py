@@ -29,10 +29,11 @@ def positive_int(text: str) -> int:
     return value
 
 
-def _add_config_args(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    parser.add_argument(
-        "--config", required=required, help="YAML config file (see configs/); defaults if omitted"
-    )
+def _add_config_args(
+    parser: argparse.ArgumentParser, *, required: bool = False, default: str | None = None,
+    help: str = "YAML config file (see configs/); defaults if omitted",
+) -> None:
+    parser.add_argument("--config", required=required, default=default, help=help)
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -398,11 +399,9 @@ def _add_bench_command(commands) -> None:
     bench = commands.add_parser(
         "bench", help="measure training, decoding and IW-NLL speed against the machine's ceiling"
     )
-    bench.add_argument("--config", default="configs/ptb_bowman.yaml",
-                       help="config to measure (default configs/ptb_bowman.yaml: PTB, LSTM "
-                            "256/256/32, batch 32)")
-    bench.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE", help="override one config key (repeatable)")
+    _add_config_args(bench, default="configs/ptb_bowman.yaml",
+                     help="config to measure (default configs/ptb_bowman.yaml: PTB, LSTM "
+                          "256/256/32, batch 32)")
     bench.add_argument("--batch-size", type=positive_int, help="override train.batch_size")
     bench.add_argument("--device", help="override train.device: auto, cpu, cuda, cuda:N")
     bench.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], help="override train.amp")
