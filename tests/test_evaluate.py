@@ -7,6 +7,7 @@ latent 3, points 7; vocab 37, latent 7, embed 11, hidden 13/17).
 """
 
 import math
+import random
 from types import SimpleNamespace
 
 import pytest
@@ -190,6 +191,22 @@ def test_self_bleu_subsample_is_seeded_and_bounded():
     a = self_bleu(pool, max_hypotheses=11, seed=3)
     assert a == self_bleu(pool, max_hypotheses=11, seed=3)
     assert 0.0 < a < 100.0
+
+
+def test_self_bleu_equals_sacrebleu_sentence_scores_against_all_others():
+    import sacrebleu
+
+    rng = random.Random(5)
+    words = ["a", "b", "c", "d", "e", "the", "of"]
+    # Repeated sentences (an n-gram whose largest count is the hypothesis' own), lengths 1 to 9
+    # with ties in closeness, and an empty-ish single word.
+    pool = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 9))) for _ in range(37)]
+    pool += [pool[3], pool[3], "the the the the of", "b"]
+    metric = sacrebleu.metrics.BLEU(tokenize="none", effective_order=True)
+    picked = sorted(random.Random(2).sample(range(len(pool)), 23))
+    oracle = [metric.sentence_score(pool[i], [s for j, s in enumerate(pool) if j != i]).score
+              for i in picked]
+    assert self_bleu(pool, max_hypotheses=23, seed=2) == pytest.approx(sum(oracle) / 23, abs=1e-9)
 
 
 # ---------------------------------------------------------------------------- model level

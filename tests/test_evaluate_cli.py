@@ -49,3 +49,28 @@ def test_evaluate_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("textvae: error: checkpoint not found") and err.count("\n") == 1
     with pytest.raises(SystemExit):
         main(["evaluate", str(tmp_path), "--iw-samples", "0"])
+
+
+def test_sentences_evaluates_a_seeded_subset_shared_across_runs(run_dir, capsys):
+    from textvae.evaluate_cli import subset_indices
+
+    picked = subset_indices(10, 3, seed=4)
+    assert len(set(picked)) == 3 and picked == sorted(picked) and max(picked) < 10
+    assert subset_indices(10, 3, seed=4) == picked  # the LM and the VAEs see the same sentences
+    assert main(["evaluate", str(run_dir), "--split", "valid", "--iw-samples", "3",
+                 "--sentences", "3", "--seed", "4", "--diversity-samples", "5", "--no-quality",
+                 "--no-progress"]) == 0
+    assert "3 sentences (a random subset of its 10, seed 4)" in capsys.readouterr().out
+    reports = list(run_dir.rglob("eval-valid-k3-n3-seed4.json"))
+    assert len(reports) == 1
+    report = json.loads(reports[0].read_text())
+    assert report["settings"]["sentences"] == 3 and report["settings"]["split_sentences"] == 10
+    assert report["per_sentence"]["split_index"] == picked
+    per = report["per_sentence"]["iw_nll_nats"]
+    assert len(per) == 3 and sum(per) / 3 == pytest.approx(
+        report["likelihood"]["iw_nll_nats_per_sentence"], abs=1e-3)
+    # N at or above the split's size evaluates everything, under the plain file name
+    assert main(["evaluate", str(run_dir), "--split", "valid", "--iw-samples", "3",
+                 "--sentences", "99", "--diversity-samples", "5", "--no-quality",
+                 "--no-progress"]) == 0
+    assert len(list(run_dir.rglob("eval-valid-k3.json"))) == 1

@@ -67,6 +67,12 @@ def add_evaluate_command(commands) -> None:
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
+        "--sentences", type=_positive_int, metavar="N",
+        help="evaluate a random subset of N sentences of the split, drawn with --seed, instead "
+        "of all of it (every metric, MI and active units included, is then over the subset); "
+        "for K = 500 runs that would take too long on the whole split",
+    )
+    parser.add_argument(
         "--diversity-samples", type=_positive_int, default=1000,
         help="prior samples for distinct-n and self-BLEU (default 1000)",
     )
@@ -76,6 +82,16 @@ def add_evaluate_command(commands) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_evaluate)
+
+
+def subset_indices(total: int, n: int, seed: int) -> list[int]:
+    """``n`` distinct indices of ``range(total)``, drawn at random with ``seed`` and sorted, so
+    the same (total, n, seed) picks the same sentences for every model (the LM baseline and the
+    VAEs are compared on one subset)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    return sorted(torch.randperm(total, generator=generator)[:n].tolist())
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
@@ -112,13 +128,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"{len(empty)} sentences of the {args.split} split tokenize to nothing "
             f"(first: line {empty[0]}); evaluation never drops sentences silently"
         )
+    total = len(ids)
+    picked = list(range(total))
+    if args.sentences is not None and args.sentences < total:
+        picked = subset_indices(total, args.sentences, args.seed)
+        ids = [ids[i] for i in picked]
     report = evaluate(
         tv, ids, split=args.split, samples=args.iw_samples, batch_size=args.batch_size,
         memory_mb=args.memory_mb, seed=args.seed, diversity_samples=args.diversity_samples,
         quality=not args.no_quality, progress=not args.no_progress,
     )
+    report["settings"]["split_sentences"] = total
+    report["per_sentence"]["split_index"] = picked
     report["timing"]["total_seconds"] = time.perf_counter() - start
-    output = args.output or tv.path / f"eval-{args.split}-k{args.iw_samples}.json"
+    name = f"eval-{args.split}-k{args.iw_samples}"
+    if len(ids) < total:
+        name += f"-n{len(ids)}-seed{args.seed}"
+    output = args.output or tv.path / f"{name}.json"
     write_json_atomic(output, report)
     print(format_report(report))
     print(f"total {report['timing']['total_seconds']:.1f} s; report written to {output}")

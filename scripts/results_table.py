@@ -1,0 +1,140 @@
+"""Print RESULTS.md's tables from the evaluation reports that scripts/results.sh writes.
+
+    python scripts/results_table.py ptb [runs/results/ptb] [--subset eval-test-k500-n300-seed0.json]
+    python scripts/results_table.py grammar [runs/results/grammar]
+
+PTB: for each row directory it reads two `textvae evaluate` reports: the whole test split at K = 1
+(`eval-test-k1.json`: -ELBO, KL, mutual information, active units) and the random test subset at
+K = 500 (IW-NLL and its perplexity). The LM row's subset report gives the exact NLL of the same
+sentences, so each VAE's IW-NLL is also shown as a paired difference from the LM, with the
+standard error of the mean difference.
+
+Grammar: the whole-test K = 500 report (`eval-test-k500.json`) of each row, with the grammar
+quality report's headline shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+ROWS = {
+    "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits"),
+    "grammar": ("lm", "quickstart", "quickstart_recon"),
+}
+
+
+def find_report(run_dir: Path, name: str) -> dict | None:
+    found = sorted(run_dir.rglob(name))
+    return json.loads(found[0].read_text()) if found else None
+
+
+def budget(run_dir: Path) -> str:
+    """"epochs (steps), minutes" from the last training line of metrics.jsonl (epochs as a
+    fraction when the run stopped mid-epoch) and train_wall_seconds."""
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in lines if r.get("split") == "train"]
+    if not train:
+        return "?"
+    last = train[-1]
+    per_epoch = max((r["step"] for r in train if r["epoch"] == 0), default=0)
+    epochs = last["step"] / per_epoch if per_epoch else last["epoch"] + 1
+    wall = run_dir / "train_wall_seconds"
+    minutes = f", {int(wall.read_text()) / 60:.1f} min" if wall.exists() else ""
+    return f"{epochs:.2f} ({last['step']}){minutes}"
+
+
+def paired(vae: dict, lm: dict) -> tuple[float, float]:
+    """Mean and standard error of the per-sentence difference VAE - LM on the same sentences."""
+    if vae["per_sentence"]["split_index"] != lm["per_sentence"]["split_index"]:
+        raise SystemExit("the VAE and LM subsets differ; evaluate both with the same --seed")
+    diff = [a - b for a, b in zip(vae["per_sentence"]["iw_nll_nats"],
+                                  lm["per_sentence"]["iw_nll_nats"], strict=True)]
+    mean = sum(diff) / len(diff)
+    var = sum((d - mean) ** 2 for d in diff) / (len(diff) - 1)
+    return mean, math.sqrt(var / len(diff))
+
+
+def ptb_table(root: Path, subset: str) -> None:
+    lm_subset = find_report(root / "lm", subset)
+    print("| row | IW-NLL, K = 500 (subset) | VAE - LM, paired | PPL (subset) | -ELBO (test) "
+          "| KL | MI | AU | epochs (steps), wall time |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in ROWS["ptb"]:
+        run_dir = root / row
+        if not run_dir.exists():
+            continue
+        sub = find_report(run_dir, subset)
+        full = find_report(run_dir, "eval-test-k1.json")
+        cells = [row]
+        if sub:
+            lik = sub["likelihood"]
+            nll = lik.get("iw_nll_nats_per_sentence", lik.get("nll_nats_per_sentence"))
+            cells.append(f"{nll:.2f}")
+            if row != "lm" and lm_subset:
+                mean, se = paired(sub, lm_subset)
+                cells.append(f"{mean:+.2f} ± {se:.2f}")
+            else:
+                cells.append("–")
+            cells.append(f"{lik['ppl_per_token_incl_eos']:.1f}")
+        else:
+            cells += ["?"] * 3
+        if full and "latent" in full:
+            lik, lat = full["likelihood"], full["latent"]
+            cells += [f"{lik['neg_elbo_nats_per_sentence']:.2f}",
+                      f"{lik['kl_nats_per_sentence']:.2f}",
+                      f"{lat['mutual_information_nats']:.2f}", str(lat["active_units"])]
+        elif full:  # the LM: exact NLL on the whole test split
+            cells += [f"{full['likelihood']['nll_nats_per_sentence']:.2f} (exact NLL)"] + ["–"] * 3
+        else:
+            cells += ["?"] * 4
+        cells.append(budget(run_dir))
+        print("| " + " | ".join(cells) + " |")
+
+
+def grammar_table(root: Path) -> None:
+    print("| row | IW-NLL, K = 500 | PPL | -ELBO | KL | MI | AU | exact match | token acc. "
+          "| grammatical: N(0, I) greedy / aggregate / homotopy | steps, wall time |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in ROWS["grammar"]:
+        run_dir = root / row
+        report = find_report(run_dir, "eval-test-k500.json") if run_dir.exists() else None
+        if report is None:
+            continue
+        lik = report["likelihood"]
+        nll = lik.get("iw_nll_nats_per_sentence", lik.get("nll_nats_per_sentence"))
+        cells = [row, f"{nll:.2f}", f"{lik['ppl_per_token_incl_eos']:.2f}"]
+        if "latent" in report:
+            rec, q = report["reconstruction"], report.get("grammar_quality", {})
+            share = q.get("grammaticality", {})
+            cells += [f"{lik['neg_elbo_nats_per_sentence']:.2f}", f"{lik['kl_nats_per_sentence']:.2f}",
+                      f"{report['latent']['mutual_information_nats']:.2f}",
+                      str(report["latent"]["active_units"]), f"{rec['exact_match']:.1%}",
+                      f"{rec['token_accuracy']:.1%}",
+                      " / ".join(f"{share[k]:.1%}" for k in ("prior_standard_greedy",
+                                 "prior_aggregate_greedy", "homotopy_intermediates"))
+                      if share else "–"]
+        else:
+            cells += ["–"] * 7
+        cells.append(budget(run_dir))
+        print("| " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("table", choices=sorted(ROWS))
+    parser.add_argument("root", nargs="?", help="default runs/results/TABLE")
+    parser.add_argument("--subset", default="eval-test-k500-n300-seed0.json",
+                        help="the PTB subset report's file name")
+    args = parser.parse_args()
+    root = Path(args.root or f"runs/results/{args.table}")
+    if args.table == "ptb":
+        ptb_table(root, args.subset)
+    else:
+        grammar_table(root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""scripts/results.sh (RESULTS.md's rows) and scripts/results_table.py (its tables)."""
+
+import json
+import math
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from textvae.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS = [("ptb", r) for r in ("lm", "bowman", "cyclical", "freebits", "aggressive",
+                             "pretrain_freebits")]
+ROWS += [("grammar", r) for r in ("lm", "quickstart", "quickstart_recon")]
+
+
+def dry_run(table: str, row: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", "scripts/results.sh", table, row, "all", "/tmp/out"], cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "RESULTS_DRY_RUN": "1"}, capture_output=True, text=True,
+    )
+
+
+@pytest.mark.parametrize(("table", "row"), ROWS)
+def test_every_row_is_a_valid_training_command(table, row):
+    done = dry_run(table, row)
+    assert done.returncode == 0, done.stderr
+    words = shlex.split(done.stdout)
+    assert words[:2] == ["textvae", "train"]
+    config = words[words.index("--config") + 1]
+    overrides = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+    cfg = load_config(REPO / config, overrides)  # unknown keys or bad values raise here
+    assert cfg.train.out_dir == f"/tmp/out/{row}"
+    if table == "ptb":
+        assert cfg.train.epochs == 6 and cfg.train.amp == "bf16"
+    else:
+        assert cfg.train.max_minutes is None and cfg.train.max_steps is not None
+
+
+def test_an_unknown_row_is_refused():
+    done = dry_run("ptb", "quickstart")
+    assert done.returncode == 2 and "unknown row 'ptb quickstart'" in done.stderr
+
+
+def _report(run_dir: Path, name: str, nll: list[float], index: list[int], vae: bool) -> None:
+    likelihood = {"ppl_per_token_incl_eos": 100.0}
+    if vae:
+        likelihood |= {"iw_nll_nats_per_sentence": sum(nll) / len(nll),
+                       "neg_elbo_nats_per_sentence": 9.0, "kl_nats_per_sentence": 5.5}
+    else:
+        likelihood["nll_nats_per_sentence"] = sum(nll) / len(nll)
+    report = {"likelihood": likelihood,
+              "per_sentence": {"iw_nll_nats": nll, "split_index": index}}
+    if vae:
+        report["latent"] = {"mutual_information_nats": 3.25, "active_units": 7}
+    (run_dir / "best").mkdir(parents=True, exist_ok=True)
+    (run_dir / "best" / name).write_text(json.dumps(report))
+    lines = [{"split": "train", "step": s, "epoch": (s - 1) // 5} for s in (5, 10, 13)]
+    (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+
+
+def table(root: Path) -> list[str]:
+    done = subprocess.run([sys.executable, "scripts/results_table.py", "ptb", str(root)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_ptb_table_pairs_each_vae_with_the_lm(tmp_path):
+    subset = "eval-test-k500-n300-seed0.json"
+    lm, vae = [10.0, 20.0, 30.0, 40.0], [9.0, 21.0, 28.0, 39.0]
+    _report(tmp_path / "lm", subset, lm, [3, 5, 8, 13], vae=False)
+    _report(tmp_path / "freebits", subset, vae, [3, 5, 8, 13], vae=True)
+    _report(tmp_path / "freebits", "eval-test-k1.json", vae, list(range(4)), vae=True)
+    (tmp_path / "freebits" / "train_wall_seconds").write_text("90\n")
+    lines = table(tmp_path)
+    diff = [v - b for v, b in zip(vae, lm, strict=True)]  # -1, +1, -2, -1: mean -0.75
+    se = math.sqrt(sum((d + 0.75) ** 2 for d in diff) / 3 / 4)
+    row = next(line for line in lines if line.startswith("| freebits"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "24.25" and cells[2] == f"-0.75 ± {se:.2f}"
+    assert cells[4:8] == ["9.00", "5.50", "3.25", "7"]
+    assert cells[8] == "2.60 (13), 1.5 min"  # 13 steps at 5 per epoch; 90 s
+    # Different sentences cannot be paired.
+    _report(tmp_path / "freebits", subset, vae, [3, 5, 8, 14], vae=True)
+    done = subprocess.run([sys.executable, "scripts/results_table.py", "ptb", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode != 0 and "subsets differ" in done.stderr
