@@ -39,11 +39,14 @@ def budget(run_dir: Path) -> str:
     if not train:
         return "?"
     last = train[-1]
-    per_epoch = max((r["step"] for r in train if r["epoch"] == 0), default=0)
-    epochs = last["step"] / per_epoch if per_epoch else last["epoch"] + 1
+    if last["epoch"] == 0 and len({r["epoch"] for r in lines}) == 1:
+        epochs = "< 1"  # stopped inside the first epoch: its length is unknown here
+    else:
+        per_epoch = max(r["step"] for r in train if r["epoch"] == 0)
+        epochs = f"{last['step'] / per_epoch:.2f}"
     wall = run_dir / "train_wall_seconds"
     minutes = f", {int(wall.read_text()) / 60:.1f} min" if wall.exists() else ""
-    return f"{epochs:.2f} ({last['step']}){minutes}"
+    return f"{epochs} ({last['step']}){minutes}"
 
 
 def paired(vae: dict, lm: dict) -> tuple[float, float]:
