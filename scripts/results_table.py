@@ -99,7 +99,7 @@ def ptb_table(root: Path, subset: str) -> None:
 
 def grammar_table(root: Path) -> None:
     print("| row | IW-NLL, K = 500 | PPL | -ELBO | KL | MI | AU | exact match | token acc. "
-          "| grammatical: N(0, I) greedy / aggregate / homotopy | steps, wall time |")
+          "| grammatical: N(0, I) greedy / aggregate / homotopy | epochs (steps), wall time |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in ROWS["grammar"]:
         run_dir = root / row

@@ -44,6 +44,21 @@ def test_training_writes_metrics_and_checkpoints(tiny_config):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000009"]
 
 
+def test_best_is_saved_when_a_mid_epoch_validation_improves(tiny_config):
+    # Validations every 3 steps, checkpoints only every 1,000: each improving validation must
+    # still leave a checkpoint behind, or `best` would be missing or stale.
+    cfg = tiny_config("train.max_steps=11", "train.eval_every=3", "train.checkpoint_every=1000",
+                      "train.lr=0.01")
+    train(cfg, progress=False, log=_quiet)
+    run = Path(cfg.train.out_dir)
+    valid = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    valid = [r for r in valid if r["split"] == "valid" and r["step"] % 3 == 0]
+    assert [r["step"] for r in valid] == [3, 6, 9]
+    best = min(valid, key=lambda r: r["neg_elbo"])
+    assert os.readlink(run / "best").endswith(f"step-{best['step']:08d}")
+    assert load_checkpoint(run / "best").meta["valid"]["neg_elbo"] == best["neg_elbo"]
+
+
 def test_checkpoint_rebuilds_the_model_exactly(tiny_config):
     cfg = tiny_config("train.max_steps=3")
     train(cfg, progress=False, log=_quiet)

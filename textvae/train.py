@@ -529,7 +529,10 @@ class Trainer(TrainerBase):
                         else:
                             stopped = stopped or (f"reached max_minutes={tc.max_minutes}"
                                                   if out_of_time else "another rank stopped")
-                    if self.step % tc.checkpoint_every == 0 or epoch_done or stopped:
+                    # An improving validation between checkpoint steps (train.eval_every) is
+                    # saved at once, so `best` is always the best model validated.
+                    if (self.step % tc.checkpoint_every == 0 or epoch_done or stopped
+                            or self._improved):
                         if stopped and valid_step != self.step:
                             # A closing validation for the summary; it moves no training state.
                             valid, valid_step = self.validate(), self.step
