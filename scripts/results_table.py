@@ -38,15 +38,15 @@ def budget(run_dir: Path) -> str:
     train = [r for r in lines if r.get("split") == "train"]
     if not train:
         return "?"
-    last = train[-1]
-    if last["epoch"] == 0 and len({r["epoch"] for r in lines}) == 1:
+    steps = max(r["step"] for r in lines)  # the closing validation has the final step
+    if len({r["epoch"] for r in lines}) == 1:
         epochs = "< 1"  # stopped inside the first epoch: its length is unknown here
     else:
         per_epoch = max(r["step"] for r in train if r["epoch"] == 0)
-        epochs = f"{last['step'] / per_epoch:.2f}"
+        epochs = f"{steps / per_epoch:.2f}"
     wall = run_dir / "train_wall_seconds"
     minutes = f", {int(wall.read_text()) / 60:.1f} min" if wall.exists() else ""
-    return f"{epochs} ({last['step']}){minutes}"
+    return f"{epochs} ({steps}){minutes}"
 
 
 def paired(vae: dict, lm: dict) -> tuple[float, float]:
@@ -63,8 +63,8 @@ def paired(vae: dict, lm: dict) -> tuple[float, float]:
 def ptb_table(root: Path, subset: str) -> None:
     lm_subset = find_report(root / "lm", subset)
     print("| row | IW-NLL, K = 500 (subset) | VAE - LM, paired | PPL (subset) | -ELBO (test) "
-          "| KL | MI | AU | epochs (steps), wall time |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| KL | MI | AU | epochs (steps), wall time | command |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in ROWS["ptb"]:
         run_dir = root / row
         if not run_dir.exists():
@@ -93,14 +93,14 @@ def ptb_table(root: Path, subset: str) -> None:
             cells += [f"{full['likelihood']['nll_nats_per_sentence']:.2f} (exact NLL)"] + ["–"] * 3
         else:
             cells += ["?"] * 4
-        cells.append(budget(run_dir))
+        cells += [budget(run_dir), f"`bash scripts/results.sh ptb {row}`"]
         print("| " + " | ".join(cells) + " |")
 
 
 def grammar_table(root: Path) -> None:
     print("| row | IW-NLL, K = 500 | PPL | -ELBO | KL | MI | AU | exact match | token acc. "
-          "| grammatical: N(0, I) greedy / aggregate / homotopy | epochs (steps), wall time |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| grammatical: N(0, I) greedy / aggregate / homotopy | epochs (steps), wall time | command |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in ROWS["grammar"]:
         run_dir = root / row
         report = find_report(run_dir, "eval-test-k500.json") if run_dir.exists() else None
@@ -121,7 +121,7 @@ def grammar_table(root: Path) -> None:
                       if share else "–"]
         else:
             cells += ["–"] * 7
-        cells.append(budget(run_dir))
+        cells += [budget(run_dir), f"`bash scripts/results.sh grammar {row}`"]
         print("| " + " | ".join(cells) + " |")
 
 
