@@ -27,8 +27,13 @@ ROWS = {
 
 
 def find_report(run_dir: Path, name: str) -> dict | None:
-    found = sorted(run_dir.rglob(name))
-    return json.loads(found[0].read_text()) if found else None
+    """The report ``textvae evaluate RUN_DIR`` wrote: in the checkpoint it evaluates, ``best``
+    if the run has one, else ``last`` (an older checkpoint's report would be stale)."""
+    for link in ("best", "last"):
+        if (run_dir / link).exists():
+            report = run_dir / link / name
+            return json.loads(report.read_text()) if report.exists() else None
+    return None
 
 
 def budget(run_dir: Path) -> str:
