@@ -16,8 +16,9 @@
 # running side by side on a 2-core machine; the runs are deterministic for a given thread count.
 set -euo pipefail
 usage="usage: bash scripts/results.sh ptb|grammar ROW [all|train|evaluate] [OUT_ROOT]"
-table=${1:?$usage}
-row=${2:?$usage}
+if [[ $# -lt 2 ]]; then echo "$usage" >&2; exit 2; fi
+table=$1
+row=$2
 phase=${3:-all}
 root=${4:-runs/results/$table}
 case "$table/$row" in

@@ -138,6 +138,9 @@ def main() -> None:
                         help="the PTB subset report's file name")
     args = parser.parse_args()
     root = Path(args.root or f"runs/results/{args.table}")
+    if not any((root / row).is_dir() for row in ROWS[args.table]):
+        raise SystemExit(f"no {args.table} rows in {root}; run `bash scripts/results.sh "
+                         f"{args.table} ROW` first, or give the directory that holds them")
     if args.table == "ptb":
         ptb_table(root, args.subset)
     else:

@@ -43,6 +43,14 @@ def test_every_row_is_a_valid_training_command(table, row):
 def test_an_unknown_row_is_refused():
     done = dry_run("ptb", "quickstart")
     assert done.returncode == 2 and "unknown row 'ptb quickstart'" in done.stderr
+    done = subprocess.run(["bash", "scripts/results.sh"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("usage: bash scripts/results.sh")
+
+
+def test_table_of_a_directory_without_rows_says_so(tmp_path):
+    done = subprocess.run([sys.executable, "scripts/results_table.py", "grammar", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode != 0 and f"no grammar rows in {tmp_path}" in done.stderr
 
 
 def _report(run_dir: Path, name: str, nll: list[float], index: list[int], vae: bool) -> None:
