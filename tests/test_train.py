@@ -197,3 +197,14 @@ def test_adam_uses_the_fused_kernel_on_the_cpu():
     weight.grad = torch.ones(3, 5)
     optimizer.step()
     torch.testing.assert_close(weight.detach(), torch.full((3, 5), 0.9))  # Adam's first step: -lr
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_cpu_bf16_notes_when_the_cpu_lacks_bf16_units(tiny_config, monkeypatch, fast):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: fast, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    messages = []
+    cfg = tiny_config("train.max_steps=2", "train.device=cpu", "train.amp=bf16")
+    train(cfg, progress=False, log=messages.append)
+    noted = [m for m in messages if "no AMX or AVX512-BF16" in m]
+    assert len(noted) == (0 if fast else 1)

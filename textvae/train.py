@@ -80,6 +80,14 @@ def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if setting == "bf16" else None
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU has bfloat16 matrix units (AMX tiles or AVX512-BF16), which make CPU bf16
+    training faster than float32; without them oneDNN emulates bf16 and it is slower."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
 def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
@@ -190,6 +198,9 @@ class TrainerBase:
         self.writes = writes  # False on distributed ranks other than 0
         self.run_dir = Path(self.tc.out_dir)
         self.amp_dtype = autocast_dtype(self.tc.amp, device)
+        if device.type == "cpu" and self.amp_dtype == torch.bfloat16 and not cpu_has_fast_bf16():
+            log("note: train.amp is bf16, but this CPU has no AMX or AVX512-BF16 units, so bf16 "
+                "runs slower than float32 here; --set train.amp=off trains faster")
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         params = [p for p in model.parameters() if p.requires_grad]
         if self.tc.optimizer == "adam":
