@@ -22,11 +22,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -46,6 +46,7 @@ from textvae.objectives import LossTerms, reconstruction_nll, vae_objective, wor
 from textvae.remedies import Remedies
 
 VALIDATION_SEED_OFFSET = 1_000_003
+ResultT = TypeVar("ResultT")  # what a trainer's run() returns
 
 
 def resolve_device(name: str) -> torch.device:
@@ -176,26 +177,32 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
-class TrainerBase:
+class TrainerBase(Generic[ResultT]):
     """What every training run shares, whatever it trains (sentences here, images in
     :mod:`textvae.image.train`): the optimiser, LR plateau, gradient scaler and seeded generator
     built from ``TrainConfig``; the position counters; their checkpointed state; one optimiser
-    step; the non-finite-loss policy; and the metrics file.
+    step; the non-finite-loss policy; the metrics file; and the epoch/step loop, :meth:`run`.
 
-    Subclasses add their counters to :attr:`counters` and call :meth:`optimizer_step`.
+    Subclasses add their counters to :attr:`counters`, call :meth:`optimizer_step`, and supply
+    what the loop does not know through the hooks: :meth:`batches`, :meth:`train_batch`,
+    :meth:`train_metrics`, :meth:`progress_postfix`, :meth:`validate`,
+    :meth:`_scheduled_validation`, :meth:`_validation_due`, :meth:`save`,
+    :meth:`start_message` and :meth:`result`.
     """
 
     counters: tuple[str, ...] = ("step", "epoch", "batch_in_epoch", "bad_epochs",
                                  "skipped_batches")
 
     def __init__(self, config: Any, model: torch.nn.Module, device: torch.device, *,
-                 log: Callable[[str], None] = print, writes: bool = True) -> None:
+                 log: Callable[[str], None] = print, writes: bool = True,
+                 progress: bool = False) -> None:
         self.config = config
         self.tc = config.train
         self.model = model
         self.device = device
         self.log = log
         self.writes = writes  # False on distributed ranks other than 0
+        self.progress = progress  # a tqdm bar over each epoch's batches
         self.run_dir = Path(self.tc.out_dir)
         self.amp_dtype = autocast_dtype(self.tc.amp, device)
         if device.type == "cpu" and self.amp_dtype == torch.bfloat16 and not cpu_has_fast_bf16():
@@ -219,6 +226,8 @@ class TrainerBase:
         self.bad_epochs = 0  # epochs since validation last improved (early stopping)
         self.skipped_batches = 0  # batches dropped for a non-finite loss (train.nonfinite=skip)
         self.tb = _tensorboard_writer(self.run_dir) if writes else None
+        self._improved = False  # whether this step's scheduled validation improved on the best
+        self.run_start = time.monotonic()  # reset by run(); the train rows' clock
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -299,9 +308,160 @@ class TrainerBase:
                 if isinstance(value, (int, float)) and key not in ("step", "epoch"):
                     self.tb.add_scalar(f"{split}/{key}", value, row["step"])
 
+    # -- hooks: what the loop asks of each kind of run ------------------------------------------
 
-class Trainer(TrainerBase):
-    """Owns the model, optimiser, schedules and counters of one sentence-model run.
+    def batches(self, epoch: int) -> Sequence[Any]:
+        """The epoch's batches, in training order; it must depend only on (seed, epoch), so that
+        a run resumed at ``batch_in_epoch`` continues the same order."""
+        raise NotImplementedError
+
+    def train_batch(self, batch: Any) -> tuple[LossTerms, int]:
+        """One training step on ``batch`` (an item of :meth:`batches`): build the tensors, move
+        them to the device, :meth:`train_step`. Returns the step's loss terms and how many units
+        (target tokens, images) it trained on, for the throughput in the train rows."""
+        raise NotImplementedError
+
+    def train_metrics(self, terms: LossTerms, per_second: float) -> dict[str, Any]:
+        """A train row of ``metrics.jsonl`` after its ``split``, ``step`` and ``epoch``: the
+        last step's ``terms`` and the run's state; ``per_second``: units trained on per second
+        since the last train row."""
+        raise NotImplementedError
+
+    def progress_postfix(self, row: dict[str, Any]) -> dict[str, str]:
+        """What the progress bar shows of a train row."""
+        return {"loss": f"{row['loss']:.1f}"}
+
+    def validate(self) -> dict[str, float] | None:
+        """The validation figures of the model as it stands; None without validation data.
+        It must move no training state (its own generator, seeded afresh)."""
+        raise NotImplementedError
+
+    def _validation_due(self) -> bool:
+        """Whether a scheduled validation follows this step although its epoch goes on (every
+        epoch end has one anyway)."""
+        return False
+
+    def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float] | None:
+        """Validate, record and log it, and keep the best score in the counters, judging the
+        score with :meth:`_validation_improves`."""
+        raise NotImplementedError
+
+    def _validation_improves(self, score: float, best: float, *, end_of_epoch: bool) -> bool:
+        """Whether a validation ``score`` (lower is better) improves on ``best``; kept in
+        :attr:`_improved` for the loop, which saves such a step as ``best``. At epoch ends it
+        also steps the LR plateau and counts :attr:`bad_epochs` for early stopping."""
+        improved = score < best
+        if end_of_epoch:
+            self.plateau.step(score)
+            self.bad_epochs = 0 if improved else self.bad_epochs + 1
+        self._improved = improved
+        return improved
+
+    def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
+        """Write a checkpoint of the model and :meth:`state_dict`, with ``valid`` (the figures
+        of a validation at this very step, or None) in its meta; ``is_best`` points ``best`` at
+        it."""
+        raise NotImplementedError
+
+    def start_message(self) -> str:
+        """The line logged as training starts."""
+        raise NotImplementedError
+
+    def result(self, stopped: str, valid: dict[str, float], seconds: float) -> ResultT:
+        """What :meth:`run` returns: ``stopped`` says why it stopped, ``valid`` holds the last
+        validation's figures ({} without validation data)."""
+        raise NotImplementedError
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> ResultT:
+        """Train until the epoch budget, ``max_steps``, ``max_minutes``, early stopping or a
+        signal; save at every epoch end, every ``checkpoint_every`` steps, every improving
+        validation and at the end, which is validated. Returns :meth:`result`."""
+        tc = self.tc
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_start = start = time.monotonic()
+        stopped = ""
+        valid: dict[str, float] | None = None
+        valid_step = -1
+        self.log(self.start_message())
+        window_units, window_start = 0, time.monotonic()
+        with _StopSignals() as signals:
+            while not stopped:
+                if self.epoch >= tc.epochs:
+                    stopped = f"finished {tc.epochs} epochs"
+                    break
+                if tc.max_steps is not None and self.step >= tc.max_steps:
+                    # Only on resuming a run that had already reached its budget.
+                    stopped = f"reached max_steps={tc.max_steps}"
+                    break
+                batches = self.batches(self.epoch)
+                bar = tqdm(
+                    total=len(batches), initial=self.batch_in_epoch, disable=not self.progress,
+                    desc=f"epoch {self.epoch + 1}/{tc.epochs}", leave=False, dynamic_ncols=True,
+                )
+                while self.batch_in_epoch < len(batches):
+                    terms, units = self.train_batch(batches[self.batch_in_epoch])
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    window_units += units
+                    bar.update(1)
+                    epoch_done = self.batch_in_epoch == len(batches)
+                    if self.step % tc.log_every == 0 or epoch_done:
+                        elapsed = time.monotonic() - window_start
+                        row = {"split": "train", "step": self.step, "epoch": self.epoch,
+                               **self.train_metrics(terms, window_units / max(elapsed, 1e-9))}
+                        self._write_metrics(row)
+                        bar.set_postfix(self.progress_postfix(row))
+                        window_units, window_start = 0, time.monotonic()
+                    self._improved = False
+                    if epoch_done:
+                        self.epoch += 1
+                        self.batch_in_epoch = 0
+                        valid, valid_step = self._scheduled_validation(end_of_epoch=True), self.step
+                        if (tc.early_stop_patience is not None
+                                and self.bad_epochs >= tc.early_stop_patience):
+                            stopped = f"early stopping: no improvement for {self.bad_epochs} epochs"
+                    elif self._validation_due():
+                        valid = self._scheduled_validation(end_of_epoch=False)
+                        valid_step = self.step
+                    if tc.max_steps is not None and self.step >= tc.max_steps:
+                        stopped = stopped or f"reached max_steps={tc.max_steps}"
+                    out_of_time = (tc.max_minutes is not None
+                                   and time.monotonic() - start >= 60 * tc.max_minutes)
+                    # Ranks must stop at the same step: agree on the two clock/signal events.
+                    if self._any_rank(out_of_time or bool(signals.received)):
+                        if signals.received:
+                            stopped = f"received {signals.received}"
+                        else:
+                            stopped = stopped or (f"reached max_minutes={tc.max_minutes}"
+                                                  if out_of_time else "another rank stopped")
+                    # An improving validation between checkpoint steps (train.eval_every) is
+                    # saved at once, so `best` is always the best model validated.
+                    if (self.step % tc.checkpoint_every == 0 or epoch_done or stopped
+                            or self._improved):
+                        if stopped and valid_step != self.step:
+                            # A closing validation for the summary; it moves no training state.
+                            valid, valid_step = self.validate(), self.step
+                            if valid is not None:
+                                self._write_metrics({"split": "valid", "step": self.step,
+                                                     "epoch": self.epoch, **valid})
+                        self.save(valid if valid_step == self.step else None,
+                                  is_best=self._improved)
+                    if stopped or epoch_done:  # a new epoch needs its own batch order
+                        break
+                bar.close()
+            if valid_step != self.step:  # finished all epochs exactly at a saved step
+                valid = self.validate()
+                self.save(valid)
+        if self.tb is not None:
+            self.tb.close()
+        return self.result(stopped, valid or {}, time.monotonic() - start)
+
+
+class Trainer(TrainerBase[TrainResult]):
+    """Owns the model, optimiser, schedules and counters of one sentence-model run; the loop
+    and what it shares with the image trainer are :class:`TrainerBase`'s.
 
     Args:
         config: the run config.
@@ -327,10 +487,9 @@ class Trainer(TrainerBase):
     ) -> None:
         self.dist = dist or Distributed()
         super().__init__(config, model, device, log=log if self.dist.is_main else _silent,
-                         writes=self.dist.is_main)
+                         writes=self.dist.is_main, progress=progress and self.dist.is_main)
         self.corpus = corpus
         self.tokenizer = corpus.tokenizer
-        self.progress = progress and self.dist.is_main
         # Forward passes go through the DDP wrapper (it all-reduces gradients in backward);
         # state dicts and generation use the plain module.
         self.forward_model: torch.nn.Module = model
@@ -386,6 +545,23 @@ class Trainer(TrainerBase):
 
     # -- one step ------------------------------------------------------------------------------
 
+    def batches(self, epoch: int) -> list[list[int]]:
+        """The epoch's batches of training-sentence indices (:class:`BucketBatchSampler`)."""
+        return self.sampler.batches(epoch)
+
+    def train_batch(self, batch: list[int]) -> tuple[LossTerms, int]:
+        """Collate the sentences ``batch`` indexes, move them to the device and train on them.
+        Returns the loss terms and the batch's target tokens (EOS included)."""
+        padded = collate(
+            [self.corpus.ids["train"][i] for i in batch], bos_id=self.tokenizer.bos_id,
+            eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
+        )
+        if self.device.type == "cuda":  # page-locked memory: asynchronous copies
+            padded = padded.pin_memory()
+        padded = padded.to(self.device, non_blocking=True)
+        terms = self.train_step(padded.ids, padded.lengths)
+        return terms, int(padded.lengths.sum())
+
     def train_step(self, ids: torch.Tensor, lengths: torch.Tensor) -> LossTerms:
         """One optimiser step on a batch. ids: (B, T + 1); lengths: (B,).
 
@@ -437,7 +613,28 @@ class Trainer(TrainerBase):
             seed=self.tc.seed + VALIDATION_SEED_OFFSET,
         )
 
-    # -- the loop ------------------------------------------------------------------------------
+    # -- the loop's hooks ----------------------------------------------------------------------
+
+    def start_message(self) -> str:
+        return (
+            f"training {self.config.model.model_type} on {self.device} "
+            f"({sum(p.numel() for p in self.model.parameters()):,} parameters) -> {self.run_dir}"
+        )
+
+    def train_metrics(self, terms: LossTerms, per_second: float) -> dict[str, Any]:
+        return {
+            "loss": terms.loss.item(), "neg_elbo": terms.neg_elbo.item(),
+            "reconstruction": terms.reconstruction.item(), "kl": terms.kl.item(),
+            "kl_weight": terms.kl_weight, "lr": self.optimizer.param_groups[0]["lr"],
+            "tokens_per_s": per_second, "skipped_batches": self.skipped_batches,
+        }
+
+    def progress_postfix(self, row: dict[str, Any]) -> dict[str, str]:
+        return {"loss": f"{row['loss']:.1f}", "kl": f"{row['kl']:.2f}",
+                "klw": f"{row['kl_weight']:.2f}", "tok_s": f"{row['tokens_per_s']:.0f}"}
+
+    def _validation_due(self) -> bool:
+        return self.tc.eval_every is not None and self.step % self.tc.eval_every == 0
 
     def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float]:
         """Validate; keep ``best``; at epoch ends also drive the LR plateau and early stopping."""
@@ -446,120 +643,20 @@ class Trainer(TrainerBase):
         self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
         # While pretraining as an autoencoder the -ELBO says nothing about the final model: it
         # neither picks `best` nor drives the LR plateau and early stopping.
-        counts = not self.remedies.pretraining
-        improved = counts and valid["neg_elbo"] < self.best_neg_elbo
+        improved = not self.remedies.pretraining and self._validation_improves(
+            valid["neg_elbo"], self.best_neg_elbo, end_of_epoch=end_of_epoch
+        )
         if improved:
             self.best_neg_elbo = valid["neg_elbo"]
-        if end_of_epoch and counts:
-            self.plateau.step(valid["neg_elbo"])
-            self.bad_epochs = 0 if improved else self.bad_epochs + 1
         self.log(
             f"step {self.step} valid: -ELBO {valid['neg_elbo']:.2f} = rec {valid['reconstruction']:.2f}"
             f" + KL {valid['kl']:.2f} nats/sentence, PPL<= {valid['ppl_bound']:.2f}, "
             f"active units {valid['active_units']}" + ("  (best)" if improved else "")
         )
-        self._improved = improved
         return valid
 
-    def run(self) -> TrainResult:
-        """Train until the epoch budget, ``max_steps``, ``max_minutes``, early stopping or a
-        signal; validate and save at the end. Returns a :class:`TrainResult`."""
-        tc = self.tc
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        start = time.monotonic()
-        stopped = ""
-        valid: dict[str, float] | None = None
-        valid_step = -1
-        self.log(
-            f"training {self.config.model.model_type} on {self.device} "
-            f"({sum(p.numel() for p in self.model.parameters()):,} parameters) -> {self.run_dir}"
-        )
-        window_tokens, window_start = 0, time.monotonic()
-        with _StopSignals() as signals:
-            while not stopped:
-                if self.epoch >= tc.epochs:
-                    stopped = f"finished {tc.epochs} epochs"
-                    break
-                if tc.max_steps is not None and self.step >= tc.max_steps:
-                    # Only on resuming a run that had already reached its budget.
-                    stopped = f"reached max_steps={tc.max_steps}"
-                    break
-                batches = self.sampler.batches(self.epoch)
-                bar = tqdm(
-                    total=len(batches), initial=self.batch_in_epoch, disable=not self.progress,
-                    desc=f"epoch {self.epoch + 1}/{tc.epochs}", leave=False, dynamic_ncols=True,
-                )
-                while self.batch_in_epoch < len(batches):
-                    indices = batches[self.batch_in_epoch]
-                    batch = collate(
-                        [self.corpus.ids["train"][i] for i in indices], bos_id=self.tokenizer.bos_id,
-                        eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
-                    )
-                    if self.device.type == "cuda":  # page-locked memory: asynchronous copies
-                        batch = batch.pin_memory()
-                    batch = batch.to(self.device, non_blocking=True)
-                    terms = self.train_step(batch.ids, batch.lengths)
-                    self.step += 1
-                    self.batch_in_epoch += 1
-                    window_tokens += int(batch.lengths.sum())
-                    bar.update(1)
-                    epoch_done = self.batch_in_epoch == len(batches)
-                    if self.step % tc.log_every == 0 or epoch_done:
-                        elapsed = time.monotonic() - window_start
-                        row = {
-                            "split": "train", "step": self.step, "epoch": self.epoch,
-                            "loss": terms.loss.item(), "neg_elbo": terms.neg_elbo.item(),
-                            "reconstruction": terms.reconstruction.item(), "kl": terms.kl.item(),
-                            "kl_weight": terms.kl_weight, "lr": self.optimizer.param_groups[0]["lr"],
-                            "tokens_per_s": window_tokens / max(elapsed, 1e-9),
-                            "skipped_batches": self.skipped_batches,
-                        }
-                        self._write_metrics(row)
-                        bar.set_postfix(
-                            loss=f"{row['loss']:.1f}", kl=f"{row['kl']:.2f}",
-                            klw=f"{row['kl_weight']:.2f}", tok_s=f"{row['tokens_per_s']:.0f}",
-                        )
-                        window_tokens, window_start = 0, time.monotonic()
-                    self._improved = False
-                    if epoch_done:
-                        self.epoch += 1
-                        self.batch_in_epoch = 0
-                        valid, valid_step = self._scheduled_validation(end_of_epoch=True), self.step
-                        if tc.early_stop_patience is not None and self.bad_epochs >= tc.early_stop_patience:
-                            stopped = f"early stopping: no improvement for {self.bad_epochs} epochs"
-                    elif tc.eval_every is not None and self.step % tc.eval_every == 0:
-                        valid, valid_step = self._scheduled_validation(end_of_epoch=False), self.step
-                    if tc.max_steps is not None and self.step >= tc.max_steps:
-                        stopped = stopped or f"reached max_steps={tc.max_steps}"
-                    out_of_time = (tc.max_minutes is not None
-                                   and time.monotonic() - start >= 60 * tc.max_minutes)
-                    # Ranks must stop at the same step: agree on the two clock/signal events.
-                    if self.dist.any(out_of_time or bool(signals.received), self.device):
-                        if signals.received:
-                            stopped = f"received {signals.received}"
-                        else:
-                            stopped = stopped or (f"reached max_minutes={tc.max_minutes}"
-                                                  if out_of_time else "another rank stopped")
-                    # An improving validation between checkpoint steps (train.eval_every) is
-                    # saved at once, so `best` is always the best model validated.
-                    if (self.step % tc.checkpoint_every == 0 or epoch_done or stopped
-                            or self._improved):
-                        if stopped and valid_step != self.step:
-                            # A closing validation for the summary; it moves no training state.
-                            valid, valid_step = self.validate(), self.step
-                            self._write_metrics({"split": "valid", "step": self.step,
-                                                 "epoch": self.epoch, **valid})
-                        self.save(valid if valid_step == self.step else None, is_best=self._improved)
-                    if stopped or epoch_done:  # a new epoch needs its own batch order
-                        break
-                bar.close()
-            if valid_step != self.step:  # finished all epochs exactly at a saved step
-                valid = self.validate()
-                self.save(valid)
-        if self.tb is not None:
-            self.tb.close()
-        seconds = time.monotonic() - start
-        return TrainResult(self.run_dir, self.step, self.epoch, stopped, valid or {},
+    def result(self, stopped: str, valid: dict[str, float], seconds: float) -> TrainResult:
+        return TrainResult(self.run_dir, self.step, self.epoch, stopped, valid,
                            self.best_neg_elbo, seconds)
 
 

@@ -58,6 +58,13 @@ def test_resume_continues_exactly(image_config, one_thread):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resuming_a_run_at_its_step_budget_trains_no_further(image_config, one_thread):
+    # The loop is the text trainer's (TrainerBase.run), progress bar included.
+    train_image(image_config("train.max_steps=2"), log=_quiet)
+    again = train_image(image_config("train.max_steps=2"), resume=True, log=_quiet, progress=True)
+    assert again.step == 2 and again.stopped == "reached max_steps=2"
+
+
 def test_a_used_run_directory_needs_resume(image_config, one_thread):
     train_image(image_config("train.max_steps=1"), log=_quiet)
     with pytest.raises(TextVAEError, match="already holds a run"):

@@ -1,12 +1,14 @@
-"""The image training loop: :class:`ImageTrainer` and :func:`train_image`.
+"""Image training: :class:`ImageTrainer` and :func:`train_image`.
 
     config -> image splits -> model -> ImageTrainer.run() -> run directory
 
-It shares with the text trainer (:mod:`textvae.train`) the ``TrainConfig`` semantics (budget in
-epochs, steps or minutes; Adam or SGD; gradient clipping; LR plateau; early stopping; KL
-schedule), device resolution, mixed precision, signal handling (SIGINT/SIGTERM finish the step
-and save), the run-directory layout (``metrics.jsonl``, ``checkpoints/``, ``last``, ``best``)
-and the checkpoint format (:mod:`textvae.checkpoint`, kind ``image``, no tokenizer).
+It shares with the text trainer (:mod:`textvae.train`) the epoch/step loop
+(``TrainerBase.run``) and with it the ``TrainConfig`` semantics (budget in epochs, steps or
+minutes; Adam or SGD; gradient clipping; LR plateau; early stopping; KL schedule), device
+resolution, mixed precision, signal handling (SIGINT/SIGTERM finish the step and save), the
+run-directory layout (``metrics.jsonl``, ``checkpoints/``, ``last``, ``best``) and the checkpoint
+format (:mod:`textvae.checkpoint`, kind ``image``, no tokenizer). It differs in its batches,
+its step, its metrics and its validation, at epoch ends only.
 
 Determinism: the image order depends only on (seed, epoch); dynamic binarization and the
 reparameterization noise draw from one seeded generator, saved in every checkpoint with the
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +39,6 @@ from textvae.train import (
     VALIDATION_SEED_OFFSET,
     TrainerBase,
     _autocast,
-    _StopSignals,
     _truncate_metrics,
     open_run,
     resolve_device,
@@ -56,9 +58,11 @@ class ImageTrainResult:
     seconds: float
 
 
-class ImageTrainer(TrainerBase):
+class ImageTrainer(TrainerBase[ImageTrainResult]):
     """Owns the model, optimiser, schedules and counters of one image run; the parts shared
-    with the text trainer (optimiser, state, one step, metrics) are :class:`TrainerBase`'s.
+    with the text trainer (optimiser, state, one step, metrics, the loop) are
+    :class:`TrainerBase`'s. Validation runs at epoch ends only (``train.eval_every`` is the text
+    trainer's).
 
     Args:
         config: the run config.
@@ -66,6 +70,7 @@ class ImageTrainer(TrainerBase):
         model: the model, already on ``device``.
         device: where to train.
         log: where one-line messages go.
+        progress: show a tqdm progress bar.
     """
 
     counters = (*TrainerBase.counters, "best_valid")
@@ -78,8 +83,9 @@ class ImageTrainer(TrainerBase):
         device: torch.device,
         *,
         log: Callable[[str], None] = print,
+        progress: bool = False,
     ) -> None:
-        super().__init__(config, model, device, log=log)
+        super().__init__(config, model, device, log=log, progress=progress)
         self.train_images = data.images["train"]
         self.valid_images = (
             evaluation_images(config.data, data.images["valid"], "valid")
@@ -88,6 +94,7 @@ class ImageTrainer(TrainerBase):
         self.best_valid = math.inf
 
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path:
+        """Write a checkpoint; without validation data every checkpoint is the ``best``."""
         meta = {
             "textvae_version": __version__,
             "model_type": self.config.model.model_type,
@@ -100,7 +107,7 @@ class ImageTrainer(TrainerBase):
             self.run_dir, config=self.config, tokenizer=None, model_state=self.model.state_dict(),
             trainer_state=self.state_dict(), meta=meta, kind="image",
         )
-        if is_best:
+        if is_best or self.valid_images is None:
             point_link(self.run_dir, "best", path)
         prune_checkpoints(self.run_dir)
         return path
@@ -111,6 +118,11 @@ class ImageTrainer(TrainerBase):
         """The epoch's image indices in batches; the order depends only on (seed, epoch)."""
         g = torch.Generator().manual_seed(self.tc.seed * 1_000_003 + epoch)
         return list(torch.randperm(len(self.train_images), generator=g).split(self.tc.batch_size))
+
+    def train_batch(self, batch: Tensor) -> tuple[LossTerms, int]:
+        """Train on the training images ``batch`` (B,) indexes; returns the terms and B."""
+        x = self.train_images[batch].to(self.device)  # (B, C, H, W)
+        return self.train_step(x), len(x)
 
     def train_step(self, x: Tensor) -> LossTerms:
         """One optimiser step on a batch of images x (B, C, H, W) in [0, 1]."""
@@ -132,21 +144,40 @@ class ImageTrainer(TrainerBase):
             seed=self.tc.seed + VALIDATION_SEED_OFFSET, device=self.device,
         )
 
-    # -- the loop ------------------------------------------------------------------------------
+    # -- the loop's hooks ----------------------------------------------------------------------
 
-    def _end_of_epoch(self) -> tuple[dict[str, float] | None, bool]:
-        """Validate; drive the LR plateau and early stopping; report whether it improved."""
+    def start_message(self) -> str:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return (
+            f"training image {self.config.model.model_type} ({self.config.model.architecture}) on "
+            f"{self.device}, {n_params:,} parameters, {len(self.train_images)} training images "
+            f"-> {self.run_dir}"
+        )
+
+    def train_metrics(self, terms: LossTerms, per_second: float) -> dict[str, Any]:
+        row = {"loss": terms.loss.item()}
+        if isinstance(self.model, ImageVAE):  # the others have no ELBO
+            row.update(neg_elbo=terms.neg_elbo.item(), kl=terms.kl.item(),
+                       kl_weight=terms.kl_weight)
+        return {
+            **row, "reconstruction": terms.reconstruction.item(),
+            "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": per_second,
+            "skipped_batches": self.skipped_batches,
+            "minutes": (time.monotonic() - self.run_start) / 60,
+        }
+
+    def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float] | None:
+        """Validate (at an epoch end: the only schedule here); keep ``best``; drive the LR
+        plateau and early stopping."""
         valid = self.validate()
         if valid is None:
-            return None, False
+            return None
         self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
         # The VAE is selected on its -ELBO, the AE and VQ-VAE on their reconstruction NLL.
         score = valid.get("neg_elbo", valid["reconstruction"])
-        improved = score < self.best_valid
+        improved = self._validation_improves(score, self.best_valid, end_of_epoch=end_of_epoch)
         if improved:
             self.best_valid = score
-        self.plateau.step(score)
-        self.bad_epochs = 0 if improved else self.bad_epochs + 1
         extra = (
             f", codebook usage {valid['codebook_usage']:.0%}" if "codebook_usage" in valid else ""
         )
@@ -158,80 +189,16 @@ class ImageTrainer(TrainerBase):
             f"epoch {self.epoch} step {self.step} valid: {loss} nats/image, "
             f"MSE {valid['mse_per_image']:.2f}/image{extra}" + ("  (best)" if improved else "")
         )
-        return valid, improved
+        return valid
 
-    def run(self) -> ImageTrainResult:
-        """Train until the epoch budget, ``max_steps``, ``max_minutes``, early stopping or a
-        signal; save at every epoch end, every ``checkpoint_every`` steps and at the end."""
-        tc = self.tc
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        start = time.monotonic()
-        stopped = ""
-        valid: dict[str, float] | None = None
-        n_params = sum(p.numel() for p in self.model.parameters())
-        self.log(
-            f"training image {self.config.model.model_type} ({self.config.model.architecture}) on "
-            f"{self.device}, {n_params:,} parameters, {len(self.train_images)} training images "
-            f"-> {self.run_dir}"
-        )
-        window_start, window_images = time.monotonic(), 0
-        with _StopSignals() as signals:
-            while not stopped and self.epoch < tc.epochs:
-                batches = self.batches(self.epoch)
-                while self.batch_in_epoch < len(batches) and not stopped:
-                    x = self.train_images[batches[self.batch_in_epoch]].to(self.device)
-                    terms = self.train_step(x)
-                    self.step += 1
-                    self.batch_in_epoch += 1
-                    window_images += len(x)
-                    if self.step % tc.log_every == 0:
-                        elapsed = max(time.monotonic() - window_start, 1e-9)
-                        row = {"split": "train", "step": self.step, "epoch": self.epoch,
-                               "loss": terms.loss.item()}
-                        if isinstance(self.model, ImageVAE):  # the others have no ELBO
-                            row.update(neg_elbo=terms.neg_elbo.item(), kl=terms.kl.item(),
-                                       kl_weight=terms.kl_weight)
-                        self._write_metrics({
-                            **row, "reconstruction": terms.reconstruction.item(),
-                            "lr": self.optimizer.param_groups[0]["lr"],
-                            "images_per_s": window_images / elapsed,
-                            "skipped_batches": self.skipped_batches,
-                            "minutes": (time.monotonic() - start) / 60,
-                        })
-                        window_start, window_images = time.monotonic(), 0
-                    improved = False
-                    epoch_done = self.batch_in_epoch == len(batches)
-                    if epoch_done:
-                        self.epoch += 1
-                        self.batch_in_epoch = 0
-                        valid, improved = self._end_of_epoch()
-                        if (
-                            tc.early_stop_patience is not None
-                            and self.bad_epochs >= tc.early_stop_patience
-                        ):
-                            stopped = f"early stopping: no improvement for {self.bad_epochs} epochs"
-                    if tc.max_steps is not None and self.step >= tc.max_steps:
-                        stopped = stopped or f"reached max_steps={tc.max_steps}"
-                    if tc.max_minutes is not None and time.monotonic() - start >= 60 * tc.max_minutes:
-                        stopped = stopped or f"reached max_minutes={tc.max_minutes}"
-                    if signals.received:
-                        stopped = f"received {signals.received}"
-                    if self.step % tc.checkpoint_every == 0 or epoch_done or stopped:
-                        if stopped and not epoch_done:
-                            valid = self.validate()
-                        self.save(valid, is_best=improved or self.valid_images is None)
-                    if epoch_done:  # the next epoch needs its own image order
-                        break
-            if not stopped:
-                stopped = f"finished {tc.epochs} epochs"
-        if self.tb is not None:
-            self.tb.close()
-        return ImageTrainResult(self.run_dir, self.step, self.epoch, stopped, valid or {},
-                                self.best_valid, time.monotonic() - start)
+    def result(self, stopped: str, valid: dict[str, float], seconds: float) -> ImageTrainResult:
+        return ImageTrainResult(self.run_dir, self.step, self.epoch, stopped, valid,
+                                self.best_valid, seconds)
 
 
 def train_image(
-    config: ImageConfig, *, resume: bool = False, log: Callable[[str], None] = print
+    config: ImageConfig, *, resume: bool = False, log: Callable[[str], None] = print,
+    progress: bool = False,
 ) -> ImageTrainResult:
     """Train an image model from a config, or resume the run in ``config.train.out_dir``
     (the saved config is used then, except for the budget and the device)."""
@@ -245,7 +212,7 @@ def train_image(
     if checkpoint is not None:
         model.load_state_dict(checkpoint.model_state)
     model.to(device)
-    trainer = ImageTrainer(config, data, model, device, log=log)
+    trainer = ImageTrainer(config, data, model, device, log=log, progress=progress)
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint.trainer_state)
         _truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
