@@ -73,9 +73,10 @@ def test_sprites_evaluation_reports_mig_and_the_beta_vae_metric(tmp_path, capsys
     assert main(args) == 0
     capsys.readouterr()
     assert main(["image", "evaluate", str(tmp_path / "sprites"), "--iw-k", "0",
-                 "--beta-vae-train", "11", "--beta-vae-test", "7"]) == 0
+                 "--beta-vae-train", "11", "--beta-vae-test", "7", "--mig-images", "97"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert 0 <= result["mig"] <= 1 and len(result["mig_per_factor"]) == 5
+    assert result["mig_images"] == 97
     assert 0 <= result["beta_vae_accuracy"] <= 1 and result["beta_vae_examples"] == [11, 7]
     hits = result["beta_vae_accuracy"] * 7  # a whole number of the 7 test examples (4 decimals)
     assert abs(hits - round(hits)) < 1e-3
