@@ -32,7 +32,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.device is not None:
         cfg.train.device = args.device
-    result = train_image(cfg, resume=args.resume)
+    result = train_image(cfg, resume=args.resume, progress=not args.no_progress)
     return 130 if result.stopped.startswith("received") else 0
 
 
@@ -213,6 +213,7 @@ def add_image_commands(commands) -> None:
     _add_config_args(train)
     train.add_argument("--device", help="override train.device: auto, cpu, cuda, cuda:N")
     train.add_argument("--resume", action="store_true", help="continue the run in train.out_dir")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
 
     evaluate = sub.add_parser(
