@@ -208,3 +208,26 @@ def test_cpu_bf16_notes_when_the_cpu_lacks_bf16_units(tiny_config, monkeypatch, 
     train(cfg, progress=False, log=messages.append)
     noted = [m for m in messages if "no AMX or AVX512-BF16" in m]
     assert len(noted) == (0 if fast else 1)
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tiny_config, one_thread, monkeypatch):
+    compiled_modules = []
+    real_compile = torch.compile
+
+    def recording_compile(module, **options):
+        compiled_modules.append(module)
+        return real_compile(module, **options)
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    # model.dropout=0: torch.compile draws dropout masks from its own RNG stream.
+    eager = tiny_config("train.max_steps=3", "model.dropout=0", "train.device=cpu", out="eager")
+    compiled = tiny_config("train.max_steps=3", "model.dropout=0", "train.device=cpu",
+                           "train.compile=true", out="compiled")
+    train(eager, progress=False, log=_quiet)
+    train(compiled, progress=False, log=_quiet)
+    want, got = _weights(eager.train.out_dir), _weights(compiled.train.out_dir)
+    assert want.keys() == got.keys()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-4, msg=name)
+    assert len(compiled_modules) == 1  # the compiled run compiled its forward pass, once

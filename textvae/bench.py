@@ -220,7 +220,8 @@ def run_benchmark(
 
     results: dict[str, Any] = {
         "device": str(device), "threads": torch.get_num_threads(),
-        "amp": config.train.amp, "batch_size": config.train.batch_size,
+        "amp": config.train.amp, "compile": config.train.compile,
+        "batch_size": config.train.batch_size,
         "model": f"{config.model.rnn_type} emb {config.model.embed_dim}, "
                  f"hidden {config.model.encoder_hidden_dim}/{config.model.decoder_hidden_dim}, "
                  f"latent {config.model.latent_dim}, vocab {tokenizer.vocab_size}",
@@ -317,7 +318,8 @@ def format_table(results: dict[str, Any]) -> str:
     train, flops = results["train"], results["flops_per_token"]
     rows = [
         ("model", results["model"]),
-        ("device / threads / amp", f"{results['device']} / {results['threads']} / {results['amp']}"),
+        ("device / threads / amp", f"{results['device']} / {results['threads']} / {results['amp']}"
+                                   + (" / torch.compile" if results.get("compile") else "")),
         ("batch size", str(results["batch_size"])),
         ("training throughput", f"{train['tokens_per_s']:,.0f} target tokens/s "
                                 f"({train['steps']} steps, {train['seconds']:.1f} s, "

@@ -151,6 +151,10 @@ class TrainConfig:
     # checkpoint; "skip" drops that batch without an update and counts it (metrics.jsonl
     # "skipped_batches", and the trainer state, so the count survives a resume).
     nonfinite: Literal["stop", "skip"] = "stop"
+    # torch.compile the training forward pass (dynamic shapes, since every bucket has its own
+    # length). Off by default: the first steps pay the compilation, and docs/performance.md has
+    # what it gains.
+    compile: bool = False
     # Collapse remedies and warning (textvae/remedies.py). aggressive: He et al. 2019 inner
     # encoder-only updates, off once validation MI stops rising. pretrain_ae_steps: Li et al.
     # 2019, train as an autoencoder for this many steps, reset the decoder, then free bits.

@@ -497,6 +497,8 @@ class Trainer(TrainerBase[TrainResult]):
             self.forward_model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None
             )
+        if self.tc.compile:  # after the DDP wrap, as torch's DDP + compile notes advise
+            self.forward_model = torch.compile(self.forward_model, dynamic=True)
         train_lengths = [len(x) + 1 for x in corpus.ids["train"]]
         self.sampler = BucketBatchSampler(
             train_lengths, self.tc.batch_size, seed=self.tc.seed, bucketed=self.tc.bucketed,
