@@ -152,8 +152,8 @@ class TrainConfig:
     # "skipped_batches", and the trainer state, so the count survives a resume).
     nonfinite: Literal["stop", "skip"] = "stop"
     # torch.compile the training forward pass (dynamic shapes, since every bucket has its own
-    # length). Off by default: the first steps pay the compilation, and docs/performance.md has
-    # what it gains.
+    # length). Off by default: on the CPU it measured 17% slower than eager (docs/performance.md),
+    # and the first steps pay the compilation.
     compile: bool = False
     # Collapse remedies and warning (textvae/remedies.py). aggressive: He et al. 2019 inner
     # encoder-only updates, off once validation MI stops rising. pretrain_ae_steps: Li et al.
