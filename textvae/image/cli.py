@@ -64,7 +64,7 @@ def evaluate_run(
     from textvae.image.train import load_image_model
 
     model, cfg, meta = load_image_model(run, device)
-    images, labels = _test_images(cfg, split, max_images, offset)
+    images, _labels = _test_images(cfg, split, max_images, offset)
     if len(images) == 0:
         raise TextVAEError(f"no {split} images from offset {offset}")
     result: dict = {"run": str(run), "step": meta["step"], "split": split, "offset": offset,
@@ -105,7 +105,7 @@ def sprite_metrics(model, *, seed: int = 0, n_mig: int = 10000, n_train: int = 5
 
     Why fresh sprites for MIG rather than the 2,000 test sprites: the plug-in MI of a 20-bin code
     against a 32-value factor is biased by about (20 - 1)(32 - 1) / 2N nats, 0.15 nats at
-    N = 2,000, and noisy to match; 10,000 (the number disentanglement_lib uses) quarters that.
+    N = 2,000, and noisy to match; 10,000 (the number disentanglement_lib uses) cuts it to 0.03.
     """
     from textvae.image.disentangle import beta_vae_metric, mig
     from textvae.image.generate import encode_means
