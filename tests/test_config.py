@@ -62,6 +62,8 @@ def test_int_widens_to_float_but_not_the_reverse():
         ("model.latent_dim=-3", "model.latent_dim must be positive"),
         ("train.kl=5", "train.kl: expected a section"),
         ("train.lr", "must look like key.path=value"),
+        ("train.lr_decay=1.0", r"train.lr_decay must be in \(0, 1\).*lr_patience: null"),
+        ("train.lr_patience=0", "train.lr_patience must be positive or null"),
     ],
 )
 def test_bad_configs_name_the_key(override, message):

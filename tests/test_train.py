@@ -59,6 +59,23 @@ def test_best_is_saved_when_a_mid_epoch_validation_improves(tiny_config):
     assert load_checkpoint(run / "best").meta["valid"]["neg_elbo"] == best["neg_elbo"]
 
 
+@pytest.mark.parametrize("patience, expected_lrs", [(1, [0.01, 0.01, 0.005, 0.005, 0.0025]),
+                                                    ("null", [0.01] * 5)])
+def test_the_lr_decays_on_a_plateau_unless_patience_is_null(tiny_config, patience, expected_lrs):
+    from textvae.train import TrainerBase
+
+    cfg = tiny_config("train.lr=0.01", "train.lr_decay=0.5", f"train.lr_patience={patience}")
+    model = build_model(cfg.model, vocab_size=19, pad_id=0)
+    trainer = TrainerBase(cfg, model, torch.device("cpu"), log=_quiet, writes=False)
+    lrs = []
+    # A validation score that never improves after the first: with patience 1 the LR halves
+    # after every second bad epoch; with null it never moves.
+    for score in (5.0, 6.0, 6.0, 6.0, 6.0):
+        trainer._validation_improves(score, 5.0 if lrs else float("inf"), end_of_epoch=True)
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+    assert lrs == pytest.approx(expected_lrs)
+
+
 def test_checkpoint_rebuilds_the_model_exactly(tiny_config):
     cfg = tiny_config("train.max_steps=3")
     train(cfg, progress=False, log=_quiet)

@@ -136,8 +136,10 @@ class TrainConfig:
     lr: float = 1e-3
     momentum: float = 0.0
     grad_clip: float | None = 5.0
+    # ReduceLROnPlateau on the validation score: multiply the LR by lr_decay after lr_patience
+    # validations without improvement, down to min_lr. lr_patience: null keeps the LR constant.
     lr_decay: float = 0.5
-    lr_patience: int = 2
+    lr_patience: int | None = 2
     min_lr: float = 1e-5
     early_stop_patience: int | None = 5
     word_dropout: float = 0.0
@@ -169,12 +171,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_positive(self, "train", "epochs", "batch_size", "checkpoint_every", "log_every",
                         "aggressive_max_inner", "collapse_patience")
-        for name in ("max_steps", "eval_every", "early_stop_patience", "pretrain_ae_steps"):
+        for name in ("max_steps", "eval_every", "early_stop_patience", "pretrain_ae_steps",
+                     "lr_patience"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"train.{name} must be positive or null, got {value}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if not 0.0 < self.lr_decay < 1.0:
+            raise ConfigError(f"train.lr_decay must be in (0, 1), got {self.lr_decay}; "
+                              "for a constant learning rate set train.lr_patience: null")
         if not 0.0 <= self.word_dropout <= 1.0:
             raise ConfigError(f"train.word_dropout must be in [0, 1], got {self.word_dropout}")
         if self.free_bits < 0:

@@ -214,8 +214,11 @@ class TrainerBase(Generic[ResultT]):
             self.optimizer = _adam(params, self.tc.lr)
         else:
             self.optimizer = torch.optim.SGD(params, lr=self.tc.lr, momentum=self.tc.momentum)
+        # lr_patience None: an infinite patience never decays, and the scheduler's state keeps the
+        # same keys, so checkpoints look alike either way.
+        patience = math.inf if self.tc.lr_patience is None else self.tc.lr_patience
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=self.tc.lr_decay, patience=self.tc.lr_patience,
+            self.optimizer, mode="min", factor=self.tc.lr_decay, patience=patience,
             min_lr=self.tc.min_lr,
         )
         self.generator = torch.Generator(device=device).manual_seed(self.tc.seed)
