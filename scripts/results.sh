@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce one row of RESULTS.md: train it, then evaluate it on its test split.
 #   bash scripts/results.sh TABLE ROW [all|train|evaluate] [OUT_ROOT]
-#   TABLE ptb:     ROW lm bowman cyclical freebits aggressive pretrain_freebits (needs data/ptb/)
+#   TABLE ptb:     ROW lm bowman cyclical freebits aggressive pretrain_freebits (needs data/ptb/),
+#                  and the free-bits variants freebits_016 freebits_018 freebits_020 freebits_total6
 #   TABLE grammar: ROW lm quickstart quickstart_recon (the built-in corpus, no download)
 # OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW.
 #
@@ -26,6 +27,16 @@ case "$table/$row" in
   ptb/bowman)   args=(--config configs/ptb_bowman.yaml) ;;
   ptb/cyclical) args=(--config configs/ptb_cyclical.yaml --set train.kl.total_steps=7890) ;;
   ptb/freebits) args=(--config configs/ptb_freebits.yaml --set train.kl.warmup_steps=2630) ;;
+  # Free-bits variants (RESULTS.md, "Free-bits targets"): per-dimension targets nearer the
+  # information the 0.25 model used, and one target on the whole KL.
+  ptb/freebits_016) args=(--config configs/ptb_freebits.yaml --set train.kl.warmup_steps=2630
+                          --set train.free_bits=0.16) ;;
+  ptb/freebits_018) args=(--config configs/ptb_freebits.yaml --set train.kl.warmup_steps=2630
+                          --set train.free_bits=0.18) ;;
+  ptb/freebits_020) args=(--config configs/ptb_freebits.yaml --set train.kl.warmup_steps=2630
+                          --set train.free_bits=0.20) ;;
+  ptb/freebits_total6) args=(--config configs/ptb_freebits.yaml --set train.kl.warmup_steps=2630
+                             --set train.free_bits=6.0 --set train.free_bits_mode=total) ;;
   # While aggressive, every outer step costs 20-100 encoder steps (about 40 times a plain step
   # on PTB), and the mode only switches off at a validation whose MI does not rise: check MI
   # every 50 steps instead of every epoch (mid-epoch validations drive neither the LR plateau nor

@@ -21,7 +21,8 @@ import math
 from pathlib import Path
 
 ROWS = {
-    "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits"),
+    "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits",
+            "freebits_016", "freebits_018", "freebits_020", "freebits_total6"),
     "grammar": ("lm", "quickstart", "quickstart_recon"),
 }
 

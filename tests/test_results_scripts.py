@@ -13,7 +13,12 @@ from textvae.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = [("ptb", r) for r in ("lm", "bowman", "cyclical", "freebits", "aggressive",
-                             "pretrain_freebits")]
+                             "pretrain_freebits", "freebits_016", "freebits_018", "freebits_020",
+                             "freebits_total6")]
+# The free-bits target (nats) and mode each free-bits row trains with.
+FREE_BITS = {"freebits": (0.25, "dim"), "freebits_016": (0.16, "dim"),
+             "freebits_018": (0.18, "dim"), "freebits_020": (0.20, "dim"),
+             "freebits_total6": (6.0, "total")}
 ROWS += [("grammar", r) for r in ("lm", "quickstart", "quickstart_recon")]
 
 
@@ -36,6 +41,8 @@ def test_every_row_is_a_valid_training_command(table, row):
     assert cfg.train.out_dir == f"/tmp/out/{row}"
     if table == "ptb":
         assert cfg.train.epochs == 6 and cfg.train.amp == "bf16"
+        if row in FREE_BITS:
+            assert (cfg.train.free_bits, cfg.train.free_bits_mode) == FREE_BITS[row]
     else:
         assert cfg.train.max_minutes is None and cfg.train.max_steps is not None
 
