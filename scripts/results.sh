@@ -27,8 +27,8 @@ case "$table/$row" in
   ptb/bowman)   args=(--config configs/ptb_bowman.yaml) ;;
   ptb/cyclical) args=(--config configs/ptb_cyclical.yaml --set train.kl.total_steps=7890) ;;
   ptb/freebits) args=(--config configs/ptb_freebits.yaml --set train.kl.warmup_steps=2630) ;;
-  # Free-bits variants (RESULTS.md, "Free-bits targets"): per-dimension targets nearer the
-  # information the 0.25 model used, and one target on the whole KL.
+  # Free-bits variants (RESULTS.md, "How the free-bits target moves the result"): targets nearer the
+  # information the 0.25 model used per dimension, and one target on the whole KL.
   ptb/freebits_016) args=(--config configs/ptb_freebits.yaml --set train.kl.warmup_steps=2630
                           --set train.free_bits=0.16) ;;
   ptb/freebits_018) args=(--config configs/ptb_freebits.yaml --set train.kl.warmup_steps=2630
