@@ -1,5 +1,4 @@
 import math
-import time
 
 import pytest
 import torch
@@ -149,10 +148,11 @@ def test_bad_factor_tensors_are_rejected():
         sample_factors(-1)
 
 
-def test_render_is_fast():
-    factors = sample_factors(4096, generator=torch.Generator().manual_seed(1))
-    start = time.perf_counter()
+def test_rendering_in_chunks_matches_rendering_one_at_a_time():
+    # 2,500 sprites cross two of render's internal chunk boundaries (1,024 images each). Speed is
+    # not tested here (0.78 s per 20,000 sprites on one thread, measured; README, Image VAEs).
+    factors = sample_factors(2500, generator=torch.Generator().manual_seed(1))
     images = render(factors)
-    elapsed = time.perf_counter() - start
-    assert images.shape == (4096, 1, 64, 64)
-    assert elapsed < 3.0  # about 0.3 s on one CPU thread; slack for a shared machine
+    assert images.shape == (2500, 1, 64, 64)
+    for i in (0, 1023, 1024, 2047, 2048, 2499):
+        assert torch.equal(images[i], render(factors[i : i + 1])[0])
