@@ -13,6 +13,7 @@ from textvae.objectives import (
     linear_weight,
     logistic_weight,
     reconstruction_nll,
+    token_nll,
     vae_objective,
     word_dropout,
 )
@@ -30,6 +31,33 @@ def test_reconstruction_nll_sums_per_sentence():
     token = -F.log_softmax(logits, -1)[torch.arange(n), targets]
     expected = torch.stack([token[:3].sum(), token[3:4].sum(), token[4:].sum()])
     torch.testing.assert_close(nll, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("chunk_rows", [1, 4, 64])
+def test_token_nll_matches_cross_entropy_value_and_gradient(dtype, chunk_rows):
+    # 23 rows: chunks of 4 leave a ragged last chunk of 3; 64 is one chunk.
+    gen = torch.Generator().manual_seed(1)
+    logits = (3 * torch.randn(23, V, generator=gen)).to(dtype)
+    targets = torch.randint(V, (23,), generator=gen)
+    weights = torch.rand(23, generator=gen)  # a non-uniform upstream gradient
+    ours = logits.clone().requires_grad_()
+    nll = token_nll(ours, targets, chunk_rows=chunk_rows)
+    (nll * weights).sum().backward()
+    reference = logits.clone().requires_grad_()
+    expected = F.cross_entropy(reference.float(), targets, reduction="none")
+    (expected * weights).sum().backward()
+    assert nll.dtype == torch.float32 and ours.grad.dtype == dtype
+    torch.testing.assert_close(nll, expected)
+    torch.testing.assert_close(ours.grad, reference.grad)
+    torch.testing.assert_close(ours.detach(), logits)  # the input is not edited in place
+
+
+def test_token_nll_gradcheck_in_float64():
+    gen = torch.Generator().manual_seed(2)
+    logits = torch.randn(7, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    targets = torch.tensor([0, 4, 2, 2, 1, 3, 0])
+    assert torch.autograd.gradcheck(lambda x: token_nll(x, targets, chunk_rows=3), (logits,))
 
 
 @pytest.mark.parametrize(

