@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from textvae.config import KLScheduleConfig
 from textvae.objectives import (
+    NLL_CHUNK_ELEMENTS,
     constant_weight,
     cyclical_weight,
     free_bits_kl,
@@ -34,13 +35,17 @@ def test_reconstruction_nll_sums_per_sentence():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("chunk_rows", [1, 4, 64])
-def test_token_nll_matches_cross_entropy_value_and_gradient(dtype, chunk_rows):
-    # 23 rows: chunks of 4 leave a ragged last chunk of 3; 64 is one chunk.
+@pytest.mark.parametrize(
+    "rows, vocab, chunk_rows",
+    # 23 rows: chunks of 4 leave a ragged last chunk of 3; 64 is one chunk. (331, 2003) by
+    # default: chunks of 327 rows (NLL_CHUNK_ELEMENTS // 2003) and a last one of 4.
+    [(23, V, 1), (23, V, 4), (23, V, 64), (23, V, None), (331, 2003, None)],
+)
+def test_token_nll_matches_cross_entropy_value_and_gradient(dtype, rows, vocab, chunk_rows):
     gen = torch.Generator().manual_seed(1)
-    logits = (3 * torch.randn(23, V, generator=gen)).to(dtype)
-    targets = torch.randint(V, (23,), generator=gen)
-    weights = torch.rand(23, generator=gen)  # a non-uniform upstream gradient
+    logits = (3 * torch.randn(rows, vocab, generator=gen)).to(dtype)
+    targets = torch.randint(vocab, (rows,), generator=gen)
+    weights = torch.rand(rows, generator=gen)  # a non-uniform upstream gradient
     ours = logits.clone().requires_grad_()
     nll = token_nll(ours, targets, chunk_rows=chunk_rows)
     (nll * weights).sum().backward()
@@ -48,6 +53,9 @@ def test_token_nll_matches_cross_entropy_value_and_gradient(dtype, chunk_rows):
     expected = F.cross_entropy(reference.float(), targets, reduction="none")
     (expected * weights).sum().backward()
     assert nll.dtype == torch.float32 and ours.grad.dtype == dtype
+    # Small logits go to the fused kernel whole; the rest are chunked.
+    chunked = chunk_rows is not None or rows * vocab > NLL_CHUNK_ELEMENTS
+    assert ("Chunked" in type(nll.grad_fn).__name__) == chunked
     torch.testing.assert_close(nll, expected)
     torch.testing.assert_close(ours.grad, reference.grad)
     torch.testing.assert_close(ours.detach(), logits)  # the input is not edited in place

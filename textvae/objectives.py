@@ -29,9 +29,11 @@ def sentence_index(lengths: Tensor) -> Tensor:
     return torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
 
 
-# Rows of the (N, V) logits that one chunk of :class:`_ChunkedTokenNLL` works on: (64, V) float32
-# is 2.6 MB at V = 10,002, small enough to stay in a core's cache between the passes over it.
-NLL_CHUNK_ROWS = 64
+# Logit elements that one chunk of :class:`_ChunkedTokenNLL` works on: 2.5 MiB in float32 (65 rows
+# at V = 10,002), small enough to stay in a core's cache between the passes over it. Smaller
+# (N, V) tensors fit in cache whole and go to the fused F.cross_entropy, which is then faster
+# (0.62 against 0.86 ms for 700 x 419 bf16 logits).
+NLL_CHUNK_ELEMENTS = 640 * 1024
 
 
 class _ChunkedTokenNLL(torch.autograd.Function):
@@ -75,20 +77,22 @@ class _ChunkedTokenNLL(torch.autograd.Function):
         return grad_logits, None, None
 
 
-def token_nll(logits: Tensor, targets: Tensor, *, chunk_rows: int = NLL_CHUNK_ROWS) -> Tensor:
+def token_nll(logits: Tensor, targets: Tensor, *, chunk_rows: int | None = None) -> Tensor:
     """Per-token cross-entropy, -log softmax(logits)[target], in float32 for float32 or
     half-precision logits (float64 for float64).
 
     Args:
         logits: (N, V) scores, float32 or (under autocast) bfloat16/float16.
         targets: (N,) ids.
-        chunk_rows: rows per chunk on the CPU (see :class:`_ChunkedTokenNLL`).
+        chunk_rows: rows per chunk on the CPU (see :class:`_ChunkedTokenNLL`); default: as many
+            as fit in :data:`NLL_CHUNK_ELEMENTS`, and no chunking when all of the logits do.
 
     Returns:
         (N,) NLL in nats. Differentiable once with respect to the logits.
     """
-    if logits.device.type == "cpu":
-        return _ChunkedTokenNLL.apply(logits, targets, chunk_rows)
+    if logits.device.type == "cpu" and (chunk_rows or logits.numel() > NLL_CHUNK_ELEMENTS):
+        rows = chunk_rows or max(1, NLL_CHUNK_ELEMENTS // logits.shape[1])
+        return _ChunkedTokenNLL.apply(logits, targets, rows)
     # On a GPU the fused cross-entropy kernel is one launch; chunking would add launches.
     dtype = torch.promote_types(logits.dtype, torch.float32)
     return F.cross_entropy(logits.to(dtype), targets, reduction="none")
