@@ -37,7 +37,7 @@ from textvae.errors import TextVAEError
 from textvae.metrics import active_units, perplexity
 from textvae.models.gaussian import kl_standard_normal, log_normal, log_standard_normal
 from textvae.models.sentence_vae import SentenceVAE
-from textvae.objectives import token_nll
+from textvae.objectives import sentence_index, token_nll
 
 if TYPE_CHECKING:
     from textvae.api import TextVAE
@@ -253,7 +253,7 @@ def _rows_log_likelihood(
     steps = torch.arange(ids.shape[1] - 1, device=ids.device)
     targets = ids[:, 1:][steps.unsqueeze(0) < lengths.unsqueeze(1)]  # (N,)
     token_ll = -token_nll(logits, targets)  # (N,)
-    row = torch.repeat_interleave(torch.arange(len(lengths), device=ids.device), lengths)  # (N,)
+    row = sentence_index(lengths)  # (N,)
     return token_ll.double().new_zeros(len(lengths)).index_add_(0, row, token_ll.double())
 
 
