@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -44,17 +45,20 @@ def test_training_writes_metrics_and_checkpoints(tiny_config):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000009"]
 
 
-def test_best_is_saved_when_a_mid_epoch_validation_improves(tiny_config):
+@pytest.mark.parametrize("max_steps", [8, 11])
+def test_best_is_the_best_validation_including_the_closing_one(tiny_config, max_steps):
     # Validations every 3 steps, checkpoints only every 1,000: each improving validation must
-    # still leave a checkpoint behind, or `best` would be missing or stale.
-    cfg = tiny_config("train.max_steps=11", "train.eval_every=3", "train.checkpoint_every=1000",
-                      "train.lr=0.01")
+    # still leave a checkpoint behind, or `best` would be missing or stale. The run ends with a
+    # closing validation (step 8 or 11), which is `best` when it beats the scheduled ones.
+    cfg = tiny_config(f"train.max_steps={max_steps}", "train.eval_every=3",
+                      "train.checkpoint_every=1000", "train.lr=0.01")
     train(cfg, progress=False, log=_quiet)
     run = Path(cfg.train.out_dir)
     valid = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    valid = [r for r in valid if r["split"] == "valid" and r["step"] % 3 == 0]
-    assert [r["step"] for r in valid] == [3, 6, 9]
+    valid = [r for r in valid if r["split"] == "valid"]
+    assert [r["step"] for r in valid] == [*range(3, max_steps, 3), max_steps]
     best = min(valid, key=lambda r: r["neg_elbo"])
+    assert best["step"] == max_steps  # with these seeds the closing validation is the best
     assert os.readlink(run / "best").endswith(f"step-{best['step']:08d}")
     assert load_checkpoint(run / "best").meta["valid"]["neg_elbo"] == best["neg_elbo"]
 
@@ -74,6 +78,21 @@ def test_the_lr_decays_on_a_plateau_unless_patience_is_null(tiny_config, patienc
         trainer._validation_improves(score, 5.0 if lrs else float("inf"), end_of_epoch=True)
         lrs.append(trainer.optimizer.param_groups[0]["lr"])
     assert lrs == pytest.approx(expected_lrs)
+
+
+def test_checkpoints_from_before_best_checkpoint_score_resume_with_the_best_so_far(tiny_config):
+    from textvae.train import TrainerBase
+
+    cfg = tiny_config()
+    model = build_model(cfg.model, vocab_size=19, pad_id=0)
+    trainer = TrainerBase(cfg, model, torch.device("cpu"), log=_quiet, writes=False)
+    trainer.best_counter, trainer.counters = "best_x", (*TrainerBase.counters, "best_x")
+    trainer.best_x = 41.5
+    state = trainer.state_dict()
+    del state["best_checkpoint_score"], state["skipped_batches"]  # as written by older versions
+    trainer.best_x = math.inf
+    trainer.load_state_dict(state)
+    assert (trainer.best_x, trainer.best_checkpoint_score, trainer.skipped_batches) == (41.5, 41.5, 0)
 
 
 def test_checkpoint_rebuilds_the_model_exactly(tiny_config):

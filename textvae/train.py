@@ -186,12 +186,13 @@ class TrainerBase(Generic[ResultT]):
     Subclasses add their counters to :attr:`counters`, call :meth:`optimizer_step`, and supply
     what the loop does not know through the hooks: :meth:`batches`, :meth:`train_batch`,
     :meth:`train_metrics`, :meth:`progress_postfix`, :meth:`validate`,
-    :meth:`_scheduled_validation`, :meth:`_validation_due`, :meth:`save`,
-    :meth:`start_message` and :meth:`result`.
+    :meth:`_scheduled_validation`, :meth:`_validation_due`, :meth:`selection_score`,
+    :meth:`save`, :meth:`start_message` and :meth:`result`.
     """
 
     counters: tuple[str, ...] = ("step", "epoch", "batch_in_epoch", "bad_epochs",
-                                 "skipped_batches")
+                                 "skipped_batches", "best_checkpoint_score")
+    best_counter: str  # the subclass's counter of the best scheduled validation score
 
     def __init__(self, config: Any, model: torch.nn.Module, device: torch.device, *,
                  log: Callable[[str], None] = print, writes: bool = True,
@@ -230,6 +231,11 @@ class TrainerBase(Generic[ResultT]):
         self.skipped_batches = 0  # batches dropped for a non-finite loss (train.nonfinite=skip)
         self.tb = _tensorboard_writer(self.run_dir) if writes else None
         self._improved = False  # whether this step's scheduled validation improved on the best
+        # The selection score of the checkpoint `best` points at. Apart from the subclasses' best
+        # score, which only scheduled validations move (it drives early stopping), so that the
+        # closing validation of a stopped run can pick `best` without changing how a resumed
+        # run trains.
+        self.best_checkpoint_score = math.inf
         self.run_start = time.monotonic()  # reset by run(); the train rows' clock
 
     # -- state ---------------------------------------------------------------------------------
@@ -255,9 +261,13 @@ class TrainerBase(Generic[ResultT]):
         torch.set_rng_state(state["cpu_rng"])
         if self.device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        # Absent from older checkpoints: skipped_batches (before train.nonfinite) and
+        # best_checkpoint_score (before the closing validation could pick `best`, when `best`
+        # was the best scheduled validation).
+        state = {"skipped_batches": 0, **state}
+        state.setdefault("best_checkpoint_score", state[self.best_counter])
         for name in self.counters:
-            # skipped_batches is absent from checkpoints written before train.nonfinite.
-            setattr(self, name, state[name] if name != "skipped_batches" else state.get(name, 0))
+            setattr(self, name, state[name])
 
     # -- one step ------------------------------------------------------------------------------
 
@@ -360,6 +370,20 @@ class TrainerBase(Generic[ResultT]):
         self._improved = improved
         return improved
 
+    def selection_score(self, valid: dict[str, float]) -> float | None:
+        """The score (lower is better) that picks ``best`` among validations; None when this
+        validation may not be ``best``."""
+        raise NotImplementedError
+
+    def _new_best(self, valid: dict[str, float] | None) -> bool:
+        """Whether a validation at this step beats every checkpoint so far (then it is kept as
+        :attr:`best_checkpoint_score`)."""
+        score = None if valid is None else self.selection_score(valid)
+        if score is None or not score < self.best_checkpoint_score:
+            return False
+        self.best_checkpoint_score = score
+        return True
+
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
         """Write a checkpoint of the model and :meth:`state_dict`, with ``valid`` (the figures
         of a validation at this very step, or None) in its meta; ``is_best`` points ``best`` at
@@ -444,19 +468,21 @@ class TrainerBase(Generic[ResultT]):
                     if (self.step % tc.checkpoint_every == 0 or epoch_done or stopped
                             or self._improved):
                         if stopped and valid_step != self.step:
-                            # A closing validation for the summary; it moves no training state.
+                            # A closing validation for the summary. It may pick `best` but
+                            # moves nothing that training reads (LR plateau, early stopping,
+                            # remedies).
                             valid, valid_step = self.validate(), self.step
                             if valid is not None:
                                 self._write_metrics({"split": "valid", "step": self.step,
                                                      "epoch": self.epoch, **valid})
-                        self.save(valid if valid_step == self.step else None,
-                                  is_best=self._improved)
+                        here = valid if valid_step == self.step else None
+                        self.save(here, is_best=self._new_best(here))
                     if stopped or epoch_done:  # a new epoch needs its own batch order
                         break
                 bar.close()
             if valid_step != self.step:  # finished all epochs exactly at a saved step
                 valid = self.validate()
-                self.save(valid)
+                self.save(valid, is_best=self._new_best(valid))
         if self.tb is not None:
             self.tb.close()
         return self.result(stopped, valid or {}, time.monotonic() - start)
@@ -510,7 +536,8 @@ class Trainer(TrainerBase[TrainResult]):
         self.best_neg_elbo = math.inf
         self.remedies = Remedies(self)  # collapse remedies and warning (textvae/remedies.py)
 
-    counters = (*TrainerBase.counters, "best_neg_elbo")
+    best_counter = "best_neg_elbo"
+    counters = (*TrainerBase.counters, best_counter)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "remedies": self.remedies.state_dict()}
@@ -648,8 +675,9 @@ class Trainer(TrainerBase[TrainResult]):
         self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
         # While pretraining as an autoencoder the -ELBO says nothing about the final model: it
         # neither picks `best` nor drives the LR plateau and early stopping.
-        improved = not self.remedies.pretraining and self._validation_improves(
-            valid["neg_elbo"], self.best_neg_elbo, end_of_epoch=end_of_epoch
+        score = self.selection_score(valid)
+        improved = score is not None and self._validation_improves(
+            score, self.best_neg_elbo, end_of_epoch=end_of_epoch
         )
         if improved:
             self.best_neg_elbo = valid["neg_elbo"]
@@ -659,6 +687,10 @@ class Trainer(TrainerBase[TrainResult]):
             f"active units {valid['active_units']}" + ("  (best)" if improved else "")
         )
         return valid
+
+    def selection_score(self, valid: dict[str, float]) -> float | None:
+        # While pretraining as an autoencoder the -ELBO says nothing about the final model.
+        return None if self.remedies.pretraining else valid["neg_elbo"]
 
     def result(self, stopped: str, valid: dict[str, float], seconds: float) -> TrainResult:
         return TrainResult(self.run_dir, self.step, self.epoch, stopped, valid,

@@ -73,7 +73,8 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
         progress: show a tqdm progress bar.
     """
 
-    counters = (*TrainerBase.counters, "best_valid")
+    best_counter = "best_valid"
+    counters = (*TrainerBase.counters, best_counter)
 
     def __init__(
         self,
@@ -173,8 +174,7 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
         if valid is None:
             return None
         self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
-        # The VAE is selected on its -ELBO, the AE and VQ-VAE on their reconstruction NLL.
-        score = valid.get("neg_elbo", valid["reconstruction"])
+        score = self.selection_score(valid)
         improved = self._validation_improves(score, self.best_valid, end_of_epoch=end_of_epoch)
         if improved:
             self.best_valid = score
@@ -190,6 +190,10 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
             f"MSE {valid['mse_per_image']:.2f}/image{extra}" + ("  (best)" if improved else "")
         )
         return valid
+
+    def selection_score(self, valid: dict[str, float]) -> float:
+        # The VAE is selected on its -ELBO, the AE and VQ-VAE on their reconstruction NLL.
+        return valid.get("neg_elbo", valid["reconstruction"])
 
     def result(self, stopped: str, valid: dict[str, float], seconds: float) -> ImageTrainResult:
         return ImageTrainResult(self.run_dir, self.step, self.epoch, stopped, valid,
