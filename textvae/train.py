@@ -680,7 +680,7 @@ class Trainer(TrainerBase[TrainResult]):
             score, self.best_neg_elbo, end_of_epoch=end_of_epoch
         )
         if improved:
-            self.best_neg_elbo = valid["neg_elbo"]
+            self.best_neg_elbo = score
         self.log(
             f"step {self.step} valid: -ELBO {valid['neg_elbo']:.2f} = rec {valid['reconstruction']:.2f}"
             f" + KL {valid['kl']:.2f} nats/sentence, PPL<= {valid['ppl_bound']:.2f}, "
