@@ -5,7 +5,14 @@ import pickle
 import pytest
 import torch
 
-from textvae.checkpoint import load_checkpoint, point_link, prune_checkpoints, write_checkpoint
+from textvae.checkpoint import (
+    load_checkpoint,
+    load_weights,
+    point_link,
+    prune_checkpoints,
+    resolve_checkpoint_dir,
+    write_checkpoint,
+)
 from textvae.config import Config
 from textvae.data.tokenizers import WordTokenizer
 from textvae.errors import CheckpointError
@@ -20,7 +27,7 @@ def _write(run_dir, step, **extra):
 
 def test_round_trip_is_exact(tmp_path):
     path = _write(tmp_path, 3)
-    ckpt = load_checkpoint(tmp_path)  # the run directory resolves to `last`
+    ckpt = load_checkpoint(tmp_path)  # a run directory without `best` resolves to `last`
     assert ckpt.path.resolve() == path.resolve()
     assert torch.equal(ckpt.model_state["w"], torch.arange(35.0).reshape(5, 7))
     assert ckpt.config == Config()
@@ -102,3 +109,28 @@ def test_pruning_removes_what_a_killed_writer_left(tmp_path):
     prune_checkpoints(tmp_path)
     assert os.listdir(tmp_path / "checkpoints") == [path.name]
     assert not (tmp_path / ".last.tmp-99999").is_symlink()
+
+
+def test_one_run_directory_rule_best_else_last(tmp_path):
+    first = _write(tmp_path, 1)
+    assert resolve_checkpoint_dir(tmp_path) == tmp_path / "last"  # no best yet
+    point_link(tmp_path, "best", first)
+    second = _write(tmp_path, 2)
+    assert resolve_checkpoint_dir(tmp_path) == tmp_path / "best"
+    assert load_checkpoint(tmp_path).meta["step"] == 1  # best, though last is step 2
+    assert resolve_checkpoint_dir(second) == second  # a checkpoint directory is itself
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        resolve_checkpoint_dir(tmp_path / "nope")
+
+
+def test_a_checkpoint_of_the_other_kind_is_refused_with_the_command_to_use(tmp_path):
+    _write(tmp_path, 1)
+    with pytest.raises(CheckpointError, match="is a text-model checkpoint, not image; use `textvae sample"):
+        load_checkpoint(tmp_path, kind="image")
+
+
+def test_weights_that_do_not_fit_are_one_clear_error(tmp_path):
+    ckpt = load_checkpoint(_write(tmp_path, 1))
+    model = torch.nn.Linear(5, 3)  # 'weight' and 'bias', not 'w'
+    with pytest.raises(CheckpointError, match="weights do not match the model its config describes"):
+        load_weights(model, ckpt)

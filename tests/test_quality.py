@@ -10,13 +10,8 @@ from textvae.api import NoLatentSpaceError, load
 from textvae.cli import main
 from textvae.config import load_config
 from textvae.errors import TextVAEError
-from textvae.quality import (
-    FACTORS,
-    format_quality_report,
-    grammar_quality_report,
-    linear_probe_accuracy,
-    reconstruction_accuracy,
-)
+from textvae.metrics import linear_probe_accuracy, reconstruction_accuracy
+from textvae.quality import FACTORS, format_quality_report, grammar_quality_report
 from textvae.train import train
 
 SECTIONS = ("grammaticality", "reconstruction", "label_kept", "probe_accuracy", "probe_majority_baseline")

@@ -67,7 +67,7 @@ def test_inner_loop_updates_only_the_encoder_and_is_capped(tiny_config):
     trainer, _ = make_trainer(tiny_config, "train.aggressive=true", "train.aggressive_max_inner=7")
     model = trainer.model
     dec_before, enc_before = snapshot(decoder_side(model)), snapshot(encoder_parameters(model))
-    taken = trainer.remedies._inner_loop()
+    taken = trainer.remedies._inner_loop(0)
     assert taken == 7  # fewer than two windows of 10: only the cap can stop it
     assert trainer.remedies.inner_steps == 7
     assert same(dec_before, decoder_side(model))
@@ -77,28 +77,27 @@ def test_inner_loop_updates_only_the_encoder_and_is_capped(tiny_config):
 def test_outer_step_updates_only_the_decoder_while_aggressive(tiny_config, monkeypatch):
     trainer, _ = make_trainer(tiny_config, "train.aggressive=true")
     calls = []
-    monkeypatch.setattr(trainer.remedies, "_inner_loop", lambda: calls.append(1) or 0)
+    monkeypatch.setattr(trainer.remedies, "_inner_loop", lambda step: calls.append(step) or 0)
     model = trainer.model
     dec_before, enc_before = snapshot(decoder_side(model)), snapshot(encoder_parameters(model))
     batch = a_batch(trainer)
     trainer.train_step(batch.ids, batch.lengths)
-    assert calls == [1]
+    assert calls == [0]
     assert same(enc_before, encoder_parameters(model))
     assert not same(dec_before, decoder_side(model))
     # Switched off, the step updates both again.
     trainer.remedies.aggressive = False
     trainer.train_step(batch.ids, batch.lengths)
-    assert calls == [1] and not same(enc_before, encoder_parameters(model))
+    assert calls == [0] and not same(enc_before, encoder_parameters(model))
 
 
-def test_aggressive_switches_off_when_validation_mi_stops_rising(tiny_config, monkeypatch):
+def test_aggressive_switches_off_when_validation_mi_stops_rising(tiny_config):
     trainer, logs = make_trainer(tiny_config, "train.aggressive=true")
-    mis = iter([0.5, 0.9, 0.8, 2.0])
-    monkeypatch.setattr(trainer.remedies, "validation_mi", lambda: next(mis))
     healthy = {"kl": 3.0, "active_units": 4}
-    for expected in (True, True, False, False):
-        valid = dict(healthy)
-        trainer.remedies.on_validation(valid)
+    mis, expected_states = [0.5, 0.9, 0.8, 2.0], (True, True, False, False)
+    for step, (mi, expected) in enumerate(zip(mis, expected_states, strict=True)):
+        assert trainer.remedies.wants_mutual_information is (step < 3)
+        trainer.remedies.on_validation({**healthy, "mutual_information": mi}, step)
         assert trainer.remedies.aggressive is expected
     assert sum("aggressive encoder training off" in m for m in logs) == 1
     assert "0.800" in next(m for m in logs if "aggressive" in m)
@@ -191,17 +190,17 @@ def test_warning_fires_once_after_patience_collapsed_validations(tiny_config):
     healthy = {"kl": 4.0, "active_units": 3}
     small_scale = {"kl": 4.0, "active_units": 0}  # information in small-scale means: not collapse
     for valid in (collapsed, dead, healthy, collapsed, dead, small_scale, dead):
-        trainer.remedies.on_validation(dict(valid))  # interrupted each time: no warning yet
+        trainer.remedies.on_validation(dict(valid), 0)  # interrupted each time: no warning yet
     assert not any("posterior collapse" in m for m in logs)
     for valid in (collapsed, collapsed, collapsed):
-        trainer.remedies.on_validation(dict(valid))
+        trainer.remedies.on_validation(dict(valid), 0)
     assert sum("posterior collapse" in m for m in logs) == 1
 
 
 def test_warning_can_be_switched_off(tiny_config):
     trainer, logs = make_trainer(tiny_config, "train.collapse_warning=false",
                                  "train.collapse_patience=1")
-    trainer.remedies.on_validation({"kl": 0.0, "active_units": 0})
+    trainer.remedies.on_validation({"kl": 0.0, "active_units": 0}, 0)
     assert not logs
 
 
@@ -226,3 +225,60 @@ def test_pretraining_validations_do_not_pick_best_or_decay_the_lr(tiny_config):
     trainer.remedies.pretraining = False
     trainer._scheduled_validation(end_of_epoch=True)
     assert trainer.best_neg_elbo < float("inf")
+
+
+# ------------------------------------------------------------------------------ found in review
+
+
+def test_decoder_reset_keeps_a_tied_embedding():
+    """With tie_embeddings the output weight *is* the embedding: the reset after pretraining
+    must keep its pretrained values, its zero padding row and its optimiser state, and reset
+    only the output bias (and the rest of the decoder)."""
+    from textvae.models.sentence_vae import ModelConfig
+    from textvae.remedies import reset_decoder
+
+    torch.manual_seed(3)
+    cfg = ModelConfig(embed_dim=17, encoder_hidden_dim=13, decoder_hidden_dim=17, latent_dim=7,
+                      tie_embeddings=True)
+    model = build_model(cfg, vocab_size=37, pad_id=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    ids = torch.randint(4, 37, (5, 9))
+    ids[:, 0] = 2
+    out = model(ids, torch.full((5,), 8))
+    out.logits.logsumexp(-1).sum().backward()
+    optimizer.step()  # moments for every parameter; the embedding moved away from its init
+    embedding = model.embedding.weight
+    assert model.output.weight is embedding
+    before = embedding.detach().clone()
+    bias_before = model.output.bias.detach().clone()
+    rnn_before = snapshot(model.decoder.parameters())
+    reset_decoder(model, optimizer, seed=11)
+    assert model.output.weight is embedding
+    assert torch.equal(embedding, before)  # pretrained values kept, padding row included
+    assert embedding in optimizer.state  # its Adam moments kept
+    assert not torch.equal(model.output.bias, bias_before)  # the decoder's own parts reset
+    assert not same(rnn_before, model.decoder.parameters())
+    assert model.output.bias not in optimizer.state
+    fresh = build_model(cfg, vocab_size=37, pad_id=0)
+    reset_decoder(fresh, torch.optim.Adam(fresh.parameters()), seed=11)
+    assert torch.equal(fresh.embedding.weight[0], torch.zeros(17))  # the padding row stays zero
+
+
+def test_aggressive_outer_step_clips_by_the_decoder_gradients_alone(tiny_config, monkeypatch):
+    """While aggressive, the outer step applies only decoder gradients; clipping must use their
+    norm, not one that also counted the encoder gradients the step then discards."""
+    trainer, _ = make_trainer(tiny_config, "train.aggressive=true", "train.grad_clip=0.05",
+                              "train.optimizer=sgd", "train.lr=1.0", "train.word_dropout=0.0",
+                              "model.dropout=0.0")
+    monkeypatch.setattr(trainer.remedies, "_inner_loop", lambda step: 0)
+    model = trainer.model
+    batch = a_batch(trainer)
+    encoder = {id(p) for p in encoder_parameters(model)}
+    decoder = [p for p in model.parameters() if id(p) not in encoder]
+    trainer.train_step(batch.ids, batch.lengths)  # leaves .grad as the step applied it
+    assert all(p.grad is None for p in encoder_parameters(model))
+    applied = [p.grad for p in decoder if p.grad is not None]
+    norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in applied])))
+    # The full gradient's norm is far above 0.05, so the applied one is clipped to exactly it;
+    # clipped by the norm with the encoder's gradients counted, it would be smaller.
+    assert norm == pytest.approx(0.05, rel=1e-6)

@@ -12,9 +12,10 @@ import torch
 
 from textvae.checkpoint import load_checkpoint
 from textvae.cli import main
+from textvae.device import autocast_dtype, resolve_device
 from textvae.errors import TextVAEError
 from textvae.models.sentence_vae import build_model
-from textvae.train import autocast_dtype, resolve_device, train
+from textvae.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,7 @@ def test_best_is_the_best_validation_including_the_closing_one(tiny_config, max_
 @pytest.mark.parametrize("patience, expected_lrs", [(1, [0.01, 0.01, 0.005, 0.005, 0.0025]),
                                                     ("null", [0.01] * 5)])
 def test_the_lr_decays_on_a_plateau_unless_patience_is_null(tiny_config, patience, expected_lrs):
-    from textvae.train import TrainerBase
+    from textvae.training.loop import TrainerBase
 
     cfg = tiny_config("train.lr=0.01", "train.lr_decay=0.5", f"train.lr_patience={patience}")
     model = build_model(cfg.model, vocab_size=19, pad_id=0)
@@ -81,7 +82,7 @@ def test_the_lr_decays_on_a_plateau_unless_patience_is_null(tiny_config, patienc
 
 
 def test_checkpoints_from_before_best_checkpoint_score_resume_with_the_best_so_far(tiny_config):
-    from textvae.train import TrainerBase
+    from textvae.training.loop import TrainerBase
 
     cfg = tiny_config()
     model = build_model(cfg.model, vocab_size=19, pad_id=0)
@@ -175,6 +176,46 @@ def test_device_resolution():
         assert resolve_device("auto").type == "cpu"
 
 
+@pytest.mark.parametrize("tagged", [True, False], ids=["tagged", "older-checkpoint"])
+def test_a_cuda_run_resumes_on_the_cpu_with_a_note(tiny_config, tagged):
+    """A checkpoint written on CUDA holds a CUDA generator state (16 bytes: Philox seed and
+    offset), which a CPU generator cannot take. Resuming on the CPU must go on, with a fresh
+    stream and one line saying so, not end in a raw RuntimeError."""
+    from textvae.training.loop import TrainerBase
+
+    cfg = tiny_config()
+    model = build_model(cfg.model, vocab_size=19, pad_id=0)
+    logs = []
+    trainer = TrainerBase(cfg, model, torch.device("cpu"), log=logs.append, writes=False)
+    trainer.best_counter, trainer.counters = "best_x", (*TrainerBase.counters, "best_x")
+    trainer.best_x = 3.5
+    state = trainer.state_dict()
+    state.update(generator=torch.zeros(16, dtype=torch.uint8), step=23,
+                 cuda_rng=torch.zeros(16, dtype=torch.uint8))
+    if tagged:
+        state["generator_device"] = "cuda"
+    else:  # written before checkpoints named the generator's device: told by the state's size
+        del state["generator_device"]
+    trainer.load_state_dict(state)
+    assert trainer.step == 23 and trainer.best_x == 3.5
+    assert sum("resumes on cpu" in m for m in logs) == 1
+    draw = torch.randn(5, generator=trainer.generator)
+    trainer.load_state_dict(state)  # the fresh stream is a function of (seed, step)
+    assert torch.equal(torch.randn(5, generator=trainer.generator), draw)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+def test_a_cpu_run_resumes_on_cuda_and_back(tiny_config):
+    cfg = tiny_config("train.max_steps=3", "train.device=cpu")
+    train(cfg, progress=False, log=_quiet)
+    logs = []
+    on_cuda = tiny_config("train.max_steps=5", "train.device=cuda")
+    assert train(on_cuda, resume=True, progress=False, log=logs.append).step == 5
+    assert any("resumes on cuda" in m for m in logs)
+    back = tiny_config("train.max_steps=7", "train.device=cpu")
+    assert train(back, resume=True, progress=False, log=logs.append).step == 7
+    assert any("resumes on cpu" in m for m in logs)
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
 def test_training_on_cuda_with_mixed_precision(tiny_config):
     cfg = tiny_config("train.max_steps=6", "train.device=cuda", "train.amp=auto")
@@ -225,7 +266,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 @pytest.mark.skipif(tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 4),
                     reason="torch < 2.4 has no fused Adam on the CPU")
 def test_adam_uses_the_fused_kernel_on_the_cpu():
-    from textvae.train import _adam
+    from textvae.training.loop import adam_optimizer as _adam
 
     weight = torch.nn.Parameter(torch.ones(3, 5))
     optimizer = _adam([weight], 0.1)

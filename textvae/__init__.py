@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from textvae.version import __version__
+
 __all__ = ["TextVAE", "__version__", "load"]
 
 if TYPE_CHECKING:

@@ -36,8 +36,10 @@ import torch
 from textvae.config import Config
 from textvae.data.batching import collate
 from textvae.data.corpus import Corpus, build_corpus
+from textvae.device import resolve_device
+from textvae.evaluate.iw import iw_nll, iw_nll_reference
 from textvae.models.sentence_vae import ModelConfig, SentenceVAE, build_model
-from textvae.train import Trainer, resolve_device
+from textvae.train import Trainer
 
 RNN_GATES = {"lstm": 4, "gru": 3}
 
@@ -258,7 +260,6 @@ def _iw_timings(model: SentenceVAE, corpus: Corpus, device: torch.device, *, iw_
                 sentences: int | None, reference_sentences: int, seed: int,
                 log: Callable[[str], None]) -> dict[str, float]:
     """Wall time of the batched IW-NLL and of the one-sentence-at-a-time protocol."""
-    from textvae.evaluate import iw_nll, iw_nll_reference
 
     test = corpus.ids["test"]
     subset = test if sentences is None else test[:sentences]

@@ -27,10 +27,12 @@ from typing import Any
 
 import torch
 import yaml
+from torch import nn
 
 from textvae.config import Config, from_dict, to_dict
 from textvae.data.tokenizers import Tokenizer, load_tokenizer
 from textvae.errors import CheckpointError
+from textvae.files import fsync_dir, fsync_file
 from textvae.models.sentence_vae import MODEL_TYPES
 
 FORMAT = "textvae-checkpoint"
@@ -48,14 +50,6 @@ class Checkpoint:
     tokenizer: Tokenizer | None  # None for image checkpoints
     model_state: dict[str, torch.Tensor]
     trainer_state: dict[str, Any] | None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_checkpoint(
@@ -101,9 +95,8 @@ def write_checkpoint(
             torch.save(trainer_state, tmp / "trainer.pt")
         for name in os.listdir(tmp):
             if (tmp / name).is_file():
-                with open(tmp / name, "rb") as fh:
-                    os.fsync(fh.fileno())
-        _fsync_dir(tmp)
+                fsync_file(tmp / name)
+        fsync_dir(tmp)
     except (OSError, RuntimeError) as err:
         # A full disk, a quota or an I/O error (torch.save reports some of these as
         # RuntimeError). Nothing outside the temporary directory was touched yet, so removing
@@ -121,7 +114,7 @@ def write_checkpoint(
     if final.exists():  # the same step saved again (e.g. after a resume): replace it whole
         shutil.rmtree(final)
     os.rename(tmp, final)
-    _fsync_dir(root)
+    fsync_dir(root)
     point_link(run_dir, "last", final)
     return final
 
@@ -158,20 +151,48 @@ def prune_checkpoints(run_dir: str | Path) -> None:
             child.unlink(missing_ok=True)
 
 
-def load_checkpoint(path: str | Path, *, with_trainer: bool = False) -> Checkpoint:
-    """Read a checkpoint directory (or a run directory, whose ``last`` is then read).
-
-    Weights and trainer state are read with ``torch.load(weights_only=True)``, which refuses
-    to unpickle anything but tensors and plain containers.
+def resolve_checkpoint_dir(path: str | Path) -> Path:
+    """The one run-directory rule: a checkpoint directory is itself; a run directory means its
+    ``best`` checkpoint, else its ``last``.
 
     Raises:
-        CheckpointError: if the directory or one of its files is missing or unreadable.
+        CheckpointError: the path does not exist.
     """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if not (path / "meta.json").exists() and (path / "last").exists():
-        path = path / "last"
+    if not (path / "meta.json").exists():
+        for link in ("best", "last"):
+            if (path / link).exists():
+                return path / link
+    return path
+
+
+# What to run for a checkpoint of each kind, for the error when the other kind is asked for.
+_COMMANDS = {"text": "textvae sample|evaluate|train", "image": "textvae image sample|evaluate|plot|train"}
+
+
+def load_checkpoint(
+    path: str | Path, *, kind: str = "text", config_class: type = Config,
+    with_trainer: bool = False,
+) -> Checkpoint:
+    """Read a checkpoint directory, or a run directory by :func:`resolve_checkpoint_dir`.
+
+    Weights and trainer state are read with ``torch.load(weights_only=True)``, which refuses
+    to unpickle anything but tensors and plain containers.
+
+    Args:
+        path: a checkpoint or run directory.
+        kind: the kind of checkpoint asked for (``text`` or ``image``); another kind is an error.
+        config_class: the config dataclass that ``config.yaml`` describes (``Config`` for text;
+            the image side passes its own).
+        with_trainer: also read ``trainer.pt`` (to resume training).
+
+    Raises:
+        CheckpointError: if the directory or one of its files is missing or unreadable, or it
+            holds a checkpoint of another kind.
+    """
+    path = resolve_checkpoint_dir(path)
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:
         raise CheckpointError(
@@ -183,9 +204,14 @@ def load_checkpoint(path: str | Path, *, with_trainer: bool = False) -> Checkpoi
         raise CheckpointError(f"{path / 'meta.json'} is not valid JSON ({err})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a textvae checkpoint (meta.json has no format tag)")
-    kind = meta.get("kind", "text")  # checkpoints from before image support are text
-    if kind not in ("text", "image"):
-        raise CheckpointError(f"{path}: unknown checkpoint kind {kind!r} in meta.json")
+    found = meta.get("kind", "text")  # checkpoints from before image support are text
+    if found not in _COMMANDS:
+        raise CheckpointError(f"{path}: unknown checkpoint kind {found!r} in meta.json")
+    if found != kind:
+        article = "an" if found == "image" else "a"
+        raise CheckpointError(
+            f"{path} is {article} {found}-model checkpoint, not {kind}; use `{_COMMANDS[found]}` for it"
+        )
     model_type = meta.get("model_type")
     if kind == "text" and model_type is not None and model_type not in MODEL_TYPES:
         raise CheckpointError(
@@ -193,7 +219,7 @@ def load_checkpoint(path: str | Path, *, with_trainer: bool = False) -> Checkpoi
             f"load (they load the sentence models: {', '.join(MODEL_TYPES)}); check the path"
         )
     try:
-        config = from_dict(_config_class(kind), yaml.safe_load((path / "config.yaml").read_text()) or {})
+        config = from_dict(config_class, yaml.safe_load((path / "config.yaml").read_text()) or {})
     except Exception as err:  # noqa: BLE001 - any failure here means the file is unusable
         raise CheckpointError(f"{path / 'config.yaml'} is invalid: {err}") from None
     tokenizer = None
@@ -220,12 +246,20 @@ def load_checkpoint(path: str | Path, *, with_trainer: bool = False) -> Checkpoi
     return Checkpoint(path, config, meta, tokenizer, model_state, trainer_state)
 
 
-def _config_class(kind: str) -> type:
-    if kind == "image":
-        from textvae.image.config import ImageConfig  # imported here: the text side needs none
+def load_weights(model: nn.Module, checkpoint: Checkpoint) -> None:
+    """Load the checkpoint's weights into ``model`` (built from its config).
 
-        return ImageConfig
-    return Config
+    Raises:
+        CheckpointError: the weights do not fit the model (missing, unexpected or mis-shaped
+            tensors), named with the checkpoint's path and torch's first line.
+    """
+    try:
+        model.load_state_dict(checkpoint.model_state)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{checkpoint.path}: the weights do not match the model its config describes "
+            f"({str(err).splitlines()[0][:200]})"
+        ) from None
 
 
 def _torch_load(path: Path) -> Any:

@@ -20,3 +20,16 @@ class DataError(TextVAEError):
 
 class CheckpointError(TextVAEError):
     """A checkpoint directory is missing, incomplete, or does not match what is asked of it."""
+
+
+class InputError(TextVAEError, ValueError):
+    """An input sentence or argument cannot be used (empty, all-unknown, wrong count, ...)."""
+
+
+class NoLatentSpaceError(TextVAEError):
+    """A latent-space operation was asked of the LM baseline, which has no latent space."""
+
+
+class FileWriteError(TextVAEError, OSError):
+    """A file could not be written (a full disk, a missing or read-only directory); the previous
+    file, if any, is left as it was."""

@@ -9,8 +9,8 @@ generates can be checked exactly (:func:`textvae.data.grammar.parse`):
   sentences (Bowman et al. 2016, section 5.2);
 - **reconstruction**: exact match and token accuracy of the greedy decode of the posterior mean;
 - **label retention**: how often that decode keeps each generating factor of its input;
-- **linear probes**: how linearly decodable each factor is from the posterior mean (the probing
-  methodology of Alain & Bengio 2016 / Conneau et al. 2018).
+- **linear probes**: how linearly decodable each factor is from the posterior mean
+  (:func:`textvae.metrics.linear_probe_accuracy`).
 
 Every number is a share in [0, 1]. The report is a nested dict of plain Python values (JSON-ready).
 """
@@ -19,128 +19,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import torch
-from torch import Tensor
-
-from textvae.errors import TextVAEError
-
-if TYPE_CHECKING:
-    from textvae.api import TextVAE
+from textvae.api import TextVAE
+from textvae.data.grammar import grammar_splits, parse
+from textvae.errors import NoLatentSpaceError, TextVAEError
+from textvae.generate import DEFAULT_MAX_LEN
+from textvae.metrics import linear_probe_accuracy, reconstruction_accuracy
 
 __all__ = [
     "FACTORS",
     "format_quality_report",
     "grammar_quality_report",
-    "linear_probe_accuracy",
-    "reconstruction_accuracy",
 ]
 
 FACTORS = ("topic", "tense", "number", "mood", "negation")
 MAX_PROBE_TRAIN = 5000
-
-
-def reconstruction_accuracy(
-    references: Sequence[Sequence[int]],
-    decodes: Sequence[Sequence[int]],
-    *,
-    decodes_ended: Sequence[bool] | None = None,
-) -> dict[str, float]:
-    """Exact-match and token-level accuracy of decodes against references.
-
-    Token accuracy is the share of reference target positions (the words plus the end token,
-    which the decoder must also produce) where the decode has the same token at the same
-    position: ``sum_i |{t < len(ref_i) + 1 : dec_i[t] == ref_i[t]}| / sum_i (len(ref_i) + 1)``,
-    with the end token appended to both sides (a decode cut off at ``max_len`` has none). A decode
-    that is longer than its reference loses only the reference's end-token position. Exact match
-    is the share of decodes identical to their reference.
-
-    Args:
-        references: id lists without bos/eos.
-        decodes: id lists without bos/eos, one per reference.
-        decodes_ended: whether each decode ended with the end token (default: all did).
-
-    Returns:
-        ``{"exact_match": ..., "token_accuracy": ...}``.
-    """
-    if len(references) != len(decodes):
-        raise ValueError(f"{len(references)} references but {len(decodes)} decodes")
-    if not references:
-        raise ValueError("no references to compare")
-    ended = [True] * len(decodes) if decodes_ended is None else list(decodes_ended)
-    end = object()  # an end-token marker no id can equal
-    exact = matched = total = 0
-    for ref, dec, has_end in zip(references, decodes, ended, strict=True):
-        ref_t = [*ref, end]
-        dec_t = [*dec, end] if has_end else list(dec)
-        exact += ref_t == dec_t
-        matched += sum(r == d for r, d in zip(ref_t, dec_t, strict=False))
-        total += len(ref_t)
-    return {"exact_match": exact / len(references), "token_accuracy": matched / total}
-
-
-def linear_probe_accuracy(
-    train_x: Tensor,
-    train_labels: Sequence[Any],
-    test_x: Tensor,
-    test_labels: Sequence[Any],
-    *,
-    l2: float | None = None,
-    max_iter: int = 200,
-) -> float:
-    """Test accuracy of a multinomial logistic regression trained on ``(train_x, train_labels)``.
-
-    Features are standardized with the training mean and standard deviation; the model is fit by
-    L-BFGS on the mean cross-entropy plus ``l2 / 2 * ||W||^2`` (default ``l2 = 1 / N``, the
-    regularization of scikit-learn's ``LogisticRegression(C=1.0)``). A test label never seen in
-    training counts as a miss. Deterministic (full batch, zero initialisation).
-
-    Args:
-        train_x: (N, Z) features.
-        train_labels: N hashable labels.
-        test_x: (M, Z) features.
-        test_labels: M labels.
-        l2: L2 strength, or None for ``1 / N``.
-        max_iter: L-BFGS iterations.
-
-    Returns:
-        The share of test labels predicted correctly.
-    """
-    if len(train_labels) != train_x.shape[0] or len(test_labels) != test_x.shape[0]:
-        raise ValueError("features and labels differ in length")
-    if not len(test_labels):
-        raise ValueError("no test examples")
-    classes = sorted(set(train_labels), key=repr)
-    index = {c: i for i, c in enumerate(classes)}
-    if len(classes) == 1:
-        return sum(label == classes[0] for label in test_labels) / len(test_labels)
-    x = train_x.detach().to("cpu", torch.float64)
-    mean, std = x.mean(0), x.std(0).clamp(min=1e-8)
-    x = (x - mean) / std  # (N, Z)
-    y = torch.tensor([index[label] for label in train_labels])  # (N,)
-    strength = 1.0 / x.shape[0] if l2 is None else l2
-    weight = torch.zeros(x.shape[1], len(classes), dtype=torch.float64, requires_grad=True)  # (Z, C)
-    bias = torch.zeros(len(classes), dtype=torch.float64, requires_grad=True)  # (C,)
-    optimizer = torch.optim.LBFGS(
-        [weight, bias], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-9
-    )
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ weight + bias, y)
-        loss = loss + 0.5 * strength * weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
-    test = (test_x.detach().to("cpu", torch.float64) - mean) / std  # (M, Z)
-    with torch.no_grad():
-        predicted = (test @ weight + bias).argmax(dim=1).tolist()  # (M,)
-    return sum(classes[p] == label for p, label in zip(predicted, test_labels, strict=True)) / len(
-        test_labels
-    )
 
 
 def _share(flags: Sequence[bool]) -> float:
@@ -155,7 +49,7 @@ def grammar_quality_report(
     steps: int = 8,
     n_test: int = 1000,
     seed: int = 0,
-    max_len: int = 64,
+    max_len: int = DEFAULT_MAX_LEN,
 ) -> dict[str, dict[str, Any]]:
     """Measure generation quality of a VAE trained on the built-in grammar corpus.
 
@@ -181,8 +75,6 @@ def grammar_quality_report(
     Raises:
         TextVAEError: the model was not trained on the grammar corpus, or is an LM baseline.
     """
-    from textvae.data.grammar import grammar_splits, parse
-
     data = tv.config.data
     if data.source != "grammar":
         raise TextVAEError(
@@ -190,8 +82,6 @@ def grammar_quality_report(
             f"(data.source: grammar); this model's data.source is {data.source!r}"
         )
     if tv.latent_dim is None:
-        from textvae.api import NoLatentSpaceError
-
         raise NoLatentSpaceError(
             "the grammar quality report needs a latent space, but this model is an LM baseline"
         )

@@ -24,28 +24,33 @@ warning when collapse happens.
 Which parameters are "encoder" and "decoder": textvae shares one embedding table between the
 encoder and the decoder. The embedding counts as the decoder's (it is most of the decoder's
 input), so inner encoder-only steps leave every decoder parameter unchanged; the decoder reset
-keeps it, because resetting it would also wipe out the pretrained encoder's input.
+keeps it, because resetting it would also wipe out the pretrained encoder's input. With
+``model.tie_embeddings`` the output layer's weight *is* the embedding: the reset keeps it too
+(weights and optimiser state), and reinitialises only the output bias.
 
-The :class:`Remedies` object is owned by the :class:`~textvae.train.Trainer`, which calls it at
-three points: the start of each training step, between backward and the optimiser step, and
-after each validation.
+A :class:`Remedies` object is built from explicit collaborators (the model, its optimiser, the
+``train`` config, a log and a source of random training batches) and called by the text trainer
+at three points: the start of each training step, between backward and the optimiser step, and
+after each validation (whose figures carry the mutual information when
+:attr:`Remedies.wants_mutual_information`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from textvae.data.batching import collate
+from textvae.config import TrainConfig
 from textvae.errors import ConfigError
 from textvae.models.gaussian import kl_standard_normal
 from textvae.objectives import kl_weight, reconstruction_nll, vae_objective, word_dropout
 
-if TYPE_CHECKING:
-    from textvae.train import Trainer
+# Draws a random training batch with the given generator: (ids (B, T + 1), lengths (B,)).
+BatchSource = Callable[[torch.Generator], tuple[Tensor, Tensor]]
 
 # Validation KL (nats per sentence) below which the posterior counts as collapsed, and below
 # which it does when no unit is active.
@@ -53,7 +58,6 @@ COLLAPSE_KL_NATS = 0.1
 COLLAPSE_KL_NO_UNITS_NATS = 1.0
 INNER_WINDOW = 10  # inner steps per window; the encoder loss "stops improving" when a window's
 #                    mean is not below the previous window's mean
-MI_SEED_OFFSET = 2_000_003
 RESET_SEED_OFFSET = 3_000_017
 
 
@@ -89,43 +93,71 @@ def reset_decoder(model: nn.Module, optimizer: torch.optim.Optimizer, seed: int)
 
     The init draws from torch's global generator inside a fork seeded by ``seed``: the new
     weights are then the same on every rank of a distributed job and in a resumed run, and the
-    training streams do not move."""
+    training streams do not move.
+
+    A parameter the decoder modules share with the embedding (the output weight under
+    ``tie_embeddings``) is not the decoder's own: it keeps its pretrained values, its padding
+    row of zeros and its optimiser state."""
+    shared = {id(p) for p in model.embedding.parameters()}
     cuda = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
     with torch.random.fork_rng(devices=cuda):  # CUDA weights draw from the CUDA generator
         torch.manual_seed(seed)  # seeds the CPU and every CUDA generator
         for module in decoder_modules(model):
+            kept = [(p, p.detach().clone()) for p in module.parameters() if id(p) in shared]
             module.reset_parameters()
+            with torch.no_grad():
+                for p, value in kept:
+                    p.copy_(value)
     for module in decoder_modules(model):
         for p in module.parameters():
-            optimizer.state.pop(p, None)
+            if id(p) not in shared:
+                optimizer.state.pop(p, None)
 
 
 class Remedies:
     """The collapse remedies and warning of one run (see the module docstring).
 
     Args:
-        trainer: the owning trainer; read for its model, optimiser, config, data and log.
+        model: the sentence model being trained.
+        optimizer: its optimiser (the inner loop steps it; the decoder reset drops state in it).
+        config: the run's ``train`` section.
+        log: where one-line messages go.
+        random_batch: draws a random training batch (for the inner encoder steps).
+        generator: the training generator (word dropout and noise of the inner steps).
+        unk_id: the tokenizer's unknown id (word dropout).
+        distributed: whether this is one rank of a distributed job.
     """
 
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        tc = trainer.tc
-        is_vae = trainer.model.is_vae
-        if (tc.aggressive or tc.pretrain_ae_steps) and not is_vae:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        config: TrainConfig,
+        *,
+        log: Callable[[str], None],
+        random_batch: BatchSource,
+        generator: torch.Generator,
+        unk_id: int,
+        distributed: bool = False,
+    ) -> None:
+        is_vae = model.is_vae
+        if (config.aggressive or config.pretrain_ae_steps) and not is_vae:
             raise ConfigError(
                 "train.aggressive and train.pretrain_ae_steps need a VAE; model.model_type is 'lm'"
             )
-        if tc.aggressive and trainer.dist.enabled:
+        if config.aggressive and distributed:
             # Inner encoder-only steps run on each rank's own batches, without the gradient
             # all-reduce, so the replicas would drift apart.
             raise ConfigError("train.aggressive is not supported in a distributed (torchrun) job")
-        self.aggressive = tc.aggressive
+        self.model, self.optimizer, self.tc, self.log = model, optimizer, config, log
+        self.random_batch, self.generator, self.unk_id = random_batch, generator, unk_id
+        self.aggressive = config.aggressive
         self.best_mi = -math.inf
-        self.pretraining = bool(tc.pretrain_ae_steps)
+        self.pretraining = bool(config.pretrain_ae_steps)
         self.collapsed_validations = 0
         self.warned = False
         self.inner_steps = 0  # encoder-only steps taken so far (for logs and tests)
-        self._encoder_ids = {id(p) for p in encoder_parameters(trainer.model)} if is_vae else set()
+        self._encoder_ids = {id(p) for p in encoder_parameters(model)} if is_vae else set()
 
     # -- state (saved with the trainer's, so a resumed run continues the same phase) -----------
 
@@ -145,58 +177,63 @@ class Remedies:
         schedule counted from the end of pretraining."""
         if self.pretraining:
             return 0.0
-        return kl_weight(step - (self.trainer.tc.pretrain_ae_steps or 0), self.trainer.tc.kl)
+        return kl_weight(step - (self.tc.pretrain_ae_steps or 0), self.tc.kl)
 
     def free_bits(self) -> float:
-        return 0.0 if self.pretraining else self.trainer.tc.free_bits
+        return 0.0 if self.pretraining else self.tc.free_bits
+
+    @property
+    def wants_mutual_information(self) -> bool:
+        """Whether the next validation must report ``mutual_information`` (aggressive mode
+        switches itself off by it)."""
+        return self.aggressive
 
     # -- hooks ---------------------------------------------------------------------------------
 
     def on_step_start(self, step: int) -> None:
         """Called before each training step (``step`` = steps done so far)."""
-        tc = self.trainer.tc
+        tc = self.tc
         if self.pretraining and step >= tc.pretrain_ae_steps:
             self.pretraining = False
-            reset_decoder(self.trainer.model, self.trainer.optimizer, tc.seed + RESET_SEED_OFFSET)
-            self.trainer.log(
+            reset_decoder(self.model, self.optimizer, tc.seed + RESET_SEED_OFFSET)
+            self.log(
                 f"step {step}: autoencoder pretraining done; decoder reinitialised, now training "
                 f"with the KL schedule from step 0 and free bits {tc.free_bits}"
             )
         if self.aggressive:
-            self._inner_loop()
+            self._inner_loop(step)
 
     def mask_gradients(self) -> None:
         """Called between backward and the optimiser step: while aggressive, the outer step
         updates the decoder only (the encoder was just trained in the inner loop)."""
         if not self.aggressive:
             return
-        for p in encoder_parameters(self.trainer.model):
+        for p in encoder_parameters(self.model):
             p.grad = None
 
-    def on_validation(self, valid: dict[str, float]) -> None:
-        """Called after each scheduled validation with its metrics."""
-        t = self.trainer
-        if not t.model.is_vae:
+    def on_validation(self, valid: dict[str, float], step: int) -> None:
+        """Called after each scheduled validation at ``step`` with its figures (which hold
+        ``mutual_information`` when :attr:`wants_mutual_information` was true)."""
+        if not self.model.is_vae:
             return
         if self.aggressive:
-            mi = self.validation_mi()
-            valid["mutual_information"] = mi
+            mi = valid["mutual_information"]
             if mi > self.best_mi:
                 self.best_mi = mi
             else:
                 self.aggressive = False
-                t.log(f"step {t.step}: validation MI {mi:.3f} nats did not rise above "
-                      f"{self.best_mi:.3f}; aggressive encoder training off "
-                      f"({self.inner_steps} inner steps in all)")
-        if not t.tc.collapse_warning or self.pretraining:
+                self.log(f"step {step}: validation MI {mi:.3f} nats did not rise above "
+                         f"{self.best_mi:.3f}; aggressive encoder training off "
+                         f"({self.inner_steps} inner steps in all)")
+        if not self.tc.collapse_warning or self.pretraining:
             return
         collapsed = valid["kl"] < COLLAPSE_KL_NATS or (
             valid["active_units"] == 0 and valid["kl"] < COLLAPSE_KL_NO_UNITS_NATS
         )
         self.collapsed_validations = self.collapsed_validations + 1 if collapsed else 0
-        if self.collapsed_validations >= t.tc.collapse_patience and not self.warned:
+        if self.collapsed_validations >= self.tc.collapse_patience and not self.warned:
             self.warned = True
-            t.log(
+            self.log(
                 f"warning: posterior collapse: validation KL {valid['kl']:.3f} nats/sentence, "
                 f"{valid['active_units']} active units for {self.collapsed_validations} "
                 f"validations in a row (thresholds: KL < {COLLAPSE_KL_NATS}, or 0 active units "
@@ -207,69 +244,35 @@ class Remedies:
 
     # -- aggressive training -------------------------------------------------------------------
 
-    def _random_batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        t = self.trainer
-        train_ids = t.corpus.ids["train"]
-        picks = torch.randint(len(train_ids), (t.tc.batch_size,), generator=generator,
-                              device=generator.device).tolist()
-        batch = collate([train_ids[i] for i in picks], bos_id=t.tokenizer.bos_id,
-                        eos_id=t.tokenizer.eos_id, pad_id=t.tokenizer.pad_id).to(t.device)
-        return batch.ids, batch.lengths
-
-    def _inner_loop(self) -> int:
+    def _inner_loop(self, step: int) -> int:
         """Encoder-only updates on random training batches until the loss stops improving
         (:func:`encoder_converged`) or ``aggressive_max_inner`` steps. Returns the steps taken."""
-        t = self.trainer
-        model, tc = t.model, t.tc
+        model, tc = self.model, self.tc
         model.train()
         encoder = encoder_parameters(model)
         losses: list[float] = []
         while len(losses) < tc.aggressive_max_inner:
-            ids, lengths = self._random_batch(t.generator)
+            ids, lengths = self.random_batch(self.generator)  # (B, T + 1), (B,)
             inputs = word_dropout(ids[:, :-1], lengths, tc.word_dropout,
-                                  unk_id=t.tokenizer.unk_id, generator=t.generator)
-            out = model(ids, lengths, decoder_inputs=inputs, generator=t.generator)
+                                  unk_id=self.unk_id, generator=self.generator)
+            out = model(ids, lengths, decoder_inputs=inputs, generator=self.generator)
             terms = vae_objective(
                 reconstruction_nll(out.logits, out.targets, lengths),
                 kl_standard_normal(out.mu.float(), out.logvar.float()),
-                kl_weight=self.kl_weight(t.step), free_bits=self.free_bits(),
+                kl_weight=self.kl_weight(step), free_bits=self.free_bits(),
                 free_bits_mode=tc.free_bits_mode,
             )
-            t.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
             for p in model.parameters():
                 if id(p) not in self._encoder_ids:
                     p.grad = None  # Adam skips parameters without a gradient
             if tc.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(encoder, tc.grad_clip)
-            t.optimizer.step()
+            self.optimizer.step()
             losses.append(terms.loss.item())
             if encoder_converged(losses):
                 break
-        t.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         self.inner_steps += len(losses)
         return len(losses)
-
-    @torch.no_grad()
-    def validation_mi(self) -> float:
-        """I_q(x; z) over the whole validation set, one z per sentence (seeded afresh)."""
-        from textvae.evaluate import mutual_information
-
-        t = self.trainer
-        model = t.model
-        was_training = model.training
-        model.eval()
-        generator = torch.Generator().manual_seed(t.tc.seed + MI_SEED_OFFSET)
-        ids = t.corpus.ids["valid"]
-        mus, logvars = [], []
-        for start in range(0, len(ids), 256):
-            batch = collate(ids[start : start + 256], bos_id=t.tokenizer.bos_id,
-                            eos_id=t.tokenizer.eos_id, pad_id=t.tokenizer.pad_id).to(t.device)
-            mu, logvar = model.encode(batch.ids[:, 1:], batch.lengths)  # (B, Z) each
-            mus.append(mu.float().cpu())
-            logvars.append(logvar.float().cpu())
-        model.train(was_training)
-        mu, logvar = torch.cat(mus), torch.cat(logvars)  # (S, Z)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator)
-        return mutual_information(mu, logvar, z)
-

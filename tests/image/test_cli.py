@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 
 from textvae.cli import main
 
@@ -26,6 +25,8 @@ def test_train_then_evaluate_prints_iw_nll(image_config, tmp_path, capsys, one_t
     assert result["iw_k"] == 11 and result["images"] == 9 and result["step"] == 3
     assert result["iw_nll_nats_per_image"] > 0 and result["mse_per_image"] > 0
     assert json.loads((tmp_path / "e.json").read_text()) == result
+    # Written whole by textvae.files: no temporary file is left beside it.
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):
@@ -48,38 +49,11 @@ def test_pictures_commands(image_config, tmp_path, capsys, one_thread):
     assert (tmp_path / "s.png").is_file()
 
 
-
-def test_evaluation_slices_see_the_pixels_of_the_full_split(image_config, tmp_path, capsys,
-                                                            one_thread):
-    from textvae.image.cli import _test_images
-    from textvae.image.config import load_image_config
-
+def test_evaluate_passes_the_slice_to_the_report(image_config, tmp_path, capsys, one_thread):
     run = _train(image_config, tmp_path)
-    cfg = load_image_config(run / "last" / "config.yaml")
-    full, labels = _test_images(cfg, "test", None)
-    part, part_labels = _test_images(cfg, "test", 3, offset=5)
-    assert torch.equal(part, full[5:8]) and torch.equal(part_labels, labels[5:8])
     capsys.readouterr()
     assert main(["image", "evaluate", str(run), "--iw-k", "3", "--offset", "7"]) == 0
-    assert json.loads(capsys.readouterr().out)["images"] == 2
-
-
-def test_sprites_evaluation_reports_mig_and_the_beta_vae_metric(tmp_path, capsys, one_thread):
-    args = ["image", "train", "--set", "data.source=sprites", "--set", "data.sprites_size=23",
-            "--set", "data.valid_size=3", "--set", "model.image_size=64",
-            "--set", "model.hidden_dims=[13]", "--set", "model.latent_dim=7",
-            "--set", "train.max_steps=2", "--set", "train.batch_size=5",
-            "--set", f"train.out_dir={tmp_path / 'sprites'}"]
-    assert main(args) == 0
-    capsys.readouterr()
-    assert main(["image", "evaluate", str(tmp_path / "sprites"), "--iw-k", "0",
-                 "--beta-vae-train", "11", "--beta-vae-test", "7", "--mig-images", "97"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert 0 <= result["mig"] <= 1 and len(result["mig_per_factor"]) == 5
-    assert result["mig_images"] == 97
-    assert 0 <= result["beta_vae_accuracy"] <= 1 and result["beta_vae_examples"] == [11, 7]
-    hits = result["beta_vae_accuracy"] * 7  # a whole number of the 7 test examples (4 decimals)
-    assert abs(hits - round(hits)) < 1e-3
+    assert json.loads(capsys.readouterr().out)["images"] == 2  # test images 7 and 8 of 9
 
 
 def test_curves_with_an_unknown_key_is_a_one_line_error(image_config, tmp_path, capsys,

@@ -53,3 +53,17 @@ def test_unknown_keys_name_the_valid_ones():
         load_image_config(None, ["data.pixel=grey"])
     with pytest.raises(ConfigError, match="data.source is 'hf' but data.hf_name is not set"):
         load_image_config(None, ["data.source=hf"])
+
+
+def test_image_runs_default_to_a_constant_kl_weight(tmp_path):
+    # The text default (logistic annealing) must not leak into an image run that names no kind.
+    assert load_image_config(None).train.kl.kind == "constant"
+    path = tmp_path / "partial_kl.yaml"
+    path.write_text("train:\n  kl:\n    max_weight: 2\n", encoding="utf-8")
+    kl = load_image_config(path).train.kl
+    assert (kl.kind, kl.max_weight) == ("constant", 2.0)
+    # Any other kind is still there for the asking, and the text side's default is unchanged.
+    assert load_image_config(path, ["train.kl.kind=logistic"]).train.kl.kind == "logistic"
+    from textvae.config import TrainConfig
+
+    assert TrainConfig().kl.kind == "logistic"

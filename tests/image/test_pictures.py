@@ -199,3 +199,21 @@ def test_plot_curves_rejects_unknown_keys_and_bad_lines(tmp_path):
     with pytest.raises(ValueError, match="bad.jsonl:2"):
         plot_curves(bad, tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
+
+
+def test_a_failed_encode_leaves_the_old_png_and_no_temporary_file(tmp_path, monkeypatch):
+    import matplotlib.image
+
+    path = save_grid(images(5), tmp_path / "g.png", nrow=3)
+    before = path.read_bytes()
+
+    def half_a_png(name, *args, **kwargs):
+        with open(name, "wb") as fh:
+            fh.write(PNG_MAGIC)  # then the encoder dies
+        raise RuntimeError("encoder failed")
+
+    monkeypatch.setattr(matplotlib.image, "imsave", half_a_png)
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        save_grid(images(7, seed=1), path, nrow=3)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["g.png"]

@@ -21,12 +21,16 @@ def _quiet(*_):
     pass
 
 
+def load_image_checkpoint(path, **kwargs):
+    return load_checkpoint(path, kind="image", config_class=ImageConfig, **kwargs)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_every_model_trains_and_round_trips_its_checkpoint(name, image_config, one_thread):
     cfg = image_config(*MODELS[name], "train.max_steps=4")
     result = train_image(cfg, log=_quiet)
     assert result.step == 4 and result.stopped == "reached max_steps=4"
-    ckpt = load_checkpoint(result.run_dir)
+    ckpt = load_image_checkpoint(result.run_dir)
     assert ckpt.meta["kind"] == "image" and ckpt.tokenizer is None
     assert isinstance(ckpt.config, ImageConfig) and ckpt.config == cfg
     model, config, meta = load_image_model(result.run_dir, "cpu")
@@ -53,8 +57,8 @@ def test_resume_continues_exactly(image_config, one_thread):
     train_image(image_config("train.max_steps=3", out="b"), log=_quiet)
     resumed = train_image(image_config("train.max_steps=7", out="b"), resume=True, log=_quiet)
     assert resumed.step == 7
-    a = load_checkpoint(straight.run_dir).model_state
-    b = load_checkpoint(resumed.run_dir).model_state
+    a = load_image_checkpoint(straight.run_dir / "last").model_state
+    b = load_image_checkpoint(resumed.run_dir / "last").model_state
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -84,7 +88,7 @@ def test_a_text_checkpoint_is_refused_as_an_image_model(tmp_path):
     write_checkpoint(tmp_path, config=Config(), tokenizer=WordTokenizer.build(["a b"]),
                      model_state={}, trainer_state=None, meta={"step": 1})
     assert load_checkpoint(tmp_path).meta["kind"] == "text"
-    with pytest.raises(CheckpointError, match="is a text checkpoint"):
+    with pytest.raises(CheckpointError, match="is a text-model checkpoint, not image"):
         load_image_model(tmp_path, "cpu")
 
 
@@ -99,7 +103,7 @@ def test_the_text_api_refuses_an_image_checkpoint(image_config, one_thread):
     import textvae
 
     result = train_image(image_config("train.max_steps=1"), log=_quiet)
-    with pytest.raises(CheckpointError, match="is an image-model checkpoint; the text API"):
+    with pytest.raises(CheckpointError, match="is an image-model checkpoint, not text"):
         textvae.load(result.run_dir, device="cpu")
 
 
@@ -116,7 +120,7 @@ def test_the_shared_nonfinite_policy_applies_to_images(image_config, monkeypatch
 
     monkeypatch.setattr(image_train, "image_objective", poisoned)
     result = train_image(image_config("train.max_steps=4", "train.nonfinite=skip"), log=_quiet)
-    state = load_checkpoint(result.run_dir, with_trainer=True).trainer_state
+    state = load_image_checkpoint(result.run_dir, with_trainer=True).trainer_state
     assert result.step == 4 and state["skipped_batches"] == 1
     calls["n"] = 0
     with pytest.raises(TextVAEError, match="the training loss became nan at step 2"):
@@ -128,6 +132,29 @@ def test_resuming_across_kinds_is_a_clear_error(image_config, tiny_config, one_t
 
     image_run = train_image(image_config("train.max_steps=1", out="img"), log=_quiet)
     text_cfg = tiny_config("train.max_steps=1", out="img")  # the same out_dir
-    with pytest.raises(TextVAEError, match="is an image checkpoint; resume it with `textvae image"):
+    with pytest.raises(TextVAEError, match="is an image-model checkpoint, not text; use `textvae image"):
         train(text_cfg, resume=True, progress=False, log=_quiet)
     assert (image_run.run_dir / "last").exists()
+
+
+def test_eval_every_validates_between_epoch_ends(image_config, one_thread):
+    # 18 training images in batches of 5: epochs end at steps 4 and 8.
+    result = train_image(image_config("train.max_steps=6", "train.eval_every=2"), log=_quiet)
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["split"] == "valid"] == [2, 4, 6]
+
+
+def test_image_commands_read_best_like_the_text_ones(image_config, one_thread):
+    import shutil
+
+    from textvae.checkpoint import point_link
+
+    result = train_image(image_config("train.max_steps=3", "train.eval_every=1"), log=_quiet)
+    run = result.run_dir
+    older = run / "checkpoints" / "step-00000001"
+    shutil.copytree((run / "last").resolve(), older)
+    meta = json.loads((older / "meta.json").read_text())
+    (older / "meta.json").write_text(json.dumps({**meta, "step": 1}))
+    point_link(run, "best", older)
+    assert load_image_model(run, "cpu")[2]["step"] == 1  # best, not last (step 3)
+    assert load_image_model(run / "last", "cpu")[2]["step"] == 3

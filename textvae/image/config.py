@@ -1,18 +1,26 @@
-"""Image run configs: their own data and model sections, with the text side's ``TrainConfig``.
+"""Image run configs: their own data and model sections, and the text side's ``TrainConfig``
+with an image default for the KL schedule.
 
 A YAML file has the sections ``data`` (:class:`ImageDataConfig`), ``model``
-(:class:`~textvae.image.models.ImageModelConfig`) and ``train``
-(:class:`textvae.config.TrainConfig`, shared with the text side). Loading, dotted ``--set``
-overrides and strict validation are textvae.config's.
+(:class:`~textvae.image.models.ImageModelConfig`) and ``train`` (:class:`ImageTrainConfig`:
+:class:`textvae.config.TrainConfig`, shared with the text side, whose ``kl.kind`` defaults to
+``constant``). Loading, dotted ``--set`` overrides and strict validation are textvae.config's.
 """
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from textvae.config import TrainConfig, apply_overrides, from_dict, read_yaml
+from textvae.config import (
+    KLScheduleConfig,
+    TrainConfig,
+    apply_overrides,
+    from_dict,
+    read_yaml,
+)
 from textvae.errors import ConfigError
 from textvae.image.models import ImageModelConfig
 
@@ -58,13 +66,35 @@ class ImageDataConfig:
             raise ConfigError("data.source is 'hf' but data.hf_name is not set")
 
 
+# The schedule kinds are the shared config's: only the default differs here.
+_KL_KINDS = typing.get_type_hints(KLScheduleConfig)["kind"]
+
+
+@dataclass
+class ImageKLScheduleConfig(KLScheduleConfig):
+    """The text side's KL schedule, constant by default: an image VAE's objective is the plain
+    ELBO (times the model's ``beta``) from the first step, as in Kingma & Welling 2014 and
+    Higgins et al. 2017. The text default, Bowman et al.'s logistic annealing, is a remedy for
+    posterior collapse under an autoregressive decoder; an image run asks for it explicitly."""
+
+    kind: _KL_KINDS = "constant"
+
+
+@dataclass
+class ImageTrainConfig(TrainConfig):
+    """:class:`textvae.config.TrainConfig` with the image KL default
+    (:class:`ImageKLScheduleConfig`); every other field and check is the shared one."""
+
+    kl: ImageKLScheduleConfig = field(default_factory=ImageKLScheduleConfig)
+
+
 @dataclass
 class ImageConfig:
     """A whole image run: data, model and (shared) training settings."""
 
     data: ImageDataConfig = field(default_factory=ImageDataConfig)
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
 
 
 def load_image_config(

@@ -14,10 +14,14 @@ import torch
 from torch import Tensor
 
 from textvae.image.sprites import FACTOR_SIZES, render
+from textvae.metrics import fit_linear_probe
 
-# L2 penalty on the beta-VAE classifier's weights. The classes are often separable, and without a
-# penalty the weights would grow until the optimiser gives up; this keeps the optimum finite.
+# L2 penalty on the beta-VAE classifier's weights: the loss adds _L2 * ||W||^2. The classes are
+# often separable, and without a penalty the weights would grow until the optimiser gives up;
+# this keeps the optimum finite.
 _L2 = 1e-4
+# L-BFGS iterations of the classifier's fit.
+_PROBE_ITERATIONS = 100
 # Images per ``encode`` call in ``beta_vae_metric``, to bound memory (4096 x 64 x 64 floats is
 # 64 MiB).
 _ENCODE_CHUNK = 4096
@@ -120,35 +124,6 @@ def _uniform_factors(n: int, sizes: Sequence[int], generator: torch.Generator) -
     return torch.stack([torch.randint(s, (n,), generator=generator) for s in sizes], dim=1)
 
 
-def _fit_logistic_regression(x: Tensor, y: Tensor, classes: int) -> Callable[[Tensor], Tensor]:
-    """Multinomial logistic regression by full-batch L-BFGS from zero weights (so deterministic).
-
-    Features are standardised with the training mean and standard deviation first; that is an
-    affine change of variables, so the classifier is still linear in the raw features.
-    Returns a function mapping (M, Z) features to (M,) predicted classes.
-    """
-    mean = x.mean(dim=0)
-    std = x.std(dim=0).clamp_min(1e-8)
-    xs = (x - mean) / std  # (N, Z)
-    weight = torch.zeros(x.shape[1], classes, dtype=x.dtype, requires_grad=True)
-    bias = torch.zeros(classes, dtype=x.dtype, requires_grad=True)
-    optimiser = torch.optim.LBFGS(
-        [weight, bias], lr=1.0, max_iter=100, tolerance_grad=1e-9, line_search_fn="strong_wolfe"
-    )
-
-    def closure() -> Tensor:
-        optimiser.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xs @ weight + bias, y)
-        loss = loss + _L2 * weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimiser.step(closure)
-    weight, bias = weight.detach(), bias.detach()
-    return lambda features: (((features - mean) / std) @ weight + bias).argmax(dim=1)
-
-
 @torch.no_grad()
 def _beta_vae_features(
     encode: Callable[[Tensor], Tensor],
@@ -247,7 +222,11 @@ def beta_vae_metric(
     features = _beta_vae_features(encode, render, fixed, sizes, batch_size, generator)  # (E, Z)
     train_x, test_x = features[:n_train], features[n_train:]
     train_y, test_y = labels[:n_train], labels[n_train:]
-    predict = _fit_logistic_regression(train_x, train_y, len(included))
+    # The shared probe penalises l2 / 2 * ||W||^2, hence l2 = 2 * _L2. It fits in the features'
+    # dtype: float64 here (``_beta_vae_features`` returns doubles).
+    predict = fit_linear_probe(
+        train_x, train_y, len(included), l2=2 * _L2, max_iter=_PROBE_ITERATIONS
+    )
     return {
         "accuracy": float((predict(test_x) == test_y).double().mean()),
         "train_accuracy": float((predict(train_x) == train_y).double().mean()),

@@ -12,12 +12,8 @@ import math
 import torch
 from torch import Tensor
 
-from textvae.models.gaussian import (
-    kl_standard_normal,
-    log_normal,
-    log_standard_normal,
-    reparameterize,
-)
+from textvae.metrics import iw_log_weights, iw_nll_from_log_weights
+from textvae.models.gaussian import kl_standard_normal, reparameterize
 from textvae.objectives import LossTerms, vae_objective
 
 
@@ -95,7 +91,8 @@ def iw_nll(
     progress=None,
 ) -> dict[str, float]:
     """Importance-weighted NLL (Burda et al. 2016): -log mean_k p(x|z_k) p(z_k) / q(z_k|x),
-    z_k ~ q(z|x), in nats per image. An upper bound on -log p(x) that tightens as K grows.
+    z_k ~ q(z|x), in nats per image. An upper bound on -log p(x) that tightens as K grows. The
+    weights and the bound are :mod:`textvae.metrics`' (the text side's definitions).
 
     The K samples are drawn ``chunk`` at a time and combined with a running logsumexp, so memory
     is bounded by batch_size * chunk decoded images whatever K is.
@@ -117,15 +114,22 @@ def iw_nll(
     for batch in images.split(batch_size):
         x = batch.to(device)  # (B, C, H, W)
         mu, logvar = model.encode(x)  # (B, Z)
+        # log((1/K) * sum of the weights drawn so far), (B,) in float64: log mean_K w at the end.
         running = torch.full((len(x),), -math.inf, device=device, dtype=torch.float64)
         for start in range(0, k, chunk):
             m = min(chunk, k - start)
+            # (M, B, Z), drawn samples-first: a given seed keeps drawing the same noise.
             z = reparameterize(mu.expand(m, *mu.shape), logvar.expand(m, *logvar.shape),
-                               generator)  # (M, B, Z)
+                               generator)
             log_px = model.likelihood.log_prob(model.decode(z), x)  # (M, B)
-            log_w = log_px + log_standard_normal(z) - log_normal(z, mu, logvar)  # (M, B)
-            running = torch.logaddexp(running, torch.logsumexp(log_w.double(), dim=0))
-        total += -(running - math.log(k)).sum().item()
+            # textvae.metrics takes samples on the second-to-last axis: (B, M) and (B, M, Z).
+            log_w = iw_log_weights(log_px.t(), z.transpose(0, 1), mu, logvar)  # (B, M)
+            # The K-sample mean is the chunk means weighted by M / K:
+            # log mean_K w = logaddexp over chunks of (log mean_M w + log(M / K)), and
+            # log mean_M w = -iw_nll_from_log_weights(log_w).
+            chunk_mean = -iw_nll_from_log_weights(log_w.double())  # (B,)
+            running = torch.logaddexp(running, chunk_mean + math.log(m / k))
+        total += -running.sum().item()
         done += len(x)
         if progress is not None:
             progress(done)

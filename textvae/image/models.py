@@ -5,8 +5,9 @@
   followed by a 3x3 convolution (Odena et al. 2016, no checkerboard artefacts), or by transposed
   convolution (``upsample: transpose``).
 - beta-VAE (Higgins et al. 2017): ``beta`` weights the KL term of every VAE.
-- VQ-VAE (van den Oord et al. 2017): a codebook of K vectors, straight-through gradients, the
-  commitment cost (0.25), and optionally exponential-moving-average codebook updates.
+- VQ-VAE (van den Oord et al. 2017): the convolutional encoder and decoder around a
+  :class:`~textvae.image.vq.VectorQuantizer` (its codebook, straight-through gradients,
+  commitment cost, EMA updates and dead-code restarts are textvae.image.vq's).
 - Autoencoder: the deterministic case, z = encoder(x), trained on reconstruction alone.
 
 The Gaussian maths (reparameterization, KL, log densities) is textvae.models.gaussian, shared
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from textvae.image.vq import VectorQuantizer
 from textvae.models.gaussian import reparameterize
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -292,92 +294,6 @@ class ImageAE(nn.Module):
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> ImageOutput:
         z = self.encode(x)
         return ImageOutput(self.decode(z), None, None, z)
-
-
-class VectorQuantizer(nn.Module):
-    """Nearest-neighbour quantization against a codebook of K vectors of size D.
-
-    Loss per image (summed over the latent grid, to share the reconstruction's per-image units):
-    ||sg[z_e] - e||^2 (codebook; left out with EMA updates) + commitment_cost ||z_e - sg[e]||^2.
-    The decoder sees z_e + sg[e - z_e]: the value of e, the gradient of z_e (straight-through).
-    With ``ema``, the codebook follows exponential moving averages of the encoder outputs
-    assigned to each code (van den Oord et al. 2017, appendix), updated in training mode only.
-    Codes left unused (moving-average assignments per step below ``dead_threshold``) are
-    restarted at random encoder outputs of the current batch, as in Dhariwal et al. 2020
-    (Jukebox); without this most of a randomly initialised codebook is never chosen. The first
-    training step thereby initialises the codebook from data.
-    """
-
-    def __init__(self, codebook_size: int, code_dim: int, commitment_cost: float, ema: bool,
-                 decay: float, dead_threshold: float = 0.0) -> None:
-        super().__init__()
-        self.commitment_cost = commitment_cost
-        self.ema = ema
-        self.decay = decay
-        self.dead_threshold = dead_threshold
-        self.register_buffer("usage", torch.ones(codebook_size))  # (K,) assignments per step
-        codebook = torch.empty(codebook_size, code_dim).uniform_(-1 / codebook_size, 1 / codebook_size)
-        if ema:
-            # Updated by moving averages, not by the optimiser.
-            self.register_buffer("codebook", codebook)
-            # Each code starts as if assigned once, at its initial value: an unused code then
-            # keeps sum / count = its value as both decay (starting the count at zero would
-            # divide its decaying sum by ~0 and fling it away from the data for good).
-            self.register_buffer("ema_count", torch.ones(codebook_size))
-            self.register_buffer("ema_sum", codebook.clone())
-        else:
-            self.codebook = nn.Parameter(codebook)
-
-    def forward(self, z_e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """z_e (B, D, H', W') -> quantized (B, D, H', W'), codes (B, H', W'), loss (B,)."""
-        b, d, h, w = z_e.shape
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)  # (B*H'*W', D)
-        # Squared distances to every code, (B*H'*W', K).
-        dist = (
-            flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t()
-            + self.codebook.pow(2).sum(1)
-        )
-        codes = dist.argmin(1)  # (B*H'*W',)
-        if self.ema and self.training:
-            self._ema_update(flat.detach(), codes)
-        if self.dead_threshold > 0 and self.training:
-            self._restart_dead_codes(flat.detach(), codes)
-        e = self.codebook[codes].view(b, h, w, d).permute(0, 3, 1, 2)  # (B, D, H', W')
-        commitment = (z_e - e.detach()).pow(2).flatten(1).sum(1)  # (B,)
-        loss = self.commitment_cost * commitment
-        if not self.ema:
-            loss = loss + (z_e.detach() - e).pow(2).flatten(1).sum(1)
-        quantized = z_e + (e - z_e).detach()
-        return quantized, codes.view(b, h, w), loss
-
-    @torch.no_grad()
-    def _ema_update(self, flat: Tensor, codes: Tensor) -> None:
-        onehot = F.one_hot(codes, self.codebook.shape[0]).to(flat.dtype)  # (N, K)
-        self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.ema_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
-        # Laplace smoothing keeps unused codes from dividing by zero.
-        n = self.ema_count.sum()
-        count = (self.ema_count + 1e-5) / (n + 1e-5 * len(self.ema_count)) * n
-        self.codebook.copy_(self.ema_sum / count.unsqueeze(1))
-
-    @torch.no_grad()
-    def _restart_dead_codes(self, flat: Tensor, codes: Tensor) -> None:
-        counts = torch.bincount(codes, minlength=len(self.usage)).to(self.usage.dtype)  # (K,)
-        self.usage.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-        dead = (self.usage < self.dead_threshold).nonzero().squeeze(1)  # (n_dead,)
-        if len(dead) == 0:
-            return
-        # Draws from torch's global generator, which checkpoints save and restore.
-        picks = flat[torch.randint(len(flat), (len(dead),), device=flat.device)]  # (n_dead, D)
-        self.codebook.data[dead] = picks
-        self.usage[dead] = self.dead_threshold  # a fresh code gets a few steps to be chosen
-        if self.ema:
-            self.ema_sum[dead] = picks
-            self.ema_count[dead] = 1.0
-
-    def lookup(self, codes: Tensor) -> Tensor:
-        """codes (B, S, S) -> code vectors (B, D, S, S)."""
-        return self.codebook[codes].permute(0, 3, 1, 2)
 
 
 class VQVAE(nn.Module):

@@ -2,9 +2,11 @@
 and training curves.
 
 Image files are written pixel for pixel (one PNG pixel per image pixel, no resampling) with
-tiles separated by a grey border of ``PAD`` pixels. Every file is written to a temporary file in
-the target folder and then renamed, so a reader never sees half a PNG. matplotlib is used without
-pyplot, so no GUI backend or global figure state is involved.
+tiles separated by a grey border of ``PAD`` pixels. Every file is written whole or not at all by
+:func:`textvae.files.write_with` (a temporary file beside the target, then a rename), so a reader
+never sees half a PNG; parent folders are created. The temporary name ends in ``.tmp``, so every
+encoder is told the format (``format="png"``) rather than left to guess it from the name.
+matplotlib is used without pyplot, so no GUI backend or global figure state is involved.
 
 Shapes: N = images, C = channels (1 or 3), H x W = image size, M = latent points, Z = latent size.
 """
@@ -14,12 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from textvae.files import write_with
 
 PAD = 2
 PAD_VALUE = 0.5  # grey, visible against both black and white backgrounds
@@ -62,21 +65,6 @@ def tile(images: Tensor, nrow: int) -> Tensor:
     return canvas
 
 
-def _atomic_save(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    # write(temp_name) saves a PNG there; then rename it over path in one step.
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _save_canvas(canvas: Tensor, path: str | os.PathLike) -> Path:
     # canvas: (C, H, W) in [0, 1]
     from matplotlib.image import imsave
@@ -84,7 +72,7 @@ def _save_canvas(canvas: Tensor, path: str | os.PathLike) -> Path:
     # Grey images go out as RGB with equal channels: a colormap would quantise to its own
     # 256-entry table on top of the PNG's 8 bits.
     array = canvas.expand(3, -1, -1).permute(1, 2, 0).contiguous().numpy()  # (H, W, 3)
-    return _atomic_save(path, lambda temp: imsave(temp, array, format="png"))
+    return write_with(path, lambda temp: imsave(temp, array, format="png"), make_parents=True)
 
 
 def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) -> Path:
@@ -306,4 +294,6 @@ def plot_curves(
         axis.set_title(key)
         axis.set_xlabel("step")
         axis.legend()
-    return _atomic_save(out, lambda temp: figure.savefig(temp, format="png", dpi=100))
+    return write_with(
+        out, lambda temp: figure.savefig(temp, format="png", dpi=100), make_parents=True
+    )

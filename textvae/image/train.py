@@ -3,12 +3,13 @@
     config -> image splits -> model -> ImageTrainer.run() -> run directory
 
 It shares with the text trainer (:mod:`textvae.train`) the epoch/step loop
-(``TrainerBase.run``) and with it the ``TrainConfig`` semantics (budget in epochs, steps or
-minutes; Adam or SGD; gradient clipping; LR plateau; early stopping; KL schedule), device
-resolution, mixed precision, signal handling (SIGINT/SIGTERM finish the step and save), the
-run-directory layout (``metrics.jsonl``, ``checkpoints/``, ``last``, ``best``) and the checkpoint
-format (:mod:`textvae.checkpoint`, kind ``image``, no tokenizer). It differs in its batches,
-its step, its metrics and its validation, at epoch ends only.
+(:class:`~textvae.training.loop.TrainerBase`) and with it the ``TrainConfig`` semantics (budget in
+epochs, steps or minutes; Adam or SGD; gradient clipping; LR plateau; early stopping; KL
+schedule; validation at epoch ends and every ``train.eval_every`` steps), device resolution,
+mixed precision, signal handling (SIGINT/SIGTERM finish the step and save), the run-directory
+rules (:mod:`textvae.training.run_dir`) and the checkpoint format (:mod:`textvae.checkpoint`,
+kind ``image``, no tokenizer). It differs in its batches, its step, its metrics and its
+validation figures.
 
 Determinism: the image order depends only on (seed, epoch); dynamic binarization and the
 reparameterization noise draw from one seeded generator, saved in every checkpoint with the
@@ -27,22 +28,23 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from textvae import __version__
-from textvae.checkpoint import load_checkpoint, point_link, prune_checkpoints, write_checkpoint
+from textvae.checkpoint import (
+    load_checkpoint,
+    load_weights,
+    point_link,
+    prune_checkpoints,
+    write_checkpoint,
+)
+from textvae.device import autocast, resolve_device
 from textvae.errors import TextVAEError
 from textvae.image.config import ImageConfig
 from textvae.image.data import ImageSplits, binarize, evaluation_images, load_image_splits
 from textvae.image.evaluate import evaluate_images, image_objective
 from textvae.image.models import ImageVAE, build_image_model
 from textvae.objectives import LossTerms, kl_weight
-from textvae.train import (
-    VALIDATION_SEED_OFFSET,
-    TrainerBase,
-    _autocast,
-    _truncate_metrics,
-    open_run,
-    resolve_device,
-)
+from textvae.training.loop import VALIDATION_SEED_OFFSET, TrainerBase
+from textvae.training.run_dir import open_run, resume_trainer
+from textvae.version import __version__
 
 
 @dataclass
@@ -61,8 +63,7 @@ class ImageTrainResult:
 class ImageTrainer(TrainerBase[ImageTrainResult]):
     """Owns the model, optimiser, schedules and counters of one image run; the parts shared
     with the text trainer (optimiser, state, one step, metrics, the loop) are
-    :class:`TrainerBase`'s. Validation runs at epoch ends only (``train.eval_every`` is the text
-    trainer's).
+    :class:`TrainerBase`'s.
 
     Args:
         config: the run config.
@@ -130,7 +131,7 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
         self.model.train()
         if self.config.data.pixels == "binary":
             x = binarize(x, self.generator)  # dynamic binarization: a fresh draw every batch
-        with _autocast(self.device, self.amp_dtype):
+        with autocast(self.device, self.amp_dtype):
             out = self.model(x, generator=self.generator)
         terms = image_objective(self.model, out, x, kl_weight=kl_weight(self.step, self.tc.kl))
         if not self.skip_nonfinite(terms.loss):
@@ -168,8 +169,8 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
         }
 
     def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float] | None:
-        """Validate (at an epoch end: the only schedule here); keep ``best``; drive the LR
-        plateau and early stopping."""
+        """Validate; keep ``best``; at epoch ends also drive the LR plateau and early
+        stopping."""
         valid = self.validate()
         if valid is None:
             return None
@@ -207,20 +208,16 @@ def train_image(
     """Train an image model from a config, or resume the run in ``config.train.out_dir``
     (the saved config is used then, except for the budget and the device)."""
     config, checkpoint = open_run(config, resume=resume, kind="image")
-    run_dir = Path(config.train.out_dir)
     device = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)
     data = load_image_splits(config.data, splits=("train", "valid"))
     check_image_shape(config, data.shape)
     model = build_image_model(config.model)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint.model_state)
+        load_weights(model, checkpoint)
     model.to(device)
     trainer = ImageTrainer(config, data, model, device, log=log, progress=progress)
-    if checkpoint is not None:
-        trainer.load_state_dict(checkpoint.trainer_state)
-        _truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
-        log(f"resumed from {checkpoint.path} at step {trainer.step} (epoch {trainer.epoch + 1})")
+    resume_trainer(trainer, checkpoint, log)
     result = trainer.run()
     log(f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min); "
         f"checkpoint: {result.run_dir / 'last'}")
@@ -239,20 +236,18 @@ def check_image_shape(config: ImageConfig, shape: tuple[int, ...]) -> None:
 
 
 def load_image_model(path: str | Path, device: str = "auto") -> tuple[nn.Module, ImageConfig, dict]:
-    """Rebuild an image model from a checkpoint (or a run directory's ``last``), in eval mode.
+    """Rebuild an image model from a checkpoint, or a run directory (its ``best``, else
+    ``last``), in eval mode.
 
     Returns:
         (model on the device, the run's config, the checkpoint's meta.json).
 
     Raises:
-        CheckpointError: if the checkpoint is missing, unreadable or a text checkpoint.
+        CheckpointError: if the checkpoint is missing, unreadable, a text checkpoint, or its
+            weights do not fit its config.
     """
-    from textvae.errors import CheckpointError
-
-    checkpoint = load_checkpoint(path)
-    if checkpoint.meta.get("kind") != "image":
-        raise CheckpointError(f"{checkpoint.path} is a text checkpoint, not an image one")
+    checkpoint = load_checkpoint(path, kind="image", config_class=ImageConfig)
     model = build_image_model(checkpoint.config.model)
-    model.load_state_dict(checkpoint.model_state)
+    load_weights(model, checkpoint)
     model.to(resolve_device(device)).eval()
     return model, checkpoint.config, checkpoint.meta

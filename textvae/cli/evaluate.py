@@ -1,0 +1,83 @@
+"""``textvae evaluate CHECKPOINT``: the evaluation report (:mod:`textvae.evaluate`) as a table
+and a JSON file."""
+
+from __future__ import annotations
+
+import argparse
+
+from textvae.cli.common import positive_float, positive_int
+from textvae.evaluate.iw import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
+
+SPLITS = ("train", "valid", "test")
+
+
+def add_evaluate_command(commands) -> None:
+    """Register ``evaluate`` on the ``textvae`` subparsers."""
+    parser = commands.add_parser(
+        "evaluate", help="ELBO, IW-NLL, PPL, MI, active units, BLEU and diversity on a split",
+        description="Evaluate a checkpoint on a split of its own corpus (the data section of its "
+        "config) and write the report as JSON. Definitions: the Conventions section of the README.",
+    )
+    parser.add_argument(
+        "checkpoint", metavar="CHECKPOINT",
+        help="a run directory (its best checkpoint, else last) or a checkpoint directory",
+    )
+    parser.add_argument("--split", choices=SPLITS, default="test", help="default test")
+    parser.add_argument(
+        "--iw-samples", type=positive_int, default=DEFAULT_IW_SAMPLES,
+        help=f"importance samples K per sentence for the IW-NLL (default {DEFAULT_IW_SAMPLES})",
+    )
+    parser.add_argument(
+        "--output", metavar="FILE.json",
+        help="where to write the JSON report (default CHECKPOINT_DIR/eval-SPLIT-kK.json)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=64,
+        help="sentences per encoder pass (default 64)",
+    )
+    parser.add_argument(
+        "--memory-mb", type=positive_float, default=DEFAULT_MEMORY_MB,
+        help=f"memory budget for one decoder chunk's logits (default {DEFAULT_MEMORY_MB})",
+    )
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--sentences", type=positive_int, metavar="N",
+        help="evaluate a random subset of N sentences of the split, drawn with --seed, instead "
+        "of all of it (every metric, MI and active units included, is then over the subset); "
+        "for K = 500 runs that would take too long on the whole split",
+    )
+    parser.add_argument(
+        "--diversity-samples", type=positive_int, default=1000,
+        help="prior samples for distinct-n and self-BLEU (default 1000)",
+    )
+    parser.add_argument(
+        "--no-quality", action="store_true",
+        help="skip the grammar quality report (built-in grammar corpus only)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """The handler of ``textvae evaluate``."""
+    from textvae.api import load
+    from textvae.evaluate import evaluate_split, format_report
+    from textvae.files import write_json
+
+    tv = load(args.checkpoint, device=args.device)
+    report = evaluate_split(
+        tv, args.split, sentences=args.sentences, seed=args.seed, samples=args.iw_samples,
+        batch_size=args.batch_size, memory_mb=args.memory_mb,
+        diversity_samples=args.diversity_samples, quality=not args.no_quality,
+        progress=not args.no_progress,
+    )
+    settings = report["settings"]
+    name = f"eval-{args.split}-k{args.iw_samples}"
+    if settings["sentences"] < settings["split_sentences"]:
+        name += f"-n{settings['sentences']}-seed{args.seed}"
+    output = args.output or tv.path / f"{name}.json"
+    write_json(output, report, make_parents=True)
+    print(format_report(report))
+    print(f"total {report['timing']['total_seconds']:.1f} s; report written to {output}")
+    return 0

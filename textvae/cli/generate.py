@@ -1,0 +1,276 @@
+"""``textvae sample|reconstruct|interpolate|analogy|quality|fit-prior``: thin wrappers over
+:mod:`textvae.api` (torch is imported only inside the handlers)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from textvae.cli.common import UsageError, positive_int
+from textvae.generate import (
+    DECODING_METHODS,
+    DEFAULT_BEAM_SIZE,
+    DEFAULT_MAX_LEN,
+    DEFAULT_METHOD,
+    DEFAULT_TEMPERATURE,
+)
+
+
+def _read_sentences(args: argparse.Namespace, count: int | None = None) -> list[str]:
+    """Sentences from the arguments, ``--file`` (``-`` is stdin), or stdin when it is not a TTY.
+
+    Lines are kept as they are (only the line break is removed), so a blank line is reported as
+    an empty sentence rather than silently skipped.
+    """
+    if args.sentences and args.file is not None:
+        raise UsageError("give sentences as arguments or with --file, not both")
+    if args.sentences:
+        sentences = list(args.sentences)
+    elif args.file == "-" or (args.file is None and sys.stdin is not None and not sys.stdin.isatty()):
+        sentences = sys.stdin.read().splitlines()
+    elif args.file is not None:
+        try:
+            with open(args.file, encoding="utf-8") as fh:
+                sentences = fh.read().splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"cannot read --file {args.file}: {err}") from None
+    else:
+        raise UsageError("give the sentences as arguments, with --file F, or on standard input")
+    if not sentences:
+        raise UsageError("no sentences given")
+    if count is not None and len(sentences) != count:
+        raise UsageError(f"textvae {args.command} needs exactly {count} sentences, got {len(sentences)}")
+    return sentences
+
+
+def _load_model(args: argparse.Namespace):
+    from textvae.api import load
+
+    return load(args.checkpoint, device=args.device)
+
+
+def _decoding(args: argparse.Namespace, method: str) -> dict:
+    return {
+        "method": method,
+        "max_len": args.max_len,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "beam_size": args.beam_size,
+    }
+
+
+def _settings(args: argparse.Namespace, tv, options: dict, **extra) -> dict:
+    return {"checkpoint": str(tv.path), "seed": args.seed, **options, **extra}
+
+
+def _emit_jsonl(rows) -> None:
+    for row in rows:
+        print(json.dumps(row))
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    tv = _load_model(args)
+    method = args.method or (DEFAULT_METHOD if tv.latent_dim is not None else "sample")
+    options = _decoding(args, method)
+    texts, z = tv.sample(args.n, prior=args.prior, seed=args.seed, return_latents=True, **options)
+    if args.format == "text":
+        print("\n".join(texts))
+        return 0
+    settings = _settings(args, tv, options, prior=args.prior if z is not None else None)
+    _emit_jsonl(
+        {"index": i, "text": text, "z": None if z is None else z[i].tolist(), "settings": settings}
+        for i, text in enumerate(texts)
+    )
+    return 0
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    sentences = _read_sentences(args)
+    tv = _load_model(args)
+    options = _decoding(args, args.method or DEFAULT_METHOD)
+    decodes, z = tv.reconstruct(
+        sentences, source=args.source, n=args.n, seed=args.seed, return_latents=True, **options
+    )
+    if args.format == "text":
+        for sentence, outputs in zip(sentences, decodes, strict=True):
+            print(f"> {sentence}")
+            for output in outputs:
+                print(f"  {output}")
+        return 0
+    settings = _settings(args, tv, options, source=args.source, n=args.n)
+    _emit_jsonl(
+        {"input": sentence, "outputs": outputs, "z": z[i].tolist(), "settings": settings}
+        for i, (sentence, outputs) in enumerate(zip(sentences, decodes, strict=True))
+    )
+    return 0
+
+
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    a, b = _read_sentences(args, count=2)
+    tv = _load_model(args)
+    options = _decoding(args, args.method or DEFAULT_METHOD)
+    texts, z = tv.interpolate(
+        a, b, steps=args.steps, path=args.path, seed=args.seed, return_latents=True, **options
+    )
+    if args.format == "text":
+        print("\n".join(texts))
+        return 0
+    settings = _settings(args, tv, options, a=a, b=b, steps=args.steps, path=args.path)
+    last = len(texts) - 1
+    _emit_jsonl(
+        {"step": i, "t": i / last, "text": text, "z": z[i].tolist(), "settings": settings}
+        for i, text in enumerate(texts)
+    )
+    return 0
+
+
+def _cmd_analogy(args: argparse.Namespace) -> int:
+    a, b, c = _read_sentences(args, count=3)
+    tv = _load_model(args)
+    options = _decoding(args, args.method or DEFAULT_METHOD)
+    text, z = tv.analogy(a, b, c, seed=args.seed, return_latents=True, **options)
+    if args.format == "text":
+        print(text)
+        return 0
+    settings = _settings(args, tv, options)
+    _emit_jsonl([{"a": a, "b": b, "c": c, "text": text, "z": z.tolist(), "settings": settings}])
+    return 0
+
+
+def _cmd_quality(args: argparse.Namespace) -> int:
+    from textvae.files import write_text
+    from textvae.quality import format_quality_report, grammar_quality_report
+
+    if args.out is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        # Checked before the minutes of decoding that the report takes, not after.
+        raise UsageError(f"cannot write --out {args.out}: its directory does not exist")
+    tv = _load_model(args)
+    report = grammar_quality_report(
+        tv, n_samples=args.n_samples, n_pairs=args.n_pairs, steps=args.steps, n_test=args.n_test,
+        seed=args.seed, max_len=args.max_len,
+    )
+    if args.out is not None:
+        write_text(args.out, json.dumps(report, indent=2) + "\n")
+    if args.format == "jsonl":
+        print(json.dumps(report))
+    else:
+        print(format_quality_report(report))
+    return 0
+
+
+
+def _cmd_fit_prior(args: argparse.Namespace) -> int:
+    from textvae.api import AGGREGATE_PRIOR_FILE
+
+    tv = _load_model(args)
+    prior = tv.fit_aggregate_prior(args.n_components, max_sentences=args.max_sentences, seed=args.seed)
+    print(
+        f"fitted a {prior.weights.shape[0]}-component diagonal Gaussian mixture to training "
+        f"posterior means; saved to {tv.path / AGGREGATE_PRIOR_FILE}"
+    )
+    return 0
+
+
+
+def _add_model_args(
+    parser: argparse.ArgumentParser, *, decoding: bool = True, method_default: str = DEFAULT_METHOD
+) -> None:
+    parser.add_argument(
+        "-c", "--checkpoint", default="runs/quickstart", metavar="PATH",
+        help="a run directory (its best checkpoint, else last) or a checkpoint directory "
+        "(default runs/quickstart, where the quickstart trains)",
+    )
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--format", choices=["text", "jsonl"], default="text",
+        help="text (default), or JSON Lines with the latent vectors and the settings used",
+    )
+    if not decoding:
+        return
+    parser.add_argument(
+        "--method", choices=list(DECODING_METHODS), help=f"decoding method (default {method_default})"
+    )
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                        help=f"sampling temperature (default {DEFAULT_TEMPERATURE:g})")
+    parser.add_argument("--top-k", type=int, help="sample from the k most likely tokens")
+    parser.add_argument("--top-p", type=float, help="sample from the nucleus of this mass, in (0, 1]")
+    parser.add_argument("--beam-size", type=int, default=DEFAULT_BEAM_SIZE,
+                        help=f"beams for --method beam (default {DEFAULT_BEAM_SIZE})")
+    parser.add_argument(
+        "--max-len", type=int, default=DEFAULT_MAX_LEN,
+        help=f"most generated tokens, end token included (default {DEFAULT_MAX_LEN})"
+    )
+
+
+def _add_sentence_args(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("sentences", nargs="*", metavar="SENTENCE", help=what)
+    parser.add_argument(
+        "--file", metavar="F", help="read sentences from F, one per line (- for stdin); "
+        "stdin is also read when no sentences are given and it is not a terminal",
+    )
+
+
+def add_generation_commands(commands) -> None:
+    """Register the generation commands on the ``textvae`` subparsers."""
+    sample = commands.add_parser("sample", help="generate sentences from the prior")
+    _add_model_args(sample, method_default="greedy; sample for an LM baseline")
+    sample.add_argument("--n", type=positive_int, default=10, help="sentences (default 10)")
+    sample.add_argument(
+        "--prior", choices=["standard", "aggregate"], default="standard",
+        help="standard N(0, I) (default) or the aggregate prior fitted to training codes",
+    )
+    sample.set_defaults(func=_cmd_sample)
+
+    reconstruct = commands.add_parser("reconstruct", help="encode sentences and decode them back")
+    _add_model_args(reconstruct)
+    _add_sentence_args(reconstruct, "sentences to reconstruct")
+    reconstruct.add_argument(
+        "--source", choices=["mean", "sample"], default="mean",
+        help="decode the posterior mean (default) or draws from q(z|x)",
+    )
+    reconstruct.add_argument("--n", type=positive_int, default=1, help="decodes per sentence (default 1)")
+    reconstruct.set_defaults(func=_cmd_reconstruct)
+
+    interpolate = commands.add_parser(
+        "interpolate", help="decode a path between two sentences' codes (a homotopy)"
+    )
+    _add_model_args(interpolate)
+    _add_sentence_args(interpolate, "the two endpoint sentences")
+    interpolate.add_argument(
+        "--steps", type=int, default=8, help="points on the path, both endpoints included (default 8)"
+    )
+    interpolate.add_argument("--path", choices=["linear", "slerp"], default="linear", help="default linear")
+    interpolate.set_defaults(func=_cmd_interpolate)
+
+    analogy = commands.add_parser("analogy", help="a : b :: c : ?, decoded from mu(c) + mu(b) - mu(a)")
+    _add_model_args(analogy)
+    _add_sentence_args(analogy, "the three sentences a, b, c")
+    analogy.set_defaults(func=_cmd_analogy)
+
+    quality = commands.add_parser(
+        "quality", help="grammaticality, reconstruction and probe report (grammar-corpus models)"
+    )
+    _add_model_args(quality, decoding=False)
+    quality.add_argument("--n-samples", type=positive_int, default=1000, help="prior samples per setting")
+    quality.add_argument("--n-pairs", type=positive_int, default=100, help="interpolation pairs")
+    quality.add_argument("--steps", type=int, default=8, help="points per interpolation (>= 3)")
+    quality.add_argument("--n-test", type=positive_int, default=1000, help="test sentences")
+    quality.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN,
+                         help=f"most generated tokens per decode (default {DEFAULT_MAX_LEN})")
+    quality.add_argument("--out", help="also write the report as JSON to this file")
+    quality.set_defaults(func=_cmd_quality)
+
+    fit_prior = commands.add_parser(
+        "fit-prior", help="fit (or refit) the aggregate prior and save it in the checkpoint"
+    )
+    _add_model_args(fit_prior, decoding=False)
+    fit_prior.add_argument("--n-components", type=positive_int, default=10, help="default 10")
+    fit_prior.add_argument(
+        "--max-sentences", type=positive_int, default=20000, help="training sentences to encode"
+    )
+    fit_prior.set_defaults(func=_cmd_fit_prior)
+

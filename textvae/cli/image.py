@@ -1,0 +1,167 @@
+"""``textvae image train|evaluate|sample|plot``: thin wrappers over textvae.image.
+
+Registered on the main parser by :func:`add_image_commands`. Heavy imports (torch, matplotlib)
+happen inside the handlers, so ``textvae --help`` stays instant. User errors are
+:class:`~textvae.errors.TextVAEError` and reach the user as ``textvae: error: ...`` (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from textvae.cli.common import add_train_args, positive_int, run_training
+from textvae.errors import TextVAEError
+
+PLOTS = ("samples", "reconstructions", "manifold", "traversals", "curves")
+CURVE_KEYS = ("neg_elbo", "kl", "reconstruction", "mse_per_image", "codebook_usage")
+
+
+def _config(args: argparse.Namespace):
+    from textvae.image.config import load_image_config
+
+    return load_image_config(args.config, args.overrides)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from textvae.image.train import train_image
+
+    status, _ = run_training(args, _config(args), train_image)
+    return status
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from textvae.files import write_text
+    from textvae.image.report import evaluate_run
+
+    result = evaluate_run(
+        args.run, split=args.split, iw_k=args.iw_k, iw_chunk=args.iw_chunk,
+        max_images=args.max_images, offset=args.offset, device=args.device, seed=args.seed,
+        beta_vae_train=args.beta_vae_train, beta_vae_test=args.beta_vae_test,
+        mig_images=args.mig_images, log=lambda msg: print(msg, file=sys.stderr),
+    )
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        write_text(args.out, text + "\n")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    args.kind = "samples"
+    return _cmd_plot(args)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from textvae.image import pictures
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.kind == "curves":
+        run = Path(args.run)
+        metrics = run / "metrics.jsonl" if run.is_dir() else run
+        if not metrics.is_file():
+            raise TextVAEError(f"no metrics.jsonl in {args.run}")
+        keys = args.keys
+        if keys is None:  # the headline curves that the run logged
+            text = metrics.read_text(encoding="utf-8")
+            keys = [k for k in CURVE_KEYS if f'"{k}"' in text] or None
+        try:
+            path = pictures.plot_curves(metrics, out, keys=keys)
+        except ValueError as err:
+            raise TextVAEError(str(err)) from None
+        print(f"wrote {path}")
+        return 0
+
+    from textvae.image.generate import decode_mean, encode_means, reconstruct, sample_images
+    from textvae.image.models import ImageVAE
+    from textvae.image.report import test_images
+    from textvae.image.train import load_image_model
+
+    model, cfg, _ = load_image_model(args.run, args.device)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
+    if args.kind == "samples":
+        path = pictures.save_grid(sample_images(model, args.n, generator=generator).cpu(), out)
+    elif args.kind == "reconstructions":
+        images, _ = test_images(cfg, "test", args.n)
+        path = pictures.save_reconstructions(images, reconstruct(model, images).cpu(), out)
+    elif args.kind in ("manifold", "traversals"):
+        if not isinstance(model, ImageVAE):
+            raise TextVAEError(f"`image plot {args.kind}` needs a VAE (model.model_type: vae)")
+
+        def decode(z):
+            return decode_mean(model, z.to(next(model.parameters()).device)).cpu()
+
+        if args.kind == "manifold":
+            if model.latent_dim != 2:
+                raise TextVAEError(
+                    f"the manifold plot needs a 2-D latent space; this model has "
+                    f"{model.latent_dim} (train with --set model.latent_dim=2)"
+                )
+            path = pictures.save_manifold(decode, out, n=args.grid)
+        else:
+            images, _ = test_images(cfg, "test", 1)
+            z0 = encode_means(model, images)[0]
+            path = pictures.save_traversals(decode, z0, out)
+    print(f"wrote {path}")
+    return 0
+
+
+def add_image_commands(commands) -> None:
+    """Add ``image`` and its subcommands to the main parser's subparsers."""
+    image = commands.add_parser(
+        "image", help="image VAEs (MNIST, sprites): train, evaluate, sample, plot"
+    )
+    sub = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
+
+    train = sub.add_parser("train", help="train an image model from a config (configs/mnist_*.yaml)")
+    add_train_args(train)
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="ELBO, reconstruction error, IW-NLL (K=5000), bits/dim, codebook usage, sprite metrics",
+    )
+    evaluate.add_argument("run", help="a run directory or checkpoint")
+    evaluate.add_argument("--split", default="test", choices=["valid", "test"])
+    evaluate.add_argument("--iw-k", type=int, default=5000,
+                          help="importance samples for the NLL (default 5000; 0 skips it)")
+    evaluate.add_argument("--iw-chunk", type=positive_int, default=500,
+                          help="samples decoded at once (memory bound; default 500)")
+    evaluate.add_argument("--max-images", type=positive_int, help="evaluate N images only")
+    evaluate.add_argument("--offset", type=int, default=0,
+                          help="start at this image (to split a long evaluation across processes)")
+    evaluate.add_argument("--beta-vae-train", type=positive_int, default=5000,
+                          help="sprites: beta-VAE metric training examples (default 5000)")
+    evaluate.add_argument("--beta-vae-test", type=positive_int, default=2000,
+                          help="sprites: beta-VAE metric test examples (default 2000)")
+    evaluate.add_argument("--mig-images", type=positive_int, default=10000,
+                          help="sprites: freshly rendered sprites MIG is measured on (default 10000)")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--out", help="also write the JSON here")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    def picture_args(p, n_default: int) -> None:
+        p.add_argument("run", help="a run directory or checkpoint (for curves: a run directory)")
+        p.add_argument("--out", required=True, help="the PNG to write")
+        p.add_argument("--n", type=positive_int, default=n_default, help="images (default %(default)s)")
+        p.add_argument("--grid", type=positive_int, default=20, help="manifold grid side (default 20)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="auto")
+        p.add_argument("--keys", nargs="+",
+                       help="curves: metrics to plot (default: " + ", ".join(CURVE_KEYS) + ")")
+
+    sample = sub.add_parser("sample", help="a PNG grid of samples from the prior")
+    picture_args(sample, 64)
+    sample.set_defaults(func=_cmd_sample)
+
+    plot = sub.add_parser("plot", help="one PNG: " + ", ".join(PLOTS))
+    plot.add_argument("kind", choices=PLOTS)
+    picture_args(plot, 16)
+    plot.set_defaults(func=_cmd_plot)

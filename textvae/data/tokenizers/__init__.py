@@ -1,0 +1,46 @@
+"""Tokenizers: text <-> integer ids, with a word vocabulary or a SentencePiece model.
+
+Both kinds share one small interface (:class:`Tokenizer`) and the same special ids, in this fixed order::
+
+    pad = 0, unk = 1, bos = 2, eos = 3
+
+``encode`` never adds ``bos``/``eos``; the batching code adds them. ``decode`` skips ``pad`` and ``bos``
+and stops at the first ``eos``, so it can be given a raw decoder output row.
+
+A tokenizer saves itself into a directory (``save(directory)``) as plain files: ``tokenizer.json``
+(whose ``"type"`` field names the kind) and, for SentencePiece, ``spm.model``. :func:`load_tokenizer`
+reads any kind back. Nothing is pickled.
+
+The package, from the bottom up: :mod:`.base` (the interface, the special ids, the metadata file),
+:mod:`.word` (:class:`WordTokenizer`), :mod:`.subword` (:class:`SentencePieceTokenizer`) and
+:mod:`.registry` (:func:`build_tokenizer` and :func:`load_tokenizer`, by kind).
+"""
+
+from textvae.data.tokenizers.base import (
+    BOS_ID,
+    EOS_ID,
+    FORMAT_VERSION,
+    PAD_ID,
+    SPM_MODEL_FILE,
+    TOKENIZER_FILE,
+    UNK_ID,
+    Tokenizer,
+)
+from textvae.data.tokenizers.registry import build_tokenizer, load_tokenizer
+from textvae.data.tokenizers.subword import SentencePieceTokenizer
+from textvae.data.tokenizers.word import WordTokenizer
+
+__all__ = [
+    "BOS_ID",
+    "EOS_ID",
+    "FORMAT_VERSION",
+    "PAD_ID",
+    "SPM_MODEL_FILE",
+    "TOKENIZER_FILE",
+    "UNK_ID",
+    "SentencePieceTokenizer",
+    "Tokenizer",
+    "WordTokenizer",
+    "build_tokenizer",
+    "load_tokenizer",
+]

@@ -1,0 +1,117 @@
+"""Every tokenizer kind by name: build one from sentences, or load any saved one."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from textvae.data.tokenizers.base import FORMAT_VERSION, TOKENIZER_FILE, Tokenizer
+from textvae.data.tokenizers.subword import SentencePieceTokenizer
+from textvae.data.tokenizers.word import WordTokenizer
+from textvae.errors import CheckpointError, ConfigError
+
+# Each kind's ``_load`` reads back what its ``save`` wrote, given the parsed tokenizer.json; it
+# is private to this package: callers go through load_tokenizer, which checks the header first.
+_LOADERS: dict[str, Callable[[Path, dict[str, Any]], Tokenizer]] = {
+    "word": WordTokenizer._load,
+    "sentencepiece": SentencePieceTokenizer._load,
+}
+
+
+def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:
+    """Load a tokenizer of any kind from a directory written by its ``save``.
+
+    Raises:
+        CheckpointError: the directory or its files are missing, corrupt, or of an unknown kind.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(
+            f"tokenizer directory {directory} does not exist; pass a directory written by Tokenizer.save"
+        )
+    path = directory / TOKENIZER_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise CheckpointError(
+            f"{directory} has no {TOKENIZER_FILE}; it is not a saved tokenizer (or the save was interrupted)"
+        ) from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(
+            f"cannot read {path} ({e}); the file is corrupt, re-save the tokenizer"
+        ) from e
+    if not isinstance(meta, dict) or meta.get("type") not in _LOADERS:
+        kind = meta.get("type") if isinstance(meta, dict) else None
+        raise CheckpointError(
+            f"{path} names tokenizer type {kind!r}; expected one of {sorted(_LOADERS)}"
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has format_version {meta.get('format_version')!r}; this textvae reads version "
+            f"{FORMAT_VERSION}"
+        )
+    return _LOADERS[meta["type"]](directory, meta)
+
+
+def _build_word(sentences: list[str], **opts: Any) -> Tokenizer:
+    return WordTokenizer.build(
+        sentences, min_freq=opts["min_freq"], max_size=opts["max_size"], unk_token=opts["unk_token"]
+    )
+
+
+def _build_sentencepiece(sentences: list[str], **opts: Any) -> Tokenizer:
+    if opts["vocab_size"] is None:
+        raise ConfigError("tokenizer kind 'sentencepiece' needs tokenizer vocab_size (e.g. 8000)")
+    return SentencePieceTokenizer.build(
+        sentences, vocab_size=opts["vocab_size"], model_type=opts["model_type"]
+    )
+
+
+_BUILDERS: dict[str, Callable[..., Tokenizer]] = {
+    "word": _build_word,
+    "sentencepiece": _build_sentencepiece,
+}
+
+
+def build_tokenizer(
+    kind: str,
+    sentences: list[str],
+    *,
+    min_freq: int = 1,
+    max_size: int | None = None,
+    unk_token: str | None = None,
+    vocab_size: int | None = None,
+    model_type: Literal["unigram", "bpe"] = "unigram",
+) -> Tokenizer:
+    """Build a tokenizer of ``kind`` from training sentences.
+
+    Args:
+        kind: "word" or "sentencepiece".
+        sentences: the training sentences.
+        min_freq, max_size, unk_token: options of the "word" kind (see :meth:`WordTokenizer.build`).
+        vocab_size, model_type: options of the "sentencepiece" kind (see
+            :meth:`SentencePieceTokenizer.build`); ``vocab_size`` is required there.
+
+    Options of the other kind are ignored, so one config section can hold both.
+
+    Raises:
+        ConfigError: unknown ``kind`` or invalid options.
+        DataError: the sentences cannot make the asked-for tokenizer.
+    """
+    try:
+        builder = _BUILDERS[kind]
+    except KeyError:
+        raise ConfigError(
+            f"unknown tokenizer kind {kind!r}; expected one of {sorted(_BUILDERS)}"
+        ) from None
+    return builder(
+        sentences,
+        min_freq=min_freq,
+        max_size=max_size,
+        unk_token=unk_token,
+        vocab_size=vocab_size,
+        model_type=model_type,
+    )

@@ -1,0 +1,258 @@
+"""The evaluation report of a trained sentence model on one split (``textvae evaluate``):
+likelihood bounds, latent usage, reconstruction, diversity and, for the built-in grammar corpus,
+generation quality. Every definition follows ../shared/CONVENTIONS.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from textvae.api import TextVAE
+from textvae.data.corpus import build_corpus
+from textvae.errors import TextVAEError
+from textvae.evaluate.iw import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB, iw_nll
+from textvae.evaluate.text_metrics import distinct_n, reconstruction_bleu, self_bleu
+from textvae.generate import DEFAULT_MAX_LEN
+from textvae.metrics import active_units, mutual_information, perplexity, reconstruction_accuracy
+from textvae.quality import format_quality_report, grammar_quality_report
+
+
+def evaluate(
+    tv: TextVAE,
+    ids: Sequence[Sequence[int]],
+    *,
+    split: str = "test",
+    samples: int = DEFAULT_IW_SAMPLES,
+    batch_size: int = 64,
+    memory_mb: float = DEFAULT_MEMORY_MB,
+    seed: int = 0,
+    diversity_samples: int = 1000,
+    self_bleu_hypotheses: int = 500,
+    max_len: int = DEFAULT_MAX_LEN,
+    quality: bool = True,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Evaluate a loaded model on tokenized sentences (one split).
+
+    Args:
+        tv: the loaded model.
+        ids: S token-id lists (without bos/eos) of the evaluation split, all of it.
+        split: the split's name, recorded in the report.
+        samples: K for the importance-weighted NLL.
+        batch_size: sentences per encoder pass.
+        memory_mb: memory budget for one decoder chunk's logits.
+        seed: seeds the posterior samples, the prior samples and the self-BLEU subset.
+        diversity_samples: greedy decodes of z ~ N(0, I) for distinct-n and self-BLEU.
+        self_bleu_hypotheses: at most this many of them are scored against the others.
+        max_len: most generated tokens per decode (reconstruction and prior samples).
+        quality: add the grammar quality report when the model was trained on the built-in
+            grammar corpus.
+        progress: show progress bars.
+        log: where one-line progress notes go.
+
+    Returns:
+        A JSON-ready dict with sections ``settings``, ``likelihood``, ``per_sentence`` (the
+        IW-NLL, for the LM the exact NLL, of each sentence in input order), ``latent`` (VAE only),
+        ``reconstruction`` (VAE only), ``diversity``, ``grammar_quality`` (grammar corpus only)
+        and ``timing``. Units are in the key names: nats per sentence, perplexities labelled by
+        what they divide by, BLEU on sacrebleu's 0-100 scale.
+    """
+    if not ids:
+        raise TextVAEError(f"the {split} split has no sentences to evaluate")
+    model, tok = tv.model, tv.tokenizer
+    texts = [tok.decode(x) for x in ids]  # the sentences as the model sees them (<unk> mapped)
+    target_tokens = sum(len(x) + 1 for x in ids)  # words (tokens) + one eos per sentence
+    words = sum(len(t.split()) for t in texts)
+    report: dict[str, Any] = {
+        "settings": {
+            "checkpoint": None if tv.path is None else str(tv.path), "split": split,
+            "sentences": len(ids), "target_tokens_incl_eos": target_tokens, "words": words,
+            "iw_samples": samples if model.is_vae else None, "seed": seed,
+            "device": str(tv.device), "model_type": tv.model_type,
+        },
+    }
+    timing: dict[str, float] = {}
+
+    start = time.perf_counter()
+    res = iw_nll(model, ids, tok, samples=samples, batch_size=batch_size, memory_mb=memory_mb,
+                 device=tv.device, seed=seed, progress=progress)
+    timing["iw_nll_seconds"] = time.perf_counter() - start
+    timing["iw_sentences_per_second"] = len(ids) / max(timing["iw_nll_seconds"], 1e-9)
+    total_iw = float(res["iw_nll"].sum())
+    total_elbo = float(res["neg_elbo"].sum())
+    s = len(ids)
+    likelihood = {
+        "neg_elbo_nats_per_sentence": total_elbo / s,
+        "reconstruction_nats_per_sentence": float(res["reconstruction"].sum()) / s,
+        "kl_nats_per_sentence": float(res["kl"].sum()) / s,
+        "iw_nll_nats_per_sentence": total_iw / s,
+        "ppl_per_token_incl_eos": perplexity(total_iw, target_tokens),
+        "ppl_per_word_excl_eos": perplexity(total_iw, words),
+        "ppl_elbo_bound_per_token_incl_eos": perplexity(total_elbo, target_tokens),
+    }
+    if not model.is_vae:  # the LM's likelihood is exact: no bound, no KL
+        likelihood = {
+            "nll_nats_per_sentence": total_iw / s,
+            "ppl_per_token_incl_eos": perplexity(total_iw, target_tokens),
+            "ppl_per_word_excl_eos": perplexity(total_iw, words),
+        }
+    report["likelihood"] = likelihood
+    # Per-sentence values, so two models evaluated on the same sentences can be compared pairwise
+    # (the paired difference has a far smaller standard error than either mean).
+    report["per_sentence"] = {"iw_nll_nats": [round(float(v), 4) for v in res["iw_nll"]]}
+    log(f"likelihood done ({timing['iw_nll_seconds']:.1f} s)")
+
+    if model.is_vae:
+        report["latent"] = {
+            "mutual_information_nats": mutual_information(res["mu"], res["logvar"], res["z"]),
+            "active_units": active_units(res["mu"]),
+            "latent_dim": model.latent_dim,
+        }
+        start = time.perf_counter()
+        decodes = tv.decode_ids(res["mu"].to(tv.device), method="greedy", max_len=max_len)
+        ended = [len(d) < max_len for d in decodes]
+        acc = reconstruction_accuracy(ids, decodes, decodes_ended=ended)
+        report["reconstruction"] = {
+            "bleu": reconstruction_bleu([tok.decode(d) for d in decodes], texts),
+            "exact_match": acc["exact_match"],
+            "token_accuracy": acc["token_accuracy"],
+        }
+        timing["reconstruction_seconds"] = time.perf_counter() - start
+        log(f"reconstruction done ({timing['reconstruction_seconds']:.1f} s)")
+
+    start = time.perf_counter()
+    prior = tv.sample(diversity_samples, seed=seed, max_len=max_len)  # greedy for a VAE
+    tokens = [t.split() for t in prior]
+    report["diversity"] = {
+        "samples": diversity_samples,
+        "decoding": "greedy from z ~ N(0, I)" if model.is_vae else "ancestral sampling, T = 1",
+        "distinct_1": distinct_n(tokens, 1),
+        "distinct_2": distinct_n(tokens, 2),
+        "self_bleu": self_bleu(prior, max_hypotheses=self_bleu_hypotheses, seed=seed,
+                               progress=progress),
+        "self_bleu_hypotheses": min(self_bleu_hypotheses, diversity_samples),
+    }
+    timing["diversity_seconds"] = time.perf_counter() - start
+    log(f"diversity done ({timing['diversity_seconds']:.1f} s)")
+
+    if quality and model.is_vae and tv.config.data.source == "grammar":
+        start = time.perf_counter()
+        report["grammar_quality"] = grammar_quality_report(tv, seed=seed, max_len=max_len)
+        timing["grammar_quality_seconds"] = time.perf_counter() - start
+    report["timing"] = timing
+    return report
+
+
+_LABELS = {
+    "neg_elbo_nats_per_sentence": "-ELBO (beta = 1), nats/sentence",
+    "reconstruction_nats_per_sentence": "  reconstruction, nats/sentence",
+    "kl_nats_per_sentence": "  KL(q(z|x) || N(0, I)), nats/sentence",
+    "iw_nll_nats_per_sentence": "IW-NLL (K = {k}), nats/sentence",
+    "nll_nats_per_sentence": "NLL (exact), nats/sentence",
+    "ppl_per_token_incl_eos": "PPL per target token (words + eos)",
+    "ppl_per_word_excl_eos": "PPL per word (no eos)",
+    "ppl_elbo_bound_per_token_incl_eos": "PPL bound from the -ELBO (words + eos)",
+    "mutual_information_nats": "mutual information I_q(x; z), nats",
+    "active_units": "active units (Var_x E[z_d] > 0.01)",
+    "bleu": "BLEU (sacrebleu, tokenize none, 0-100)",
+    "exact_match": "exact match",
+    "token_accuracy": "token accuracy",
+    "distinct_1": "distinct-1",
+    "distinct_2": "distinct-2",
+    "self_bleu": "self-BLEU (0-100)",
+}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A readable table of :func:`evaluate`'s report."""
+    st = report["settings"]
+    of = st.get("split_sentences", st["sentences"])
+    subset = "" if of == st["sentences"] else f" (a random subset of its {of}, seed {st['seed']})"
+    lines = [f"{st['split']} split: {st['sentences']} sentences{subset}, "
+             f"{st['target_tokens_incl_eos']} target tokens (words + eos), {st['words']} words"]
+
+    def section(title: str, rows: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
+        lines.extend(["", title])
+        for key, value in rows.items():
+            if key in skip:
+                continue
+            label = _LABELS.get(key, key).format(k=st["iw_samples"])
+            if key in ("exact_match", "token_accuracy"):
+                text = f"{value:.1%}"
+            elif isinstance(value, float):
+                text = f"{value:.3f}" if "distinct" in key else f"{value:.2f}"
+            else:
+                text = str(value)
+            lines.append(f"  {label:<42} {text}")
+
+    section("likelihood", report["likelihood"])
+    if "latent" in report:
+        lat = report["latent"]
+        section(f"latent space (Z = {lat['latent_dim']})", lat, skip=("latent_dim",))
+        section("reconstruction of the posterior mean (greedy)", report["reconstruction"])
+    div = report["diversity"]
+    section(f"prior samples ({div['samples']}, {div['decoding']}; self-BLEU over "
+            f"{div['self_bleu_hypotheses']} of them against the rest)", div,
+            skip=("samples", "decoding", "self_bleu_hypotheses"))
+    if "grammar_quality" in report:
+        lines.extend(["", format_quality_report(report["grammar_quality"])])
+    t = report["timing"]
+    lines.extend(["", f"IW-NLL pass: {t['iw_nll_seconds']:.1f} s, "
+                      f"{t['iw_sentences_per_second']:.1f} sentences/s"])
+    return "\n".join(lines)
+
+
+def subset_indices(total: int, n: int, seed: int) -> list[int]:
+    """``n`` distinct indices of ``range(total)``, drawn at random with ``seed`` and sorted, so
+    the same (total, n, seed) picks the same sentences for every model (the LM baseline and the
+    VAEs are compared on one subset)."""
+    generator = torch.Generator().manual_seed(seed)
+    return sorted(torch.randperm(total, generator=generator)[:n].tolist())
+
+
+def evaluate_split(
+    tv: TextVAE, split: str, *, sentences: int | None = None, seed: int = 0, **options: Any
+) -> dict[str, Any]:
+    """Evaluate a loaded model on a split of its own corpus (its config's ``data`` section):
+    all of it, or a seeded random subset of ``sentences`` of it (:func:`subset_indices`).
+
+    Args:
+        tv: the loaded model.
+        split: ``train``, ``valid`` or ``test``.
+        sentences: evaluate this many sentences of the split, or all of it (None).
+        seed: seeds the subset and the evaluation (see :func:`evaluate`).
+        **options: the other keyword arguments of :func:`evaluate`.
+
+    Returns:
+        :func:`evaluate`'s report, with ``settings.split_sentences`` (the split's size),
+        ``per_sentence.split_index`` (which sentences of the split were evaluated) and
+        ``timing.total_seconds``.
+
+    Raises:
+        TextVAEError: a sentence of the split tokenizes to nothing (evaluation never drops
+            sentences silently).
+    """
+    start = time.perf_counter()
+    corpus = build_corpus(tv.config.data, tokenizer=tv.tokenizer, splits=(split,))
+    ids = corpus.ids[split]
+    empty = [i + 1 for i, x in enumerate(ids) if not x]
+    if empty:
+        raise TextVAEError(
+            f"{len(empty)} sentences of the {split} split tokenize to nothing "
+            f"(first: line {empty[0]}); evaluation never drops sentences silently"
+        )
+    total = len(ids)
+    picked = list(range(total))
+    if sentences is not None and sentences < total:
+        picked = subset_indices(total, sentences, seed)
+        ids = [ids[i] for i in picked]
+    report = evaluate(tv, ids, split=split, seed=seed, **options)
+    report["settings"]["split_sentences"] = total
+    report["per_sentence"]["split_index"] = picked
+    report["timing"]["total_seconds"] = time.perf_counter() - start
+    return report

@@ -1,0 +1,70 @@
+"""Decoding a sentence VAE (or its LM baseline): greedy, sampling and beam search, the decoding
+options and their defaults, plus the latent paths used for interpolation.
+
+Modules:
+    :mod:`~textvae.generate.options`: :class:`DecodingOptions`, the ``DEFAULT_*`` constants
+        (the one place the decoding defaults are written), the option checks and
+        :class:`DecodingError`.
+    :mod:`~textvae.generate.decode`: the shared step loop, :func:`greedy_decode`,
+        :func:`sample_decode` and :func:`filter_logits`.
+    :mod:`~textvae.generate.beam`: :func:`beam_search`.
+    :mod:`~textvae.generate.interpolate`: :func:`interpolation_path`.
+
+All three decoders are batched. They feed ``bos`` and then their own choices back into
+:meth:`SentenceVAE.decode_step`, keep a ``finished`` mask of rows that have produced ``eos`` (a
+finished row keeps "emitting" ``eos``, which never reaches the output), stop as soon as every row
+is finished or ``max_len`` tokens have been generated, and return plain id lists without
+``bos``/``eos``.
+
+``max_len`` counts generated tokens with the end token included: a row that ends by itself has at
+most ``max_len - 1`` words; a row cut off at ``max_len`` has ``max_len`` words and no ``eos``.
+
+Every decoder runs under ``torch.no_grad()`` and in eval mode: a model in training mode is switched
+to eval mode for the call and switched back afterwards (dropout would otherwise make greedy
+decoding random). Randomness comes only from the ``generator`` argument, so a seeded
+``torch.Generator`` reproduces the output exactly.
+
+This package is a low layer: it imports only the standard library, torch, :mod:`textvae.errors`
+and :mod:`textvae.models`.
+
+Shape legend:
+    B = batch (rows to decode), K = beam size, V = vocabulary, Z = latent size,
+    T = steps decoded so far, S = points on a latent path.
+"""
+
+from textvae.generate.beam import beam_search
+from textvae.generate.decode import filter_logits, greedy_decode, sample_decode
+from textvae.generate.interpolate import INTERPOLATION_PATHS, interpolation_path
+from textvae.generate.options import (
+    DECODING_METHODS,
+    DEFAULT_BEAM_SIZE,
+    DEFAULT_LENGTH_NORMALIZATION,
+    DEFAULT_MAX_LEN,
+    DEFAULT_METHOD,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TOP_K,
+    DEFAULT_TOP_P,
+    DecodingError,
+    DecodingOptions,
+    check_decoding_options,
+)
+
+__all__ = [
+    "DECODING_METHODS",
+    "DEFAULT_BEAM_SIZE",
+    "DEFAULT_LENGTH_NORMALIZATION",
+    "DEFAULT_MAX_LEN",
+    "DEFAULT_METHOD",
+    "DEFAULT_TEMPERATURE",
+    "DEFAULT_TOP_K",
+    "DEFAULT_TOP_P",
+    "INTERPOLATION_PATHS",
+    "DecodingError",
+    "DecodingOptions",
+    "beam_search",
+    "check_decoding_options",
+    "filter_logits",
+    "greedy_decode",
+    "interpolation_path",
+    "sample_decode",
+]

@@ -1,0 +1,202 @@
+"""Decoding options: their defaults (defined here and nowhere else), their checks, and the
+:class:`DecodingOptions` value that carries a full, checked set of them.
+
+Every layer that offers decoding (the decoders in this package, the Python API, the CLI, the
+evaluation and quality reports) takes its defaults from the ``DEFAULT_*`` constants or from
+:class:`DecodingOptions`, so that changing a default here changes it everywhere.
+
+The ``check_*`` helpers and :func:`is_int` are shared with the decoders of this package, which
+check their own arguments; they are not re-exported by :mod:`textvae.generate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from numbers import Integral, Real
+from typing import Any
+
+from textvae.errors import TextVAEError
+
+__all__ = [
+    "DECODING_METHODS",
+    "DEFAULT_BEAM_SIZE",
+    "DEFAULT_LENGTH_NORMALIZATION",
+    "DEFAULT_MAX_LEN",
+    "DEFAULT_METHOD",
+    "DEFAULT_TEMPERATURE",
+    "DEFAULT_TOP_K",
+    "DEFAULT_TOP_P",
+    "DecodingError",
+    "DecodingOptions",
+    "check_decoding_options",
+]
+
+DECODING_METHODS = ("greedy", "sample", "beam")
+
+# The one home of the decoding defaults.
+DEFAULT_METHOD = "greedy"
+DEFAULT_MAX_LEN = 64  # generated tokens, end token included
+DEFAULT_TEMPERATURE = 1.0  # the model's own distribution
+DEFAULT_TOP_K: int | None = None  # no top-k filtering
+DEFAULT_TOP_P: float | None = None  # no nucleus filtering
+DEFAULT_BEAM_SIZE = 5
+DEFAULT_LENGTH_NORMALIZATION: bool | float = True  # rank beams by mean log-probability per token
+
+
+class DecodingError(TextVAEError, ValueError):
+    """A decoding option or input is out of range (``max_len < 1``, ``temperature <= 0``, ...).
+
+    It is a ``ValueError`` for library callers and a :class:`TextVAEError` for the CLI, which
+    prints it as one line.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks of single options (also run by each decoder on its own arguments)
+# ---------------------------------------------------------------------------------------------
+
+
+def is_int(value: object) -> bool:
+    """An integer of any integral type, but not a bool (``True`` is not a length of 1)."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_max_len(max_len: int) -> None:
+    if not is_int(max_len) or max_len < 1:
+        raise DecodingError(
+            f"max_len must be an integer >= 1 (the most tokens to generate, end token "
+            f"included), got {max_len!r}"
+        )
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if (
+        not isinstance(temperature, Real)
+        or isinstance(temperature, bool)
+        or not math.isfinite(temperature)
+        or temperature <= 0
+    ):
+        raise DecodingError(
+            f"temperature must be a finite number > 0, got {temperature!r} "
+            "(for the most likely token at every step, use greedy decoding)"
+        )
+    if top_k is not None and (not is_int(top_k) or top_k < 1):
+        raise DecodingError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
+    if top_p is not None and (
+        not isinstance(top_p, Real) or isinstance(top_p, bool) or not 0.0 < top_p <= 1.0
+    ):
+        raise DecodingError(f"top_p must be in (0, 1] or None, got {top_p!r}")
+
+
+def check_beam(beam_size: int, length_normalization: bool | float) -> float:
+    """Check the beam options; return the length-normalization exponent alpha."""
+    if not is_int(beam_size) or beam_size < 1:
+        raise DecodingError(f"beam_size must be an integer >= 1, got {beam_size!r}")
+    if isinstance(length_normalization, bool):
+        return 1.0 if length_normalization else 0.0
+    if (
+        not isinstance(length_normalization, Real)
+        or not math.isfinite(length_normalization)
+        or length_normalization < 0
+    ):
+        raise DecodingError(
+            "length_normalization must be True, False or an exponent alpha >= 0, got "
+            f"{length_normalization!r}"
+        )
+    return float(length_normalization)
+
+
+# ---------------------------------------------------------------------------------------------
+# A full set of options
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodingOptions:
+    """A full, checked set of decoding options; the field defaults are the library's defaults.
+
+    Construction checks every field (in the order below) and raises :class:`DecodingError`
+    naming the first one out of range, so an instance is always valid; being frozen, it stays
+    so (``dataclasses.replace`` checks again). Values are kept as given, not converted.
+
+    Attributes:
+        method: ``"greedy"``, ``"sample"`` or ``"beam"``.
+        max_len: most generated tokens per row, end token included (>= 1).
+        temperature: sampling temperature (> 0); used by ``"sample"``.
+        top_k: keep the k most likely tokens (>= 1) or None; used by ``"sample"``.
+        top_p: nucleus mass in (0, 1] or None; used by ``"sample"``.
+        beam_size: beams per row (>= 1); used by ``"beam"``.
+        length_normalization: True, False or an exponent >= 0; used by ``"beam"``.
+    """
+
+    method: str = DEFAULT_METHOD
+    max_len: int = DEFAULT_MAX_LEN
+    temperature: float = DEFAULT_TEMPERATURE
+    top_k: int | None = DEFAULT_TOP_K
+    top_p: float | None = DEFAULT_TOP_P
+    beam_size: int = DEFAULT_BEAM_SIZE
+    length_normalization: bool | float = DEFAULT_LENGTH_NORMALIZATION
+
+    def __post_init__(self) -> None:
+        if self.method not in DECODING_METHODS:
+            raise DecodingError(
+                f"unknown decoding method {self.method!r}; valid: {list(DECODING_METHODS)}"
+            )
+        check_max_len(self.max_len)
+        check_sampling(self.temperature, self.top_k, self.top_p)
+        check_beam(self.beam_size, self.length_normalization)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The option names, in field order."""
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any] | None = None) -> DecodingOptions:
+        """The defaults, updated with ``overrides`` (option name -> value), checked.
+
+        ``method=None`` stands for the default method, so that a caller can pass on an unset
+        choice (a CLI flag left out) as it is; every other None is taken as given.
+
+        Raises:
+            DecodingError: an unknown option name (all of them are listed, with the valid
+                names), else the first option out of range.
+        """
+        overrides = {} if overrides is None else overrides
+        unknown = sorted(set(overrides) - set(cls.names()))
+        if unknown:
+            raise DecodingError(
+                f"unknown decoding option(s) {unknown}; valid: {sorted(cls.names())}"
+            )
+        given = {k: v for k, v in overrides.items() if not (k == "method" and v is None)}
+        return cls(**given)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as a plain dict in field order, for ``**`` into a call or a record."""
+        return {name: getattr(self, name) for name in self.names()}
+
+
+def check_decoding_options(
+    *,
+    method: str = DEFAULT_METHOD,
+    max_len: int = DEFAULT_MAX_LEN,
+    temperature: float = DEFAULT_TEMPERATURE,
+    top_k: int | None = DEFAULT_TOP_K,
+    top_p: float | None = DEFAULT_TOP_P,
+    beam_size: int = DEFAULT_BEAM_SIZE,
+    length_normalization: bool | float = DEFAULT_LENGTH_NORMALIZATION,
+) -> None:
+    """Check a full set of decoding options up front (before any encoding or fitting).
+
+    The same checks as constructing :class:`DecodingOptions` (see there for each option),
+    for callers that hold the options as separate arguments.
+
+    Raises:
+        DecodingError: naming the first option that is out of range.
+    """
+    DecodingOptions(
+        method=method, max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p,
+        beam_size=beam_size, length_normalization=length_normalization,
+    )

@@ -1,0 +1,415 @@
+"""The training loop every run shares, whatever it trains (sentences in :mod:`textvae.train`,
+images in :mod:`textvae.image.train`): :class:`TrainerBase`.
+
+It builds the optimiser, LR plateau, gradient scaler and seeded generator from ``TrainConfig``;
+keeps the position counters and their checkpointed state; takes one optimiser step; applies the
+non-finite-loss policy; writes ``metrics.jsonl``; and runs the epoch/step loop (:meth:`run`) with
+its budget, validation schedule (epoch ends and every ``train.eval_every`` steps), ``best``
+selection and signal handling. Subclasses supply what the loop does not know through its hooks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import torch
+from tqdm.auto import tqdm
+
+from textvae.device import autocast_dtype, cpu_has_fast_bf16
+from textvae.errors import TextVAEError
+from textvae.objectives import LossTerms
+
+ResultT = TypeVar("ResultT")  # what a trainer's run() returns
+VALIDATION_SEED_OFFSET = 1_000_003  # validation draws from seed + this, apart from training's
+# torch.Generator().get_state() of a CPU generator is 5,056 bytes (Mersenne Twister); a CUDA
+# generator's is 16 (Philox seed and offset). Checkpoints from before `generator_device` was
+# saved are told apart by it.
+CPU_GENERATOR_STATE_BYTES = 5056
+
+
+class StopSignals:
+    """SIGINT/SIGTERM set a flag instead of killing the loop mid-update, so the trainer can
+    finish the step, save a checkpoint and exit cleanly. A second Ctrl-C exits at once."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+
+class TrainerBase(Generic[ResultT]):
+    """What every training run shares, whatever it trains (sentences here, images in
+    :mod:`textvae.image.train`): the optimiser, LR plateau, gradient scaler and seeded generator
+    built from ``TrainConfig``; the position counters; their checkpointed state; one optimiser
+    step; the non-finite-loss policy; the metrics file; and the epoch/step loop, :meth:`run`.
+
+    Subclasses add their counters to :attr:`counters`, call :meth:`optimizer_step`, and supply
+    what the loop does not know through the hooks: :meth:`batches`, :meth:`train_batch`,
+    :meth:`train_metrics`, :meth:`progress_postfix`, :meth:`validate`,
+    :meth:`_scheduled_validation`, :meth:`_validation_due`, :meth:`selection_score`,
+    :meth:`save`, :meth:`start_message` and :meth:`result`.
+    """
+
+    counters: tuple[str, ...] = ("step", "epoch", "batch_in_epoch", "bad_epochs",
+                                 "skipped_batches", "best_checkpoint_score")
+    best_counter: str  # the subclass's counter of the best scheduled validation score
+
+    def __init__(self, config: Any, model: torch.nn.Module, device: torch.device, *,
+                 log: Callable[[str], None] = print, writes: bool = True,
+                 progress: bool = False) -> None:
+        self.config = config
+        self.tc = config.train
+        self.model = model
+        self.device = device
+        self.log = log
+        self.writes = writes  # False on distributed ranks other than 0
+        self.progress = progress  # a tqdm bar over each epoch's batches
+        self.run_dir = Path(self.tc.out_dir)
+        self.amp_dtype = autocast_dtype(self.tc.amp, device)
+        if device.type == "cpu" and self.amp_dtype == torch.bfloat16 and not cpu_has_fast_bf16():
+            log("note: train.amp is bf16, but this CPU has no AMX or AVX512-BF16 units, so bf16 "
+                "runs slower than float32 here; --set train.amp=off trains faster")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if self.tc.optimizer == "adam":
+            self.optimizer = adam_optimizer(params, self.tc.lr)
+        else:
+            self.optimizer = torch.optim.SGD(params, lr=self.tc.lr, momentum=self.tc.momentum)
+        # lr_patience None: an infinite patience never decays, and the scheduler's state keeps the
+        # same keys, so checkpoints look alike either way.
+        patience = math.inf if self.tc.lr_patience is None else self.tc.lr_patience
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=self.tc.lr_decay, patience=patience,
+            min_lr=self.tc.min_lr,
+        )
+        self.generator = torch.Generator(device=device).manual_seed(self.tc.seed)
+        # Counters: the position in training, saved with every checkpoint.
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.bad_epochs = 0  # epochs since validation last improved (early stopping)
+        self.skipped_batches = 0  # batches dropped for a non-finite loss (train.nonfinite=skip)
+        self.tb = tensorboard_writer(self.run_dir) if writes else None
+        self._improved = False  # whether this step's scheduled validation improved on the best
+        # The selection score of the checkpoint `best` points at. Apart from the subclasses' best
+        # score, which only scheduled validations move (it drives early stopping), so that the
+        # closing validation of a stopped run can pick `best` without changing how a resumed
+        # run trains.
+        self.best_checkpoint_score = math.inf
+        self.run_start = time.monotonic()  # reset by run(); the train rows' clock
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "plateau": self.plateau.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "generator_device": self.device.type,
+            "cpu_rng": torch.get_rng_state(),
+            **{name: getattr(self, name) for name in self.counters},
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.plateau.load_state_dict(state["plateau"])
+        self.scaler.load_state_dict(state["scaler"])
+        self._restore_generator(state)
+        torch.set_rng_state(state["cpu_rng"])
+        if self.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        # Absent from older checkpoints: skipped_batches (before train.nonfinite) and
+        # best_checkpoint_score (before the closing validation could pick `best`, when `best`
+        # was the best scheduled validation).
+        state = {"skipped_batches": 0, **state}
+        state.setdefault("best_checkpoint_score", state[self.best_counter])
+        for name in self.counters:
+            setattr(self, name, state[name])
+
+    def _restore_generator(self, state: dict[str, Any]) -> None:
+        """Continue the saved generator's stream, or, for a run resumed on another kind of device
+        (CPU <-> CUDA), whose generator state cannot be read here, start a fresh one seeded from
+        (seed, step) and say so: the weights, optimiser and data position still carry over."""
+        saved = state["generator"]
+        saved_on = state.get("generator_device") or (
+            "cpu" if saved.numel() == CPU_GENERATOR_STATE_BYTES else "cuda"
+        )
+        if saved_on == self.device.type:
+            self.generator.set_state(saved)
+            return
+        self.generator.manual_seed(self.tc.seed * VALIDATION_SEED_OFFSET + state["step"])
+        self.log(f"note: this run was trained on {saved_on} and resumes on {self.device.type}; "
+                 "a random-number stream cannot move between them, so word dropout and the "
+                 "sampling noise continue from a fresh seed (the run is no longer bitwise the "
+                 "uninterrupted one)")
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def _any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any process of the job (one process: ``flag``)."""
+        return flag
+
+    def skip_nonfinite(self, loss: torch.Tensor) -> bool:
+        """Apply ``train.nonfinite`` to a batch's loss: False to go on with the update, True to
+        skip the batch (``skip``, counted); with ``stop`` a non-finite loss raises."""
+        if not self._any_rank(not bool(torch.isfinite(loss))):
+            return False
+        if self.tc.nonfinite == "skip":
+            # No update from this batch; the batch still counts as consumed, so the data order
+            # (and hence resume) is unchanged.
+            self.skipped_batches += 1
+            return True
+        last = self.run_dir / "last"
+        kept = (f"the last good checkpoint, {last.resolve().name}, is kept in {self.run_dir}"
+                if last.exists() else "no checkpoint had been saved yet")
+        raise TextVAEError(
+            f"the training loss became {loss.item()} at step {self.step + 1}; stopped "
+            f"without saving, and {kept}. Lower train.lr, set train.grad_clip, or set "
+            "train.nonfinite=skip to skip such batches."
+        )
+
+    def optimizer_step(self, loss: torch.Tensor, before_step: Callable[[], None] | None = None
+                       ) -> None:
+        """Backward, ``before_step()`` (e.g. dropping the gradients of parameters this step
+        must not update), gradient clipping, update.
+
+        ``before_step`` runs before clipping, so the clipping norm is that of the gradients the
+        step applies (clipping first would scale the kept gradients by a norm that counted the
+        dropped ones)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if before_step is not None:
+            before_step()
+        if self.tc.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    # -- records -------------------------------------------------------------------------------
+
+    def _write_metrics(self, row: dict[str, Any]) -> None:
+        """Append one row to ``metrics.jsonl`` (and TensorBoard)."""
+        if not self.writes:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            split = row["split"]
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                    self.tb.add_scalar(f"{split}/{key}", value, row["step"])
+
+    # -- hooks: what the loop asks of each kind of run ------------------------------------------
+
+    def batches(self, epoch: int) -> Sequence[Any]:
+        """The epoch's batches, in training order; it must depend only on (seed, epoch), so that
+        a run resumed at ``batch_in_epoch`` continues the same order."""
+        raise NotImplementedError
+
+    def train_batch(self, batch: Any) -> tuple[LossTerms, int]:
+        """One training step on ``batch`` (an item of :meth:`batches`): build the tensors, move
+        them to the device, :meth:`train_step`. Returns the step's loss terms and how many units
+        (target tokens, images) it trained on, for the throughput in the train rows."""
+        raise NotImplementedError
+
+    def train_metrics(self, terms: LossTerms, per_second: float) -> dict[str, Any]:
+        """A train row of ``metrics.jsonl`` after its ``split``, ``step`` and ``epoch``: the
+        last step's ``terms`` and the run's state; ``per_second``: units trained on per second
+        since the last train row."""
+        raise NotImplementedError
+
+    def progress_postfix(self, row: dict[str, Any]) -> dict[str, str]:
+        """What the progress bar shows of a train row."""
+        return {"loss": f"{row['loss']:.1f}"}
+
+    def validate(self) -> dict[str, float] | None:
+        """The validation figures of the model as it stands; None without validation data.
+        It must move no training state (its own generator, seeded afresh)."""
+        raise NotImplementedError
+
+    def _validation_due(self) -> bool:
+        """Whether a scheduled validation follows this step although its epoch goes on (every
+        epoch end has one anyway): every ``train.eval_every`` steps."""
+        return self.tc.eval_every is not None and self.step % self.tc.eval_every == 0
+
+    def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float] | None:
+        """Validate, record and log it, and keep the best score in the counters, judging the
+        score with :meth:`_validation_improves`."""
+        raise NotImplementedError
+
+    def _validation_improves(self, score: float, best: float, *, end_of_epoch: bool) -> bool:
+        """Whether a validation ``score`` (lower is better) improves on ``best``; kept in
+        :attr:`_improved` for the loop, which saves such a step as ``best``. At epoch ends it
+        also steps the LR plateau and counts :attr:`bad_epochs` for early stopping."""
+        improved = score < best
+        if end_of_epoch:
+            self.plateau.step(score)
+            self.bad_epochs = 0 if improved else self.bad_epochs + 1
+        self._improved = improved
+        return improved
+
+    def selection_score(self, valid: dict[str, float]) -> float | None:
+        """The score (lower is better) that picks ``best`` among validations; None when this
+        validation may not be ``best``."""
+        raise NotImplementedError
+
+    def _new_best(self, valid: dict[str, float] | None) -> bool:
+        """Whether a validation at this step beats every checkpoint so far (then it is kept as
+        :attr:`best_checkpoint_score`)."""
+        score = None if valid is None else self.selection_score(valid)
+        if score is None or not score < self.best_checkpoint_score:
+            return False
+        self.best_checkpoint_score = score
+        return True
+
+    def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
+        """Write a checkpoint of the model and :meth:`state_dict`, with ``valid`` (the figures
+        of a validation at this very step, or None) in its meta; ``is_best`` points ``best`` at
+        it."""
+        raise NotImplementedError
+
+    def start_message(self) -> str:
+        """The line logged as training starts."""
+        raise NotImplementedError
+
+    def result(self, stopped: str, valid: dict[str, float], seconds: float) -> ResultT:
+        """What :meth:`run` returns: ``stopped`` says why it stopped, ``valid`` holds the last
+        validation's figures ({} without validation data)."""
+        raise NotImplementedError
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> ResultT:
+        """Train until the epoch budget, ``max_steps``, ``max_minutes``, early stopping or a
+        signal; save at every epoch end, every ``checkpoint_every`` steps, every improving
+        validation and at the end, which is validated. Returns :meth:`result`."""
+        tc = self.tc
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_start = start = time.monotonic()
+        stopped = ""
+        valid: dict[str, float] | None = None
+        valid_step = -1
+        self.log(self.start_message())
+        window_units, window_start = 0, time.monotonic()
+        with StopSignals() as signals:
+            while not stopped:
+                if self.epoch >= tc.epochs:
+                    stopped = f"finished {tc.epochs} epochs"
+                    break
+                if tc.max_steps is not None and self.step >= tc.max_steps:
+                    # Only on resuming a run that had already reached its budget.
+                    stopped = f"reached max_steps={tc.max_steps}"
+                    break
+                batches = self.batches(self.epoch)
+                bar = tqdm(
+                    total=len(batches), initial=self.batch_in_epoch, disable=not self.progress,
+                    desc=f"epoch {self.epoch + 1}/{tc.epochs}", leave=False, dynamic_ncols=True,
+                )
+                while self.batch_in_epoch < len(batches):
+                    terms, units = self.train_batch(batches[self.batch_in_epoch])
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    window_units += units
+                    bar.update(1)
+                    epoch_done = self.batch_in_epoch == len(batches)
+                    if self.step % tc.log_every == 0 or epoch_done:
+                        elapsed = time.monotonic() - window_start
+                        row = {"split": "train", "step": self.step, "epoch": self.epoch,
+                               **self.train_metrics(terms, window_units / max(elapsed, 1e-9))}
+                        self._write_metrics(row)
+                        bar.set_postfix(self.progress_postfix(row))
+                        window_units, window_start = 0, time.monotonic()
+                    self._improved = False
+                    if epoch_done:
+                        self.epoch += 1
+                        self.batch_in_epoch = 0
+                        valid, valid_step = self._scheduled_validation(end_of_epoch=True), self.step
+                        if (tc.early_stop_patience is not None
+                                and self.bad_epochs >= tc.early_stop_patience):
+                            stopped = f"early stopping: no improvement for {self.bad_epochs} epochs"
+                    elif self._validation_due():
+                        valid = self._scheduled_validation(end_of_epoch=False)
+                        valid_step = self.step
+                    if tc.max_steps is not None and self.step >= tc.max_steps:
+                        stopped = stopped or f"reached max_steps={tc.max_steps}"
+                    out_of_time = (tc.max_minutes is not None
+                                   and time.monotonic() - start >= 60 * tc.max_minutes)
+                    # Ranks must stop at the same step: agree on the two clock/signal events.
+                    if self._any_rank(out_of_time or bool(signals.received)):
+                        if signals.received:
+                            stopped = f"received {signals.received}"
+                        else:
+                            stopped = stopped or (f"reached max_minutes={tc.max_minutes}"
+                                                  if out_of_time else "another rank stopped")
+                    # An improving validation between checkpoint steps (train.eval_every) is
+                    # saved at once, so `best` is always the best model validated.
+                    if (self.step % tc.checkpoint_every == 0 or epoch_done or stopped
+                            or self._improved):
+                        if stopped and valid_step != self.step:
+                            # A closing validation for the summary. It may pick `best` but
+                            # moves nothing that training reads (LR plateau, early stopping,
+                            # remedies).
+                            valid, valid_step = self.validate(), self.step
+                            if valid is not None:
+                                self._write_metrics({"split": "valid", "step": self.step,
+                                                     "epoch": self.epoch, **valid})
+                        here = valid if valid_step == self.step else None
+                        self.save(here, is_best=self._new_best(here))
+                    if stopped or epoch_done:  # a new epoch needs its own batch order
+                        break
+                bar.close()
+            if valid_step != self.step:  # finished all epochs exactly at a saved step
+                valid = self.validate()
+                self.save(valid, is_best=self._new_best(valid))
+        if self.tb is not None:
+            self.tb.close()
+        return self.result(stopped, valid or {}, time.monotonic() - start)
+
+
+
+def adam_optimizer(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where this torch has it for the device (CPU since torch 2.4):
+    one pass over each parameter instead of a dozen, a third of the step time of the default
+    implementation on the PTB model's 6.2M parameters."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # older torch, or a device without the fused kernel
+        return torch.optim.Adam(params, lr=lr)
+
+
+
+def tensorboard_writer(run_dir: Path):
+    """A SummaryWriter when tensorboard is installed (``pip install textvae[tensorboard]``)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
