@@ -4,13 +4,11 @@ import dataclasses
 import json
 
 import pytest
-import torch
 
 from textvae.api import NoLatentSpaceError, load
 from textvae.cli import main
 from textvae.config import load_config
 from textvae.errors import TextVAEError
-from textvae.metrics import linear_probe_accuracy, reconstruction_accuracy
 from textvae.quality import FACTORS, format_quality_report, grammar_quality_report
 from textvae.train import train
 
@@ -34,35 +32,6 @@ def run_dir(tmp_path_factory, one_thread):
 
 
 # ------------------------------------------------------------------------------------ pure pieces
-
-
-def test_reconstruction_accuracy_known_answers():
-    refs = [[5, 6, 7], [8, 9]]
-    assert reconstruction_accuracy(refs, refs) == {"exact_match": 1.0, "token_accuracy": 1.0}
-    # Row 1: 2 of 4 target positions (5, 6 right; 9 for 7 wrong; end missing: decode too long).
-    # Row 2: a decode cut off at max_len, no end token: 2 of 3 (8, 9 right, end missing).
-    got = reconstruction_accuracy(refs, [[5, 6, 9, 4], [8, 9]], decodes_ended=[True, False])
-    assert got == {"exact_match": 0.0, "token_accuracy": pytest.approx(4 / 7)}
-    # A decode that ends early: the missing positions count as wrong.
-    assert reconstruction_accuracy([[5, 6, 7]], [[5]])["token_accuracy"] == pytest.approx(1 / 4)
-    with pytest.raises(ValueError):
-        reconstruction_accuracy(refs, refs[:1])
-
-
-def test_linear_probe_known_answers():
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(301, 7, generator=gen)
-    labels = ["a" if v > 0 else "b" for v in (x[:, 2] - 0.5 * x[:, 4]).tolist()]
-    # A linearly separable label is recovered almost perfectly.
-    assert linear_probe_accuracy(x[:251], labels[:251], x[251:], labels[251:]) >= 0.9
-    # A label independent of the features scores about chance.
-    noise = [str(i % 3) for i in torch.randperm(301, generator=gen).tolist()]
-    assert linear_probe_accuracy(x[:251], noise[:251], x[251:], noise[251:]) < 0.6
-    # One training class: predict it.
-    assert linear_probe_accuracy(x[:5], [True] * 5, x[5:9], [True, True, False, True]) == 0.75
-
-
-# ------------------------------------------------------------------------------------ the report
 
 
 def test_report_on_a_tiny_checkpoint_has_every_entry_in_range(run_dir):

@@ -7,204 +7,24 @@ latent 3, points 7; vocab 37, latent 7, embed 11, hidden 13/17).
 """
 
 import math
-import random
 from types import SimpleNamespace
 
 import pytest
 import torch
-from torch.distributions import MultivariateNormal
 
 from textvae.api import TextVAE
 from textvae.data.tokenizers import WordTokenizer
 from textvae.evaluate import (
-    distinct_n,
     evaluate,
     format_report,
     iw_nll,
     iw_nll_reference,
-    reconstruction_bleu,
-    self_bleu,
 )
 from textvae.evaluate.iw import sentence_noise
-from textvae.metrics import iw_log_weights, iw_nll_from_log_weights, mutual_information
-from textvae.models.gaussian import kl_standard_normal
 from textvae.models.sentence_vae import SentenceVAE
 from textvae.objectives import reconstruction_nll
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-D, LZ, S = 5, 3, 7  # data dim, latent dim, data points of the linear-Gaussian model
-S2 = 0.5  # observation noise variance s^2
-
-# ---------------------------------------------------------------------------- linear Gaussian
-
-
-def linear_gaussian(seed=0, *, orthogonal=False, shift=0.0, inflate=2.0):
-    """A linear-Gaussian model, S points drawn from it, and a deliberately imperfect diagonal q.
-
-    q(z|x) has the exact posterior mean shifted by ``shift`` and the diagonal of the exact
-    (correlated) posterior covariance multiplied by ``inflate``: a diagonal, over-dispersed
-    proposal, so the weights are light-tailed and the large-K check can be tight. With
-    ``orthogonal`` columns of W the exact posterior is diagonal, so shift 0 and inflate 1 make q
-    exact.
-    """
-    g = torch.Generator().manual_seed(seed)
-    w = torch.randn(D, LZ, generator=g, dtype=torch.float64)
-    if orthogonal:
-        q, _ = torch.linalg.qr(w)  # (D, Z) orthonormal columns
-        w = q * torch.tensor([1.5, 0.7, 2.2], dtype=torch.float64)
-    b = torch.randn(D, generator=g, dtype=torch.float64)
-    z_true = torch.randn(S, LZ, generator=g, dtype=torch.float64)
-    x = z_true @ w.T + b + math.sqrt(S2) * torch.randn(S, D, generator=g, dtype=torch.float64)
-    precision = torch.eye(LZ, dtype=torch.float64) + w.T @ w / S2  # (Z, Z)
-    cov = torch.linalg.inv(precision)
-    post_mean = (x - b) @ w @ cov / S2  # (S, Z)
-    mu = post_mean + shift
-    logvar = torch.log(inflate * torch.diagonal(cov)).expand(S, LZ).clone()
-    marginal = MultivariateNormal(b, w @ w.T + S2 * torch.eye(D, dtype=torch.float64))
-    return SimpleNamespace(w=w, b=b, x=x, mu=mu, logvar=logvar, exact=marginal.log_prob(x))
-
-
-def log_px_given_z(m, z):
-    """log N(x; W z + b, s^2 I) for z (S, ..., Z) -> (S, ...)."""
-    mean = z @ m.w.T + m.b  # (S, ..., D)
-    x = m.x.view(S, *([1] * (z.dim() - 2)), D)
-    return (-0.5 * (math.log(2 * math.pi * S2) + (x - mean).pow(2) / S2)).sum(-1)
-
-
-def analytic_neg_elbo(m):
-    """-E_q[log p(x|z)] + KL(q || N(0, I)), in closed form. (S,)"""
-    var = m.logvar.exp()  # (S, Z)
-    resid = (m.x - m.mu @ m.w.T - m.b).pow(2).sum(1)  # (S,)
-    trace = (var * m.w.pow(2).sum(0)).sum(1)  # tr(W diag(var) W^T)
-    expected_ll = -0.5 * D * math.log(2 * math.pi * S2) - (resid + trace) / (2 * S2)
-    return -expected_ll + kl_standard_normal(m.mu, m.logvar).sum(1)
-
-
-def iw_estimates(m, reps, k, seed):
-    """(S, reps) independent K-sample IW-NLL estimates."""
-    g = torch.Generator().manual_seed(seed)
-    eps = torch.randn(S, reps, k, LZ, generator=g, dtype=torch.float64)
-    z = m.mu[:, None, None] + torch.exp(0.5 * m.logvar)[:, None, None] * eps  # (S, R, K, Z)
-    mu = m.mu[:, None].expand(S, reps, LZ)
-    logvar = m.logvar[:, None].expand(S, reps, LZ)
-    return iw_nll_from_log_weights(iw_log_weights(log_px_given_z(m, z), z, mu, logvar))
-
-
-def test_exact_posterior_gives_the_exact_likelihood_at_k_1():
-    # With orthogonal columns of W the true posterior is diagonal: every weight is p(x).
-    m = linear_gaussian(3, orthogonal=True, shift=0.0, inflate=1.0)
-    est = iw_estimates(m, reps=5, k=1, seed=0)  # (S, 5)
-    torch.testing.assert_close(est, -m.exact[:, None].expand(S, 5), atol=1e-9, rtol=0)
-    torch.testing.assert_close(analytic_neg_elbo(m), -m.exact, atol=1e-9, rtol=0)
-
-
-def test_k_1_equals_the_elbo_in_expectation():
-    m = linear_gaussian(0)
-    est = iw_estimates(m, reps=20000, k=1, seed=1)  # (S, R)
-    se = est.std(1) / math.sqrt(est.shape[1])
-    gap = (est.mean(1) - analytic_neg_elbo(m)).abs()
-    assert (gap < 4 * se).all(), (gap, se)
-    assert (analytic_neg_elbo(m) > -m.exact + 1.0).all()  # q is imperfect: K matters here
-
-
-def test_iw_bound_tightens_with_k_and_reaches_the_exact_value():
-    m = linear_gaussian(0)
-    n = 20000  # samples per point; E[L_K] is estimated over the n / K disjoint blocks
-    g = torch.Generator().manual_seed(2)
-    eps = torch.randn(S, n, LZ, generator=g, dtype=torch.float64)
-    z = m.mu[:, None] + torch.exp(0.5 * m.logvar)[:, None] * eps  # (S, n, Z)
-    log_w = iw_log_weights(log_px_given_z(m, z), z, m.mu, m.logvar)  # (S, n)
-    means = []
-    for k in (1, 10, 100, 1000):
-        blocks = log_w.view(S, n // k, k)
-        means.append(iw_nll_from_log_weights(blocks).mean(1))  # (S,)
-    for tighter, looser in zip(means[1:], means[:-1], strict=True):
-        assert (tighter <= looser).all()
-    # An upper bound on the truth on average, up to Monte Carlo noise.
-    assert (means[-1] > -m.exact - 0.02).all()
-    # K = 5000 (mean of 8 estimates): within 0.03 nats of the exact -log p(x), where the K = 1
-    # gap is over 1 nat.
-    big = iw_estimates(m, reps=8, k=5000, seed=4).mean(1)
-    assert (big + m.exact).abs().max() < 0.03
-
-
-# ---------------------------------------------------------------------------- mutual information
-
-
-def test_mi_of_well_separated_posteriors_is_log_m():
-    m_points, copies = 7, 5
-    g = torch.Generator().manual_seed(0)
-    centres = 20.0 * torch.randn(m_points, LZ, generator=g)
-    mu = centres.repeat(copies, 1)  # x uniform over 7 points, each seen 5 times
-    logvar = torch.full_like(mu, math.log(0.1**2))
-    z = mu + 0.1 * torch.randn(mu.shape, generator=g)
-    assert mutual_information(mu, logvar, z) == pytest.approx(math.log(m_points), abs=1e-6)
-
-
-def test_mi_of_identical_posteriors_is_zero():
-    mu = torch.full((13, LZ), 0.3)
-    logvar = torch.full((13, LZ), -0.5)
-    z = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(1))
-    assert mutual_information(mu, logvar, z) == pytest.approx(0.0, abs=1e-9)
-
-
-def test_mi_of_a_gaussian_channel():
-    # x ~ N(0, tau^2 I), q(z|x) = N(x, sigma^2 I): I = Z/2 log(1 + tau^2 / sigma^2) nats.
-    n, tau, sigma = 4001, 1.0, 0.5
-    g = torch.Generator().manual_seed(2)
-    mu = tau * torch.randn(n, LZ, generator=g)
-    logvar = torch.full_like(mu, 2 * math.log(sigma))
-    z = mu + sigma * torch.randn(mu.shape, generator=g)
-    exact = 0.5 * LZ * math.log(1 + tau**2 / sigma**2)  # 2.414
-    est = mutual_information(mu, logvar, z, chunk=97)
-    assert est == pytest.approx(exact, abs=0.06)
-    # Chunking only changes how the rows are grouped.
-    assert mutual_information(mu, logvar, z, chunk=n) == pytest.approx(est, abs=1e-9)
-
-
-# ---------------------------------------------------------------------------- text metrics
-
-
-def test_distinct_n_counts_unique_ngrams():
-    sents = [["a", "b", "a"], ["a", "b"]]
-    assert distinct_n(sents, 1) == pytest.approx(2 / 5)
-    assert distinct_n(sents, 2) == pytest.approx(2 / 3)  # (a b), (b a), (a b)
-    assert distinct_n([["a"]], 2) == 0.0
-
-
-def test_bleu_extremes():
-    texts = ["the cat sat on the mat .", "a dog ran in the park today ."]
-    assert reconstruction_bleu(texts, texts) == pytest.approx(100.0)
-    assert reconstruction_bleu(["x y z w v"] * 2, texts) == pytest.approx(0.0)
-    assert self_bleu(["the same five word sentence"] * 9) == pytest.approx(100.0)
-    varied = ["alpha beta gamma delta", "one two three four", "red green blue black"]
-    assert self_bleu(varied) < 5.0
-    with pytest.raises(ValueError):
-        reconstruction_bleu(texts, texts[:1])
-
-
-def test_self_bleu_subsample_is_seeded_and_bounded():
-    pool = [f"w{i % 5} w{i % 3} w{i % 7} end" for i in range(31)]
-    a = self_bleu(pool, max_hypotheses=11, seed=3)
-    assert a == self_bleu(pool, max_hypotheses=11, seed=3)
-    assert 0.0 < a < 100.0
-
-
-def test_self_bleu_equals_sacrebleu_sentence_scores_against_all_others():
-    import sacrebleu
-
-    rng = random.Random(5)
-    words = ["a", "b", "c", "d", "e", "the", "of"]
-    # Repeated sentences (an n-gram whose largest count is the hypothesis' own), lengths 1 to 9
-    # with ties in closeness, and an empty-ish single word.
-    pool = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 9))) for _ in range(37)]
-    pool += [pool[3], pool[3], "the the the the of", "b"]
-    metric = sacrebleu.metrics.BLEU(tokenize="none", effective_order=True)
-    picked = sorted(random.Random(2).sample(range(len(pool)), 23))
-    oracle = [metric.sentence_score(pool[i], [s for j, s in enumerate(pool) if j != i]).score
-              for i in picked]
-    assert self_bleu(pool, max_hypotheses=23, seed=2) == pytest.approx(sum(oracle) / 23, abs=1e-9)
 
 
 # ---------------------------------------------------------------------------- model level

@@ -1,0 +1,48 @@
+"""textvae.evaluate.text_metrics: BLEU, distinct-n and self-BLEU."""
+
+import random
+
+import pytest
+
+from textvae.evaluate import distinct_n, reconstruction_bleu, self_bleu
+
+
+def test_distinct_n_counts_unique_ngrams():
+    sents = [["a", "b", "a"], ["a", "b"]]
+    assert distinct_n(sents, 1) == pytest.approx(2 / 5)
+    assert distinct_n(sents, 2) == pytest.approx(2 / 3)  # (a b), (b a), (a b)
+    assert distinct_n([["a"]], 2) == 0.0
+
+
+def test_bleu_extremes():
+    texts = ["the cat sat on the mat .", "a dog ran in the park today ."]
+    assert reconstruction_bleu(texts, texts) == pytest.approx(100.0)
+    assert reconstruction_bleu(["x y z w v"] * 2, texts) == pytest.approx(0.0)
+    assert self_bleu(["the same five word sentence"] * 9) == pytest.approx(100.0)
+    varied = ["alpha beta gamma delta", "one two three four", "red green blue black"]
+    assert self_bleu(varied) < 5.0
+    with pytest.raises(ValueError):
+        reconstruction_bleu(texts, texts[:1])
+
+
+def test_self_bleu_subsample_is_seeded_and_bounded():
+    pool = [f"w{i % 5} w{i % 3} w{i % 7} end" for i in range(31)]
+    a = self_bleu(pool, max_hypotheses=11, seed=3)
+    assert a == self_bleu(pool, max_hypotheses=11, seed=3)
+    assert 0.0 < a < 100.0
+
+
+def test_self_bleu_equals_sacrebleu_sentence_scores_against_all_others():
+    import sacrebleu
+
+    rng = random.Random(5)
+    words = ["a", "b", "c", "d", "e", "the", "of"]
+    # Repeated sentences (an n-gram whose largest count is the hypothesis' own), lengths 1 to 9
+    # with ties in closeness, and an empty-ish single word.
+    pool = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 9))) for _ in range(37)]
+    pool += [pool[3], pool[3], "the the the the of", "b"]
+    metric = sacrebleu.metrics.BLEU(tokenize="none", effective_order=True)
+    picked = sorted(random.Random(2).sample(range(len(pool)), 23))
+    oracle = [metric.sentence_score(pool[i], [s for j, s in enumerate(pool) if j != i]).score
+              for i in picked]
+    assert self_bleu(pool, max_hypotheses=23, seed=2) == pytest.approx(sum(oracle) / 23, abs=1e-9)
