@@ -32,6 +32,7 @@ VALIDATION_SEED_OFFSET = 1_000_003  # validation draws from seed + this, apart f
 # generator's is 16 (Philox seed and offset). Checkpoints from before `generator_device` was
 # saved are told apart by it.
 CPU_GENERATOR_STATE_BYTES = 5056
+RESUME_SEED_STRIDE = 1_000_033  # a fresh stream after a device change: seed * stride + step
 
 
 class StopSignals:
@@ -60,8 +61,8 @@ class StopSignals:
 
 
 class TrainerBase(Generic[ResultT]):
-    """What every training run shares, whatever it trains (sentences here, images in
-    :mod:`textvae.image.train`): the optimiser, LR plateau, gradient scaler and seeded generator
+    """What every training run shares, whatever it trains (sentences in :mod:`textvae.train`,
+    images in :mod:`textvae.image.train`): the optimiser, LR plateau, gradient scaler and seeded generator
     built from ``TrainConfig``; the position counters; their checkpointed state; one optimiser
     step; the non-finite-loss policy; the metrics file; and the epoch/step loop, :meth:`run`.
 
@@ -163,7 +164,7 @@ class TrainerBase(Generic[ResultT]):
         if saved_on == self.device.type:
             self.generator.set_state(saved)
             return
-        self.generator.manual_seed(self.tc.seed * VALIDATION_SEED_OFFSET + state["step"])
+        self.generator.manual_seed(self.tc.seed * RESUME_SEED_STRIDE + state["step"])
         self.log(f"note: this run was trained on {saved_on} and resumes on {self.device.type}; "
                  "a random-number stream cannot move between them, so word dropout and the "
                  "sampling noise continue from a fresh seed (the run is no longer bitwise the "
