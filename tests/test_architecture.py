@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("checkpoint", ("textvae.checkpoint",)),
     ("trainers", ("textvae.training", "textvae.validate", "textvae.remedies", "textvae.train",
                   "textvae.image.train")),
-    ("use", ("textvae.generate", "textvae.api", "textvae.quality", "textvae.evaluate",
+    ("use", ("textvae.decoding", "textvae.generate", "textvae.api", "textvae.quality", "textvae.evaluate",
              "textvae.bench", "textvae.image.generate", "textvae.image.report")),
     ("entry points", ("textvae", "textvae.__main__", "textvae.cli", "textvae.image")),
 ]

@@ -1,4 +1,8 @@
-"""Metrics on cases with known answers."""
+"""Metrics on cases with known answers.
+
+The linear-Gaussian latent model p(z) = N(0, I), p(x|z) = N(Wz + b, s^2 I) has an analytic
+marginal, log p(x) = log N(x; b, W W^T + s^2 I), and an analytic ELBO for any diagonal q, so the
+importance-weighted estimator can be checked exactly (data 5, latent 3, points 7)."""
 
 import math
 from types import SimpleNamespace

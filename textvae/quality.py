@@ -23,8 +23,8 @@ from typing import Any
 
 from textvae.api import TextVAE
 from textvae.data.grammar import grammar_splits, parse
+from textvae.decoding import DEFAULT_MAX_LEN
 from textvae.errors import NoLatentSpaceError, TextVAEError
-from textvae.generate import DEFAULT_MAX_LEN
 from textvae.metrics import linear_probe_accuracy, reconstruction_accuracy
 
 __all__ = [

@@ -42,3 +42,28 @@ def test_text_and_image_train_take_the_same_arguments():
     image = parser.parse_args(["image", "train", "--config", "c.yaml", "--set", "a.b=1", "--resume"])
     shared = ("config", "overrides", "device", "resume", "no_progress")
     assert [getattr(text, k) for k in shared] == [getattr(image, k) for k in shared]
+
+
+@pytest.mark.parametrize("command", [
+    ["bench", "--json", "no/such/dir/bench.json"],
+    ["quality", "-c", "no/such/run", "--out", "no/such/dir/quality.json"],
+])
+def test_an_unwritable_output_is_refused_before_any_work(command, tmp_path, monkeypatch, capsys):
+    from textvae.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("textvae: error: cannot write --") and "its directory does not exist" in err
+
+
+def test_the_command_line_starts_without_loading_torch():
+    """`textvae --help` must stay instant: the parsers take their defaults from torch-free
+    modules (textvae.decoding, textvae.evaluate.settings) and handlers import the rest."""
+    import subprocess
+    import sys
+
+    code = ("import sys, textvae.cli; textvae.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'datasets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -52,7 +52,7 @@ def test_evaluate_errors_are_one_line(tmp_path, capsys):
 
 
 def test_sentences_evaluates_a_seeded_subset_shared_across_runs(run_dir, capsys):
-    from textvae.evaluate import subset_indices
+    from textvae.evaluate.report import subset_indices
 
     picked = subset_indices(10, 3, seed=4)
     assert len(set(picked)) == 3 and picked == sorted(picked) and max(picked) < 10

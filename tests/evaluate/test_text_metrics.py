@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from textvae.evaluate import distinct_n, reconstruction_bleu, self_bleu
+from textvae.evaluate.text_metrics import distinct_n, reconstruction_bleu, self_bleu
 
 
 def test_distinct_n_counts_unique_ngrams():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from textvae.cli.common import add_config_args, positive_int
+from textvae.cli.common import add_config_args, check_output_dir, positive_int
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -13,6 +13,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from textvae.config import load_config
     from textvae.files import write_json
 
+    check_output_dir(args.json, "--json")
     cfg = load_config(args.config, args.overrides)
     for key in ("batch_size", "device", "amp"):
         if getattr(args, key) is not None:

@@ -7,6 +7,7 @@ Imports of heavy modules (torch, datasets) happen inside the handlers, so ``--he
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,13 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+def check_output_dir(path: str | None, flag: str) -> None:
+    """Refuse an output file whose directory does not exist, before the minutes of work whose
+    result it would hold, not after."""
+    if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise UsageError(f"cannot write {flag} {path}: its directory does not exist")
 
 
 def add_config_args(

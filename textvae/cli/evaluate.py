@@ -4,9 +4,10 @@ and a JSON file."""
 from __future__ import annotations
 
 import argparse
+import time
 
 from textvae.cli.common import positive_float, positive_int
-from textvae.evaluate.iw import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
+from textvae.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
 
 SPLITS = ("train", "valid", "test")
 
@@ -62,9 +63,10 @@ def add_evaluate_command(commands) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """The handler of ``textvae evaluate``."""
     from textvae.api import load
-    from textvae.evaluate import evaluate_split, format_report
+    from textvae.evaluate.report import evaluate_split, format_report
     from textvae.files import write_json
 
+    start = time.perf_counter()  # the whole command, loading the model included
     tv = load(args.checkpoint, device=args.device)
     report = evaluate_split(
         tv, args.split, sentences=args.sentences, seed=args.seed, samples=args.iw_samples,
@@ -72,6 +74,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         diversity_samples=args.diversity_samples, quality=not args.no_quality,
         progress=not args.no_progress,
     )
+    report["timing"]["total_seconds"] = time.perf_counter() - start
     settings = report["settings"]
     name = f"eval-{args.split}-k{args.iw_samples}"
     if settings["sentences"] < settings["split_sentences"]:

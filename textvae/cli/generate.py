@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-from textvae.cli.common import UsageError, positive_int
-from textvae.generate import (
+from textvae.cli.common import UsageError, check_output_dir, positive_int
+from textvae.decoding import (
     DECODING_METHODS,
     DEFAULT_BEAM_SIZE,
     DEFAULT_MAX_LEN,
@@ -144,9 +143,7 @@ def _cmd_quality(args: argparse.Namespace) -> int:
     from textvae.files import write_text
     from textvae.quality import format_quality_report, grammar_quality_report
 
-    if args.out is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-        # Checked before the minutes of decoding that the report takes, not after.
-        raise UsageError(f"cannot write --out {args.out}: its directory does not exist")
+    check_output_dir(args.out, "--out")
     tv = _load_model(args)
     report = grammar_quality_report(
         tv, n_samples=args.n_samples, n_pairs=args.n_pairs, steps=args.steps, n_test=args.n_test,

@@ -21,13 +21,12 @@ from tqdm.auto import tqdm
 
 from textvae.data.batching import BucketBatchSampler, collate
 from textvae.data.tokenizers import Tokenizer
+from textvae.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
 from textvae.metrics import iw_log_weights, iw_nll_from_log_weights
 from textvae.models.gaussian import kl_standard_normal, reparameterize
 from textvae.models.sentence_vae import SentenceVAE
 from textvae.objectives import sentence_index, token_nll
 
-DEFAULT_IW_SAMPLES = 500
-DEFAULT_MEMORY_MB = 256  # budget for one chunk's logits and their log-softmax
 # On the CPU the decoder is compute-bound and larger chunks only fall out of cache: on the
 # quickstart model (V = 419) chunks of 256-512 rows ran 1.6x faster than the ~5,000 rows the
 # memory budget allows. On CUDA the budget alone sets the chunk.

@@ -13,10 +13,11 @@ import torch
 
 from textvae.api import TextVAE
 from textvae.data.corpus import build_corpus
+from textvae.decoding import DEFAULT_MAX_LEN
 from textvae.errors import TextVAEError
-from textvae.evaluate.iw import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB, iw_nll
+from textvae.evaluate.iw import iw_nll
+from textvae.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
 from textvae.evaluate.text_metrics import distinct_n, reconstruction_bleu, self_bleu
-from textvae.generate import DEFAULT_MAX_LEN
 from textvae.metrics import active_units, mutual_information, perplexity, reconstruction_accuracy
 from textvae.quality import format_quality_report, grammar_quality_report
 
@@ -229,15 +230,13 @@ def evaluate_split(
         **options: the other keyword arguments of :func:`evaluate`.
 
     Returns:
-        :func:`evaluate`'s report, with ``settings.split_sentences`` (the split's size),
-        ``per_sentence.split_index`` (which sentences of the split were evaluated) and
-        ``timing.total_seconds``.
+        :func:`evaluate`'s report, with ``settings.split_sentences`` (the split's size) and
+        ``per_sentence.split_index`` (which sentences of the split were evaluated).
 
     Raises:
         TextVAEError: a sentence of the split tokenizes to nothing (evaluation never drops
             sentences silently).
     """
-    start = time.perf_counter()
     corpus = build_corpus(tv.config.data, tokenizer=tv.tokenizer, splits=(split,))
     ids = corpus.ids[split]
     empty = [i + 1 for i, x in enumerate(ids) if not x]
@@ -254,5 +253,4 @@ def evaluate_split(
     report = evaluate(tv, ids, split=split, seed=seed, **options)
     report["settings"]["split_sentences"] = total
     report["per_sentence"]["split_index"] = picked
-    report["timing"]["total_seconds"] = time.perf_counter() - start
     return report

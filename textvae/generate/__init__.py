@@ -1,10 +1,8 @@
 """Decoding a sentence VAE (or its LM baseline): greedy, sampling and beam search, the decoding
 options and their defaults, plus the latent paths used for interpolation.
 
-Modules:
-    :mod:`~textvae.generate.options`: :class:`DecodingOptions`, the ``DEFAULT_*`` constants
-        (the one place the decoding defaults are written), the option checks and
-        :class:`DecodingError`.
+Modules (the options, their defaults and :class:`DecodingError` are :mod:`textvae.decoding`'s,
+a torch-free module so that the command line can show the defaults without loading torch):
     :mod:`~textvae.generate.decode`: the shared step loop, :func:`greedy_decode`,
         :func:`sample_decode` and :func:`filter_logits`.
     :mod:`~textvae.generate.beam`: :func:`beam_search`.
@@ -32,10 +30,7 @@ Shape legend:
     T = steps decoded so far, S = points on a latent path.
 """
 
-from textvae.generate.beam import beam_search
-from textvae.generate.decode import filter_logits, greedy_decode, sample_decode
-from textvae.generate.interpolate import INTERPOLATION_PATHS, interpolation_path
-from textvae.generate.options import (
+from textvae.decoding import (
     DECODING_METHODS,
     DEFAULT_BEAM_SIZE,
     DEFAULT_LENGTH_NORMALIZATION,
@@ -48,6 +43,9 @@ from textvae.generate.options import (
     DecodingOptions,
     check_decoding_options,
 )
+from textvae.generate.beam import beam_search
+from textvae.generate.decode import filter_logits, greedy_decode, sample_decode
+from textvae.generate.interpolate import INTERPOLATION_PATHS, interpolation_path
 
 __all__ = [
     "DECODING_METHODS",

@@ -11,13 +11,13 @@ import math
 import torch
 from torch import Tensor, nn
 
-from textvae.generate.decode import _batch_size, _eval_mode, _state_device, _trim
-from textvae.generate.options import (
+from textvae.decoding import (
     DEFAULT_BEAM_SIZE,
     DEFAULT_LENGTH_NORMALIZATION,
     check_beam,
     check_max_len,
 )
+from textvae.generate.decode import _batch_size, _eval_mode, _state_device, _trim
 from textvae.models.rnn import index_state
 
 __all__ = ["beam_search"]

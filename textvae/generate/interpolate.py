@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from textvae.generate.options import DecodingError, is_int
+from textvae.decoding import DecodingError, is_int
 
 __all__ = ["INTERPOLATION_PATHS", "interpolation_path"]
 

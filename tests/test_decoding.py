@@ -1,4 +1,5 @@
-"""Decoding options: the defaults' one home, DecodingOptions, and the option checks."""
+"""textvae.decoding: the decoding defaults' one home, DecodingOptions, and the option checks
+(and that the decoders of textvae.generate take their defaults from it)."""
 
 import dataclasses
 import inspect
@@ -6,6 +7,7 @@ import re
 
 import pytest
 import torch
+from generate.helpers import ENDS, B, V, Z, latents, tiny_model  # tests/generate/helpers.py
 
 from textvae.errors import TextVAEError
 from textvae.generate import (
@@ -24,8 +26,6 @@ from textvae.generate import (
     filter_logits,
     sample_decode,
 )
-
-from .helpers import ENDS, B, V, Z, latents, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,5 +1,6 @@
 """Decoding options: their defaults (defined here and nowhere else), their checks, and the
-:class:`DecodingOptions` value that carries a full, checked set of them.
+:class:`DecodingOptions` value that carries a full, checked set of them. It imports no torch, so
+the command line can show the defaults in ``--help`` without loading it.
 
 Every layer that offers decoding (the decoders in this package, the Python API, the CLI, the
 evaluation and quality reports) takes its defaults from the ``DEFAULT_*`` constants or from

@@ -1,0 +1,5 @@
+"""The evaluation defaults shared by the library and the command line. Torch-free, so that
+``textvae evaluate --help`` can show them without loading torch."""
+
+DEFAULT_IW_SAMPLES = 500  # importance samples K per sentence (He et al. 2019 use 500)
+DEFAULT_MEMORY_MB = 256  # budget for one decoder chunk's logits and their log-softmax
