@@ -22,6 +22,9 @@ def tiny_config(tmp_path):
                 "train.batch_size=7",
                 "train.word_dropout=0.3",
                 "train.log_every=4",
+                # float32 whatever the CPU: train.amp=auto would pick bf16 on CPUs with AMX, and
+                # the tests' figures must not depend on the machine (tests/test_device.py covers auto).
+                "train.amp=off",
                 f"train.out_dir={tmp_path / out}",
                 *overrides,
             ],

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                     "textvae.distributed")),
     ("text and pictures", ("textvae.data", "textvae.image.sprites", "textvae.image.pictures")),
     ("models", ("textvae.models", "textvae.image.models", "textvae.image.vq")),
-    ("configs", ("textvae.config", "textvae.image.config")),
+    ("configs", ("textvae.config_files", "textvae.config", "textvae.image.config")),
     ("batches", ("textvae.data.corpus", "textvae.image.data")),
     ("objectives and metrics", ("textvae.objectives", "textvae.metrics", "textvae.image.evaluate",
                                 "textvae.image.disentangle")),
@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("trainers", ("textvae.training", "textvae.validate", "textvae.remedies", "textvae.train",
                   "textvae.image.train")),
     ("use", ("textvae.decoding", "textvae.generate", "textvae.api", "textvae.quality", "textvae.evaluate",
-             "textvae.bench", "textvae.image.generate", "textvae.image.report")),
+             "textvae.bench", "textvae.image.generate", "textvae.image.report", "textvae.viz")),
     ("entry points", ("textvae", "textvae.__main__", "textvae.cli", "textvae.image")),
 ]
 

@@ -6,6 +6,9 @@ import pytest
 import torch
 
 from textvae.checkpoint import (
+    LEGACY_WEIGHTS_FILE,
+    WEIGHTS_FILE,
+    convert_checkpoint,
     load_checkpoint,
     load_weights,
     point_link,
@@ -52,17 +55,76 @@ def test_missing_and_incomplete_checkpoints_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "nope")
     path = _write(tmp_path, 1)
-    os.remove(path / "model.pt")
-    with pytest.raises(CheckpointError, match="missing model.pt"):
+    os.remove(path / WEIGHTS_FILE)
+    with pytest.raises(CheckpointError, match=r"missing model.safetensors \(or, from older versions, model.pt\)"):
         load_checkpoint(path)
 
 
-def test_truncated_weights_are_refused(tmp_path):
+@pytest.mark.parametrize("legacy", [False, True])
+def test_truncated_weights_are_refused(tmp_path, legacy):
     path = _write(tmp_path, 1)
-    data = (path / "model.pt").read_bytes()
-    (path / "model.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated, corrupt"):
+    if legacy:
+        _make_legacy(path)
+    file = path / (LEGACY_WEIGHTS_FILE if legacy else WEIGHTS_FILE)
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=f"cannot read .*{file.name}.*truncated, corrupt"):
         load_checkpoint(path)
+
+
+def _make_legacy(path, state=None):
+    """Turn a checkpoint into one written before safetensors: its weights in torch.save's model.pt."""
+    state = load_checkpoint(path).model_state if state is None else state
+    os.remove(path / WEIGHTS_FILE)
+    torch.save(state, path / LEGACY_WEIGHTS_FILE)
+    return state
+
+
+def test_weights_are_safetensors_and_round_trip_exactly(tmp_path):
+    from safetensors.torch import load_file
+
+    path = _write(tmp_path, 1)
+    assert (path / WEIGHTS_FILE).is_file() and not (path / LEGACY_WEIGHTS_FILE).exists()
+    assert (path / "trainer.pt").is_file()  # the optimizer state stays torch.save
+    raw = load_file(path / WEIGHTS_FILE)  # any safetensors reader can read it, nothing unpickled
+    assert torch.equal(raw["w"], torch.arange(35.0).reshape(5, 7))
+    assert torch.equal(load_checkpoint(path).model_state["w"], raw["w"])
+
+
+def test_a_legacy_model_pt_checkpoint_still_loads(tmp_path):
+    path = _write(tmp_path, 1)
+    _make_legacy(path)
+    ckpt = load_checkpoint(path, with_trainer=True)
+    assert torch.equal(ckpt.model_state["w"], torch.arange(35.0).reshape(5, 7))
+    assert ckpt.trainer_state == {"step": 1}
+
+
+def test_convert_rewrites_model_pt_in_place_and_is_idempotent(tmp_path):
+    first = _write(tmp_path, 1)
+    point_link(tmp_path, "best", first)
+    second = _write(tmp_path, 2)  # a run directory with two checkpoints, best and last
+    tied = torch.randn(11, 5)
+    states = {first: _make_legacy(first),
+              second: _make_legacy(second, {"emb": tied, "out": tied, "b": torch.zeros(3)})}
+    assert convert_checkpoint(tmp_path) == [(first, True), (second, True)]
+    for path, state in states.items():
+        assert sorted(p.name for p in path.iterdir() if p.is_file()) == [
+            "config.yaml", "meta.json", WEIGHTS_FILE, "trainer.pt"]  # no model.pt, no temporary
+        got = load_checkpoint(path).model_state
+        assert got.keys() == state.keys() and all(torch.equal(got[k], state[k]) for k in state)
+    assert convert_checkpoint(tmp_path) == [(first, False), (second, False)]  # nothing to do
+    assert convert_checkpoint(second) == [(second, False)]
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        convert_checkpoint(tmp_path / "nope")
+
+
+def test_convert_finishes_a_conversion_killed_before_model_pt_was_removed(tmp_path):
+    path = _write(tmp_path, 1)
+    state = _make_legacy(path)
+    (path / WEIGHTS_FILE).write_bytes(b"half a file")  # killed mid-way by an older writer
+    assert convert_checkpoint(path) == [(path, True)]
+    assert not (path / LEGACY_WEIGHTS_FILE).exists()
+    assert torch.equal(load_checkpoint(path).model_state["w"], state["w"])
 
 
 class _Payload:
@@ -75,26 +137,42 @@ class _Payload:
 def test_a_pickled_payload_is_refused_and_never_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = _write(tmp_path / "run", 1)
-    with open(path / "model.pt", "wb") as fh:
+    os.remove(path / WEIGHTS_FILE)  # a legacy checkpoint: model.pt is still read
+    with open(path / LEGACY_WEIGHTS_FILE, "wb") as fh:
         pickle.dump({"w": _Payload()}, fh)
     with pytest.raises(CheckpointError, match="never unpickles arbitrary objects"):
         load_checkpoint(path)
     assert not (tmp_path / "PWNED").exists()
 
 
-@pytest.mark.parametrize("failing", ["model.pt", "trainer.pt"])
+@pytest.mark.parametrize("failing", [WEIGHTS_FILE, "trainer.pt"])
 def test_a_full_disk_leaves_the_previous_checkpoint_and_last_untouched(tmp_path, monkeypatch, failing):
+    import safetensors
+
+    import textvae.models.weights
+
     first = _write(tmp_path, 5)
-    real_save = torch.save
+    real_save, real_save_file = torch.save, textvae.models.weights.save_file
 
     def full_disk(obj, f, *args, **kwargs):
-        if os.path.basename(f) == failing:
+        if failing == "trainer.pt" and os.path.basename(f) == failing:
             with open(f, "wb") as fh:
                 fh.write(b"\x80\x02half")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(f))
         return real_save(obj, f, *args, **kwargs)
 
+    def full_disk_safetensors(tensors, filename, metadata=None):
+        # safetensors reports I/O errors as SafetensorError, not OSError
+        with open(filename, "wb") as fh:
+            fh.write(b"half")
+        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on "
+                                          "device (os error 28)")
+
     monkeypatch.setattr(torch, "save", full_disk)
+    if failing == WEIGHTS_FILE:
+        monkeypatch.setattr(textvae.models.weights, "save_file", full_disk_safetensors)
+    else:
+        monkeypatch.setattr(textvae.models.weights, "save_file", real_save_file)
     with pytest.raises(CheckpointError, match="No space left on device.*step-00000005 is intact"):
         _write(tmp_path, 9)
     assert os.listdir(tmp_path / "checkpoints") == ["step-00000005"]  # no temporary left

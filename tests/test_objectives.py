@@ -14,6 +14,7 @@ from textvae.objectives import (
     linear_weight,
     logistic_weight,
     reconstruction_nll,
+    schedule_for_run,
     token_nll,
     vae_objective,
     word_dropout,
@@ -164,3 +165,27 @@ def test_objective_logs_true_elbo_separately_from_loss():
     assert fb.neg_elbo.item() == pytest.approx(17.5)
     lm = vae_objective(rec, None)
     assert lm.kl.item() == 0.0 and lm.loss.item() == pytest.approx(15.0)
+
+
+@pytest.mark.parametrize("kind", ["linear", "logistic", "cyclical"])
+def test_an_anneal_fraction_ends_the_annealing_at_that_share_of_the_run(kind):
+    schedule = KLScheduleConfig(kind=kind, max_weight=0.7, anneal_fraction=0.4, n_cycles=3)
+    run = schedule_for_run(schedule, planned_steps=1013)
+    span = round(0.4 * 1013)  # 405
+    assert run.anneal_fraction is None  # the saved config holds the steps it chose
+    assert kl_weight(0, run) < 0.02
+    assert kl_weight(span, run) >= 0.99 * 0.7
+    assert kl_weight(span // 10, run) < 0.7  # still rising early on
+    if kind == "logistic":
+        assert run.x0 == span // 2 and kl_weight(span // 2, run) == pytest.approx(0.35)
+    if kind == "linear":
+        assert run.warmup_steps == span
+    if kind == "cyclical":
+        assert run.total_steps == span
+
+
+def test_a_schedule_without_a_fraction_is_unchanged():
+    schedule = KLScheduleConfig(kind="logistic", x0=2500)
+    assert schedule_for_run(schedule, planned_steps=97) is schedule
+    constant = KLScheduleConfig(kind="constant", anneal_fraction=0.5)
+    assert schedule_for_run(constant, planned_steps=97) is constant

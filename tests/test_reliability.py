@@ -202,7 +202,7 @@ def test_a_checkpoint_missing_a_file(run_copy, capsys):
 
 
 def test_a_truncated_weights_file(run_copy, capsys):
-    weights = _last(run_copy) / "model.pt"
+    weights = _last(run_copy) / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1001])
     _fails(capsys, ["sample", "-c", str(run_copy)], "The file is truncated, corrupt")
     _fails(capsys, ["train", "--resume", "--no-progress", *_sets(f"train.out_dir={run_copy}")], "truncated, corrupt")
@@ -249,6 +249,8 @@ def test_a_pickled_payload_in_any_weights_file_is_refused_and_never_runs(run_cop
                                                                          capsys, name):
     marker = tmp_path / f"ran-{name}"
     target = _last(run_copy) / name
+    if name == "model.pt":  # a checkpoint from before safetensors: its weights are model.pt
+        os.remove(_last(run_copy) / "model.safetensors")
     with open(target, "wb") as fh:
         pickle.dump({"state": _OpensAFile(marker)}, fh, protocol=2)
     # The payload is live: a plain unpickle runs it. This is what textvae must never do.
@@ -314,16 +316,13 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path,
     assert main(_train_argv(out, "train.max_steps=3")) == 0
     capsys.readouterr()
     before = load_checkpoint(out, with_trainer=True)
-    real_save = torch.save
 
-    def save_until_the_disk_fills(obj, f, *args, **kwargs):
-        if Path(f).name == "model.pt":
-            with open(f, "wb") as fh:  # part of the file lands, then the disk is full
-                fh.write(b"\x80\x02partial")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(f))
-        return real_save(obj, f, *args, **kwargs)
+    def save_until_the_disk_fills(tensors, filename, metadata=None):
+        with open(filename, "wb") as fh:  # part of the file lands, then the disk is full
+            fh.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(filename))
 
-    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    monkeypatch.setattr("textvae.models.weights.save_file", save_until_the_disk_fills)
     err_checked = _fails(capsys, ["train", "--resume", "--no-progress", *_sets(f"train.out_dir={out}",
                                                                "train.max_steps=5")],
                          "cannot write checkpoint step-00000005 in")
@@ -334,7 +333,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path,
     assert after.path.resolve() == before.path.resolve()
     for key, tensor in before.model_state.items():
         assert torch.equal(after.model_state[key], tensor)
-    monkeypatch.setattr(torch, "save", real_save)  # space freed: the run continues
+    monkeypatch.undo()  # space freed: the run continues
     assert main(["train", "--resume", "--no-progress", *_sets(f"train.out_dir={out}",
                                                                 "train.max_steps=5")]) == 0
     assert load_checkpoint(out).meta["step"] == 5

@@ -1,7 +1,7 @@
 """textvae: variational autoencoders over text, with image VAEs for parity.
 
-``textvae.load`` and ``textvae.TextVAE`` (from :mod:`textvae.api`) are imported on first use, so
-``import textvae`` stays light (no torch until a model is needed).
+``textvae.load``, ``textvae.from_pretrained`` and ``textvae.TextVAE`` (from :mod:`textvae.api`)
+are imported on first use, so ``import textvae`` stays light (no torch until a model is needed).
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from textvae.version import __version__
 
-__all__ = ["TextVAE", "__version__", "load"]
+__all__ = ["TextVAE", "__version__", "from_pretrained", "load"]
 
 if TYPE_CHECKING:
-    from textvae.api import TextVAE, load
+    from textvae.api import TextVAE, from_pretrained, load
 
-_LAZY = {"TextVAE", "load"}
+_LAZY = {"TextVAE", "from_pretrained", "load"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
 """The speed benchmark behind ``textvae bench`` and ``scripts/bench.py``.
 
-One run prints one table for one config (default ``configs/ptb_bowman.yaml``: PTB, LSTM
+One run prints one table for one config (``ptb_bowman`` for the published figures: PTB, LSTM
 256/256/32, batch 32):
 
 - training throughput in target tokens/s (non-pad targets: words + eos), timed over the real

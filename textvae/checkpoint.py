@@ -5,9 +5,15 @@ A checkpoint directory holds everything needed to rebuild the model, with nothin
     config.yaml     the whole run config (data, model, train)
     meta.json       format version, kind (``text`` or ``image``), model type, step, epoch, metrics
     tokenizer/      the tokenizer's own files (text checkpoints only)
-    model.pt        the model's state dict (tensors only; read with weights_only=True)
+    model.safetensors  the model's state dict in safetensors, the ecosystem's weight format:
+                    a JSON header and raw tensor bytes, nothing to unpickle
     trainer.pt      optimizer, LR scheduler, RNG states, data-order position, counters
-                    (tensors and plain Python values only; also read with weights_only=True)
+                    (tensors and plain Python values only; read with weights_only=True)
+
+Checkpoints written before safetensors hold ``model.pt`` (a torch.save state dict) instead; they
+still load (``weights_only=True``), and :func:`convert_checkpoint` (``textvae convert``) rewrites
+them in place. The optimizer state stays in ``trainer.pt``: it holds plain Python values beside
+tensors, which safetensors cannot, and only training reads it.
 
 A run directory keeps its checkpoints under ``checkpoints/step-N`` and two symbolic links,
 ``last`` and ``best``, that point at them. A checkpoint is written to a temporary directory, then
@@ -34,10 +40,13 @@ from textvae.data.tokenizers import Tokenizer, load_tokenizer
 from textvae.errors import CheckpointError
 from textvae.files import fsync_dir, fsync_file
 from textvae.models.sentence_vae import MODEL_TYPES
+from textvae.models.weights import read_tensor_file, save_tensor_file
 
 FORMAT = "textvae-checkpoint"
 FORMAT_VERSION = 1
-REQUIRED_FILES = ("config.yaml", "meta.json", "model.pt")
+WEIGHTS_FILE = "model.safetensors"
+LEGACY_WEIGHTS_FILE = "model.pt"  # checkpoints from before safetensors
+REQUIRED_FILES = ("config.yaml", "meta.json")  # and the weights, in either file
 
 
 @dataclass
@@ -83,20 +92,8 @@ def write_checkpoint(
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-        (tmp / "meta.json").write_text(
-            json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, **meta},
-                       indent=2)
-        )
-        if tokenizer is not None:
-            tokenizer.save(tmp / "tokenizer")
-        torch.save(model_state, tmp / "model.pt")
-        if trainer_state is not None:
-            torch.save(trainer_state, tmp / "trainer.pt")
-        for name in os.listdir(tmp):
-            if (tmp / name).is_file():
-                fsync_file(tmp / name)
-        fsync_dir(tmp)
+        write_checkpoint_files(tmp, config=config, tokenizer=tokenizer, model_state=model_state,
+                               trainer_state=trainer_state, meta=meta, kind=kind)
     except (OSError, RuntimeError) as err:
         # A full disk, a quota or an I/O error (torch.save reports some of these as
         # RuntimeError). Nothing outside the temporary directory was touched yet, so removing
@@ -117,6 +114,41 @@ def write_checkpoint(
     fsync_dir(root)
     point_link(run_dir, "last", final)
     return final
+
+
+def write_checkpoint_files(
+    directory: Path,
+    *,
+    config: Any,
+    tokenizer: Tokenizer | None,
+    model_state: dict[str, torch.Tensor],
+    trainer_state: dict[str, Any] | None,
+    meta: dict,
+    kind: str = "text",
+) -> None:
+    """Write a checkpoint's files into ``directory`` (an existing, normally temporary, directory
+    that the caller renames into place) and flush them to disk.
+
+    The one checkpoint layout, shared by :func:`write_checkpoint` and the shareable folders of
+    ``TextVAE.save_pretrained``. ``trainer_state`` None writes no ``trainer.pt``.
+
+    Raises:
+        OSError, RuntimeError: the files could not be written; the caller cleans up.
+    """
+    (directory / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    (directory / "meta.json").write_text(
+        json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, **meta},
+                   indent=2)
+    )
+    if tokenizer is not None:
+        tokenizer.save(directory / "tokenizer")
+    save_tensor_file(model_state, directory / WEIGHTS_FILE)
+    if trainer_state is not None:
+        torch.save(trainer_state, directory / "trainer.pt")
+    for name in os.listdir(directory):
+        if (directory / name).is_file():
+            fsync_file(directory / name)
+    fsync_dir(directory)
 
 
 def _os_reason(err: BaseException) -> str:
@@ -178,8 +210,10 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Read a checkpoint directory, or a run directory by :func:`resolve_checkpoint_dir`.
 
-    Weights and trainer state are read with ``torch.load(weights_only=True)``, which refuses
-    to unpickle anything but tensors and plain containers.
+    Weights are read from ``model.safetensors`` (nothing to unpickle), or from a legacy
+    ``model.pt`` when that is all there is; ``model.pt`` and ``trainer.pt`` are read with
+    ``torch.load(weights_only=True)``, which refuses to unpickle anything but tensors and plain
+    containers.
 
     Args:
         path: a checkpoint or run directory.
@@ -194,6 +228,8 @@ def load_checkpoint(
     """
     path = resolve_checkpoint_dir(path)
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if weights_file(path) is None:
+        missing.append(f"{WEIGHTS_FILE} (or, from older versions, {LEGACY_WEIGHTS_FILE})")
     if missing:
         raise CheckpointError(
             f"{path} is not a complete textvae checkpoint: missing {', '.join(missing)}"
@@ -237,13 +273,82 @@ def load_checkpoint(
                 f"with {expected_vocab} (meta.json); the tokenizer/ directory belongs to another run. "
                 "Use the tokenizer saved with these weights"
             )
-    model_state = _torch_load(path / "model.pt")
+    model_state = read_weights(path)
     trainer_state = None
     if with_trainer:
         if not (path / "trainer.pt").is_file():
             raise CheckpointError(f"{path} has no trainer.pt, so training cannot resume from it")
         trainer_state = _torch_load(path / "trainer.pt")
     return Checkpoint(path, config, meta, tokenizer, model_state, trainer_state)
+
+
+def weights_file(directory: Path) -> Path | None:
+    """The checkpoint's weights: ``model.safetensors``, else a legacy ``model.pt``, else None."""
+    for name in (WEIGHTS_FILE, LEGACY_WEIGHTS_FILE):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def read_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """The state dict in a checkpoint directory, from either weights file.
+
+    Raises:
+        CheckpointError: no weights file, or an unreadable one.
+    """
+    file = weights_file(directory)
+    if file is None:
+        raise CheckpointError(f"{directory} holds no {WEIGHTS_FILE} (nor a legacy {LEGACY_WEIGHTS_FILE})")
+    return read_tensor_file(file) if file.name == WEIGHTS_FILE else _torch_load(file)
+
+
+def convert_checkpoint(path: str | os.PathLike[str]) -> list[tuple[Path, bool]]:
+    """Rewrite legacy ``model.pt`` weights as ``model.safetensors``, in place.
+
+    ``path`` is a checkpoint directory, or a run directory (then every checkpoint under its
+    ``checkpoints/``: ``best`` and ``last`` may be two). For each, the new file is written
+    atomically and flushed, read back and compared tensor by tensor, the directory entry is
+    flushed, and only then is ``model.pt`` removed: a kill at any moment leaves a loadable
+    checkpoint (with both files, ``model.safetensors`` is the one read, and converting again
+    finishes the job).
+
+    Returns:
+        ``(checkpoint directory, converted)`` pairs; ``converted`` is False for one that was
+        already in safetensors (then nothing was touched).
+
+    Raises:
+        CheckpointError: no checkpoint at ``path``, or unreadable legacy weights.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if (path / "meta.json").is_file():
+        directories = [path]
+    else:
+        directories = sorted(p for p in (path / "checkpoints").glob("step-*") if p.is_dir())
+        if not directories:
+            raise CheckpointError(f"{path} is neither a checkpoint directory nor a run directory")
+    return [(directory, _convert_one(directory)) for directory in directories]
+
+
+def _convert_one(directory: Path) -> bool:
+    legacy, new = directory / LEGACY_WEIGHTS_FILE, directory / WEIGHTS_FILE
+    if not legacy.is_file():
+        if not new.is_file():
+            raise CheckpointError(f"{directory} holds no weights ({WEIGHTS_FILE} or {LEGACY_WEIGHTS_FILE})")
+        return False
+    state = _torch_load(legacy)
+    if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
+        raise CheckpointError(f"{legacy} is not a state dict of tensors; it cannot be converted")
+    save_tensor_file(state, new)  # atomic, and flushed before the rename
+    back = read_tensor_file(new)
+    if back.keys() != state.keys() or not all(torch.equal(back[k], state[k]) for k in state):
+        new.unlink()
+        raise CheckpointError(f"{new} did not read back equal to {legacy}; {legacy} is kept")
+    fsync_dir(directory)
+    legacy.unlink()
+    fsync_dir(directory)
+    return True
 
 
 def load_weights(model: nn.Module, checkpoint: Checkpoint) -> None:

@@ -1,4 +1,4 @@
-"""Typed configs: dataclasses for data, model and training; YAML loading; dotted overrides.
+"""Typed configs: dataclasses for data, model and training, checked as they are built.
 
 A config file is YAML with up to three sections, ``data``, ``model`` and ``train``, whose keys are
 the fields of :class:`DataConfig`, :class:`~textvae.models.sentence_vae.ModelConfig` and
@@ -21,30 +21,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from textvae.config_files import apply_overrides, read_yaml
 from textvae.errors import ConfigError
 from textvae.models.sentence_vae import ModelConfig
 
 
 @dataclass
 class TokenizerConfig:
-    """How sentences become ids. ``word``: whitespace-split vocabulary built from the training
-    split. ``sentencepiece``: a unigram or BPE model trained on the training split."""
+    """How sentences become ids (docs/tokenizers.md). ``word``: a word vocabulary built from the
+    training split. ``sentencepiece``: a unigram or BPE model trained on the training split.
+    ``hf``: an already fit Hugging Face tokenizer (``hf_tokenizer``), not trained on the corpus."""
 
-    kind: Literal["word", "sentencepiece"] = "word"
+    kind: Literal["word", "sentencepiece", "hf"] = "word"
     min_freq: int = 1
     max_size: int | None = None
     # A token already in the data to adopt as the unknown token ("<unk>" in Mikolov's PTB).
     unk_token: str | None = None
+    # Word only, for raw text: lower-case it; cut punctuation off words ("home." -> "home .").
+    lowercase: bool = False
+    split_punctuation: bool = False
     # SentencePiece only.
     vocab_size: int = 8000
     model_type: Literal["unigram", "bpe"] = "unigram"
+    # hf only: a tokenizer.json file, a directory holding one, or a hub name.
+    hf_tokenizer: str | None = None
 
     def __post_init__(self) -> None:
         _check_positive(self, "tokenizer", "min_freq", "vocab_size")
         if self.max_size is not None and self.max_size <= 0:
             raise ConfigError(f"data.tokenizer.max_size must be positive or null, got {self.max_size}")
+        if self.kind == "hf" and not self.hf_tokenizer:
+            raise ConfigError(
+                "data.tokenizer.kind 'hf' needs data.tokenizer.hf_tokenizer: a tokenizer.json file, "
+                "a directory holding one, or a hub name"
+            )
 
 
 @dataclass
@@ -59,7 +69,12 @@ class DataConfig:
       - ``hf``: Hugging Face ``datasets``: ``hf_name`` is a hub name (with ``hf_config``), or a
         builder for local files (``text``, ``json``, ``csv``, ``parquet``) with
         ``hf_data_files`` mapping split names to files. ``hf_splits`` maps textvae's splits
-        (train, valid, test) to the dataset's split names.
+        (train, valid, test) to the dataset's split names. A split whose ``*_path`` names an
+        existing local text file is read from it instead (a local copy of a hub corpus, such
+        as Mikolov's PTB files, needs no network).
+
+    Without a validation file, ``valid_fraction`` holds out a seeded share of the training
+    file (source ``text``).
     """
 
     source: Literal["grammar", "text", "hf"] = "grammar"
@@ -75,6 +90,10 @@ class DataConfig:
         default_factory=lambda: {"train": "train", "valid": "validation", "test": "test"}
     )
     text_column: str = "text"
+    # No validation file (source text, valid_path null): hold out this seeded share of the
+    # training file as the valid split (data.split_seed); null requires valid_path.
+    valid_fraction: float | None = None
+    split_seed: int = 0
     # Longest training sentence in tokens (words, not counting the end token); longer ones are
     # dropped or truncated and counted. Validation and test sentences are never dropped.
     max_len: int | None = 64
@@ -85,8 +104,8 @@ class DataConfig:
         _check_positive(self, "data", "grammar_size")
         if self.max_len is not None and self.max_len <= 0:
             raise ConfigError(f"data.max_len must be positive or null, got {self.max_len}")
-        if self.source == "text" and self.train_path is None:
-            raise ConfigError("data.source is 'text' but data.train_path is not set")
+        if self.valid_fraction is not None and not 0.0 < self.valid_fraction < 1.0:
+            raise ConfigError(f"data.valid_fraction must be in (0, 1) or null, got {self.valid_fraction}")
         if self.source == "hf" and self.hf_name is None:
             raise ConfigError("data.source is 'hf' but data.hf_name is not set")
 
@@ -110,9 +129,16 @@ class KLScheduleConfig:
     n_cycles: int = 4
     ratio: float = 0.5
     total_steps: int = 40000
+    # Counted in the run, not in steps: the annealing ends after this share of the planned steps
+    # (train.epochs x batches per epoch, capped by max_steps), whatever the corpus size. At the
+    # start of a run it sets warmup_steps (linear), x0 and k (logistic: weight 0.99 of the
+    # maximum there) or total_steps (cyclical); the saved config holds the steps it chose.
+    anneal_fraction: float | None = None
 
     def __post_init__(self) -> None:
         _check_positive(self, "train.kl", "warmup_steps", "n_cycles", "total_steps")
+        if self.anneal_fraction is not None and not 0.0 < self.anneal_fraction <= 1.0:
+            raise ConfigError(f"train.kl.anneal_fraction must be in (0, 1] or null, got {self.anneal_fraction}")
         if self.max_weight < 0:
             raise ConfigError(f"train.kl.max_weight must be >= 0, got {self.max_weight}")
         if not 0.0 < self.ratio <= 1.0:
@@ -307,7 +333,7 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
             close = difflib.get_close_matches(str(name), names, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(
-                f"unknown key '{key}'{hint}; valid keys in {where}: {', '.join(names)}"
+                f"unknown key {_quoted(key)}{hint}; valid keys in {where}: {', '.join(names)}"
             )
         kwargs[name] = _coerce(value, hints[name], key)
     try:
@@ -318,64 +344,15 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
         raise ConfigError(str(err)) from None
 
 
+def _quoted(key: str) -> str:
+    """A key in quotes; one with a line break or other unprintable character as its repr, so
+    the error stays one line."""
+    return f"'{key}'" if key.isprintable() else repr(key)
+
+
 def to_dict(cfg: Any) -> dict:
     """The plain-dict form of a config, as saved in checkpoints (``from_dict`` inverts it)."""
     return dataclasses.asdict(cfg)
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``a.b.c=value`` into (["a", "b", "c"], parsed value); the value is read as YAML."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key.path=value (e.g. train.lr=3e-4)")
-    key, raw = text.split("=", 1)
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"override {text!r} has an empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as err:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({_one_line(err)})") from None
-    return parts, value
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply dotted ``key=value`` overrides to a nested dict (in place) and return it."""
-    for text in overrides:
-        parts, value = parse_override(text)
-        node = data
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {text!r}: '{part}' is not a section")
-            node = child
-        node[parts[-1]] = value
-    return data
-
-
-def _one_line(err: Exception) -> str:
-    """A YAML (or decoding) error as one line: PyYAML's own message spans several, with a
-    caret drawing that means nothing once the CLI has put it on one line."""
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None)
-    if mark is not None and problem:
-        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return " ".join(str(err).split())
-
-
-def read_yaml(path: str | Path) -> dict:
-    """Read a YAML config file into a dict, with clear errors for missing or malformed files."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML ({_one_line(err)})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (data, model, train)")
-    return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -31,20 +31,46 @@ def resolve_device(name: str | torch.device) -> torch.device:
 def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     """The mixed-precision dtype of training (evaluation always runs in float32).
 
-    CUDA: ``auto`` is bf16 (fp16 where bf16 is unsupported). CPU: ``auto`` stays float32;
-    ``bf16`` runs the matrix multiplies and the recurrent layers in bfloat16 through oneDNN,
-    several times faster on CPUs with AMX or AVX512-BF16 units (docs/performance.md has the
-    measurements). fp16 is CUDA-only.
+    ``auto`` picks what is fast and safe on the hardware: on CUDA, bf16 where the GPU has it
+    natively (Ampere and later), else fp16 with loss scaling; on the CPU, bf16 where the CPU has
+    bfloat16 matrix units (AMX or AVX512-BF16: several times faster, docs/performance.md has the
+    measurements), else float32 (oneDNN emulates bf16 there, which is slower). ``bf16`` and
+    ``fp16`` force a dtype; fp16 is CUDA-only. :func:`precision_note` says which was chosen.
     """
     if setting == "off":
         return None
     if device.type == "cuda":
         if setting == "auto":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.bfloat16 if cuda_has_native_bf16(device) else torch.float16
         return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
     if setting == "fp16":
         raise ConfigError("train.amp=fp16 needs CUDA; on the CPU use bf16 (or off)")
-    return torch.bfloat16 if setting == "bf16" else None
+    if setting == "auto":
+        return torch.bfloat16 if cpu_has_fast_bf16() else None
+    return torch.bfloat16
+
+
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """Whether the GPU computes in bfloat16 natively. ``torch.cuda.is_bf16_supported()`` alone
+    also counts emulation, and answers yes on pre-Ampere GPUs where bf16 is slow."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch before 2.4 has no including_emulation and no emulation either
+        return torch.cuda.get_device_capability(device)[0] >= 8
+
+
+def precision_note(setting: str, device: torch.device, dtype: torch.dtype | None) -> str:
+    """One line saying which precision training runs in, and why."""
+    chosen = {None: "float32", torch.bfloat16: "bf16 autocast",
+              torch.float16: "fp16 autocast with loss scaling"}[dtype]
+    if setting != "auto":
+        return f"precision: {chosen} (train.amp={setting})"
+    if device.type == "cuda":
+        why = "the GPU has native bf16" if dtype == torch.bfloat16 else "the GPU has no native bf16"
+    else:
+        why = ("this CPU has AMX or AVX512-BF16 units" if dtype == torch.bfloat16
+               else "this CPU has no bf16 matrix units")
+    return f"precision: {chosen} (train.amp=auto: {why}; --set train.amp=off for float32)"
 
 
 def cpu_has_fast_bf16() -> bool:

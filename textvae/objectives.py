@@ -12,6 +12,7 @@ Z = latent size.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import torch
@@ -147,6 +148,25 @@ def cyclical_weight(
     period = total_steps / n_cycles
     phase = (step % period) / period  # in [0, 1)
     return max_weight * min(1.0, phase / ratio)
+
+
+def schedule_for_run(schedule: KLScheduleConfig, planned_steps: int) -> KLScheduleConfig:
+    """The schedule with ``anneal_fraction`` turned into steps of a run of ``planned_steps``:
+    the annealing ends at ``anneal_fraction * planned_steps`` (linear: the warm-up; logistic: the
+    weight reaches 0.99 of its maximum there, centred half-way; cyclical: all cycles fit in it).
+    A schedule without a fraction is returned as it is."""
+    if schedule.anneal_fraction is None or schedule.kind == "constant":
+        return schedule
+    span = max(1, round(schedule.anneal_fraction * planned_steps))
+    steps = {"anneal_fraction": None}
+    if schedule.kind == "linear":
+        steps["warmup_steps"] = span
+    elif schedule.kind == "logistic":
+        # 1 / (1 + exp(-k (span - x0))) = 0.99 with x0 = span / 2  =>  k = 2 ln 99 / span
+        steps.update(x0=span // 2, k=2 * math.log(99) / span)
+    else:
+        steps["total_steps"] = span
+    return replace(schedule, **steps)
 
 
 def kl_weight(step: int, schedule: KLScheduleConfig) -> float:

@@ -16,8 +16,8 @@ seeded afresh each time, so it never moves the training streams.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,18 @@ from textvae import distributed
 from textvae.checkpoint import load_weights, point_link, prune_checkpoints, write_checkpoint
 from textvae.config import Config
 from textvae.data.batching import BucketBatchSampler, collate
-from textvae.data.corpus import Corpus, build_corpus
+from textvae.data.corpus import Corpus, build_corpus, given_sentences, with_absolute_paths
 from textvae.device import autocast, resolve_device
 from textvae.distributed import Distributed
 from textvae.models.gaussian import kl_standard_normal
 from textvae.models.sentence_vae import SentenceVAE, build_model
-from textvae.objectives import LossTerms, reconstruction_nll, vae_objective, word_dropout
+from textvae.objectives import (
+    LossTerms,
+    reconstruction_nll,
+    schedule_for_run,
+    vae_objective,
+    word_dropout,
+)
 from textvae.remedies import Remedies
 from textvae.training.loop import VALIDATION_SEED_OFFSET, TrainerBase
 from textvae.training.run_dir import open_run, resume_trainer
@@ -99,11 +105,39 @@ class Trainer(TrainerBase[TrainResult]):
             min_batch=min(self.dist.world_size, self.tc.batch_size),
         )
         self.best_neg_elbo = math.inf
+        self._anneal_in_run_steps()
         # Collapse remedies and warning (textvae/remedies.py).
         self.remedies = Remedies(
             model, self.optimizer, self.tc, log=self.log, random_batch=self._random_batch,
             generator=self.generator, unk_id=self.tokenizer.unk_id, distributed=self.dist.enabled,
         )
+
+    def _anneal_in_run_steps(self) -> None:
+        """Turn ``train.kl.anneal_fraction`` into steps of this run (a fresh run: a resumed
+        one's saved config already holds them)."""
+        fraction = self.tc.kl.anneal_fraction
+        if fraction is None or self.tc.kl.kind == "constant":
+            return
+        planned = self.tc.epochs * len(self.sampler.batches(0))
+        if self.tc.max_steps is not None:
+            planned = min(planned, self.tc.max_steps)
+        planned -= min(planned - 1, self.tc.pretrain_ae_steps or 0)  # KL counts after pretraining
+        kl = schedule_for_run(self.tc.kl, planned)
+        self.config = replace(self.config, train=replace(self.tc, kl=kl))
+        self.tc = self.config.train
+        chosen = {"linear": f"warmup_steps={kl.warmup_steps}", "logistic": f"x0={kl.x0}, k={kl.k:.4g}",
+                  "cyclical": f"total_steps={kl.total_steps}"}[kl.kind]
+        self.log(f"KL annealing over {fraction:g} of {planned:,} planned steps: {kl.kind}, {chosen}")
+
+    def _warn_if_annealing_unfinished(self) -> None:
+        weight, top = self.remedies.kl_weight(self.step), self.tc.kl.max_weight
+        if self.model.is_vae and top > 0 and weight < 0.99 * top:
+            self.log(
+                f"warning: the run ended at step {self.step} with the KL weight at {weight:.3g} of "
+                f"its {top:g}: the KL annealing had not finished, so the model is closer to an "
+                "autoencoder than a VAE (prior samples will be poor). Train longer, or set "
+                "train.kl.anneal_fraction (e.g. 0.5) to fit the annealing into the run"
+            )
 
     best_counter = "best_neg_elbo"
     counters = (*TrainerBase.counters, best_counter)
@@ -130,6 +164,7 @@ class Trainer(TrainerBase[TrainResult]):
             "step": self.step,
             "epoch": self.epoch,
             "valid": valid,
+            **self.meta_extra,
         }
         path = write_checkpoint(
             self.run_dir,
@@ -271,6 +306,7 @@ class Trainer(TrainerBase[TrainResult]):
         return None if self.remedies.pretraining else valid["neg_elbo"]
 
     def result(self, stopped: str, valid: dict[str, float], seconds: float) -> TrainResult:
+        self._warn_if_annealing_unfinished()
         return TrainResult(self.run_dir, self.step, self.epoch, stopped, valid,
                            self.best_neg_elbo, seconds)
 
@@ -291,9 +327,12 @@ def _global_terms(terms: LossTerms, share: float, dist: Distributed) -> LossTerm
 def train(
     config: Config,
     *,
+    train_sentences: Iterable[str] | Any | None = None,
+    valid_sentences: Iterable[str] | Any | None = None,
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    meta_extra: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train a model from a config, or resume the run in ``config.train.out_dir``.
 
@@ -301,8 +340,21 @@ def train(
     ``max_steps``, ``max_minutes``) and ``train.device``, which come from ``config``; the
     tokenizer, weights, optimiser, schedules, RNG states and data position come from
     ``out_dir/last``.
+
+    Args:
+        train_sentences, valid_sentences: sentences given directly instead of ``config.data``:
+            lists of strings, or ``datasets.Dataset`` objects whose ``data.text_column`` holds
+            them. They are written to ``out_dir/data/{train,valid}.txt`` and the run is a
+            ``text`` run over those files, so its checkpoint reads like any other. Without
+            ``valid_sentences``, ``data.valid_fraction`` (default 0.1 here) is held out.
+        meta_extra: entries for every checkpoint's meta.json (the CLI records the command
+            line that trained the run, for the model card).
     """
     config, checkpoint = open_run(config, resume=resume, kind="text")
+    if checkpoint is None:
+        if train_sentences is not None:
+            config = given_sentences(config, train_sentences, valid_sentences)
+        config = replace(config, data=with_absolute_paths(config.data))
     device = resolve_device(config.train.device)
     dist = distributed.from_environment(device.type)
     if dist.enabled and device.type == "cuda":
@@ -320,6 +372,7 @@ def train(
         load_weights(model, checkpoint)
     model.to(device)
     trainer = Trainer(config, corpus, model, device, progress=progress, log=log, dist=dist)
+    trainer.meta_extra = dict(meta_extra or {})
     resume_trainer(trainer, checkpoint, log)
     result = trainer.run()
     log(summary(result))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import textvae
 from textvae.api import (
@@ -212,7 +213,7 @@ def test_aggregate_prior_is_fitted_once_saved_and_reloaded(run_dir, tmp_path, mo
     texts = first.sample(6, prior="aggregate", seed=1)
     file = run / "last" / AGGREGATE_PRIOR_FILE
     assert file.is_file()
-    state = torch.load(file, weights_only=True)
+    state = load_file(file)  # safetensors: any reader can read it, nothing to unpickle
     assert set(state) == {"weights", "means", "variances"}
     assert state["means"].shape == (10, 7) and state["weights"].shape == (10,)
     assert not [p for p in file.parent.iterdir() if p.name.startswith(".")]  # no temp file left
@@ -228,7 +229,7 @@ def test_aggregate_prior_is_fitted_once_saved_and_reloaded(run_dir, tmp_path, mo
     monkeypatch.undo()
 
     refit_prior = load(run, device="cpu").fit_aggregate_prior(3, seed=2)
-    assert torch.load(file, weights_only=True)["means"].shape == (3, 7)
+    assert load_file(file)["means"].shape == (3, 7)
     assert isinstance(refit_prior, DiagonalGMM)
 
     file.write_bytes(b"not a torch file")
@@ -346,7 +347,7 @@ def test_cli_missing_default_checkpoint_says_how_to_make_one(tmp_path, capsys, m
     monkeypatch.chdir(tmp_path)
     assert main(["interpolate", A, C]) == 2
     err = capsys.readouterr().err
-    assert "runs/quickstart" in err and "configs/quickstart.yaml" in err
+    assert "runs/quickstart" in err and "textvae train --config quickstart" in err
 
 
 def test_cli_fit_prior(run_dir, tmp_path, capsys):
@@ -354,7 +355,7 @@ def test_cli_fit_prior(run_dir, tmp_path, capsys):
     shutil.copytree(run_dir, run, symlinks=True)
     assert main(["fit-prior", "-c", str(run), "--n-components", "4"]) == 0
     assert "4-component" in capsys.readouterr().out
-    assert torch.load(run / "last" / AGGREGATE_PRIOR_FILE, weights_only=True)["weights"].shape == (4,)
+    assert load_file(run / "last" / AGGREGATE_PRIOR_FILE)["weights"].shape == (4,)
     assert main(["sample", "-c", str(run), "--prior", "aggregate", "--n", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
 

@@ -2,6 +2,7 @@
 
 import argparse
 import signal
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -20,18 +21,23 @@ def parse(*argv):
     ("received SIGINT", 128 + signal.SIGINT),
     ("received SIGTERM", 128 + signal.SIGTERM),
 ])
-def test_exit_status_is_128_plus_the_signal_for_every_trainer(stopped, status):
+def test_exit_status_is_128_plus_the_signal_for_every_trainer(stopped, status, monkeypatch):
     seen = {}
 
-    def fake_train(config, *, resume, progress):
+    def fake_train(config, *, resume, progress, meta_extra):
         seen.update(device=config.train.device, resume=resume, progress=progress)
+        seen["command"] = meta_extra["command"]
         return SimpleNamespace(stopped=stopped)
 
     config = SimpleNamespace(train=SimpleNamespace(device="auto"))
-    got, result = run_training(parse("--device", "cpu", "--resume", "--no-progress"), config,
-                               fake_train)
+    argv = ["train", "--device", "cpu", "--resume", "--no-progress", "--set", "data.train_path=my file.txt"]
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/textvae", *argv])
+    got, result = run_training(parse(*argv[1:]), config, fake_train)
     assert got == status and result.stopped == stopped
-    assert seen == {"device": "cpu", "resume": True, "progress": False}
+    assert seen == {"device": "cpu", "resume": True, "progress": False,
+                    # recorded for the model card, quoted as a shell takes it
+                    "command": "textvae train --device cpu --resume --no-progress --set "
+                               "'data.train_path=my file.txt'"}
 
 
 def test_text_and_image_train_take_the_same_arguments():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from textvae.data import sources
-from textvae.data.sources import SentenceList, apply_max_len, read_hf, read_text_file
+from textvae.data.sources import SentenceList, apply_max_len, hold_out, read_hf, read_text_file
 from textvae.errors import ConfigError, DataError
 
 PTB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
@@ -284,3 +284,20 @@ def test_apply_max_len_bad_arguments():
 
 def test_module_exports_local_builders():
     assert sources.LOCAL_BUILDERS == ("text", "json", "csv", "parquet")
+
+
+def test_hold_out_splits_a_seeded_share_off_the_training_sentences():
+    corpus = SentenceList([f"sentence {i}" for i in range(203)], 0, "f.txt")
+    train, valid = hold_out(corpus, 0.1, seed=5)
+    assert (len(train), len(valid)) == (183, 20)
+    assert set(train.sentences).isdisjoint(valid.sentences)
+    assert sorted(train.sentences + valid.sentences) == sorted(corpus.sentences)
+    assert train.sentences == [s for s in corpus.sentences if s in set(train.sentences)]  # in order
+    assert hold_out(corpus, 0.1, seed=5)[1].sentences == valid.sentences
+    assert hold_out(corpus, 0.1, seed=6)[1].sentences != valid.sentences
+    assert len(hold_out(SentenceList(["a", "b"], 0, "g"), 0.01, seed=0)[1]) == 1  # at least one
+
+
+def test_hold_out_needs_two_sentences():
+    with pytest.raises(DataError, match="at least 2"):
+        hold_out(SentenceList(["only"], 0, "one.txt"), 0.5, seed=0)

@@ -6,7 +6,7 @@ from textvae.config import to_dict
 from textvae.errors import ConfigError
 from textvae.image.config import ImageConfig, load_image_config
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "textvae" / "configs"
 IMAGE_CONFIGS = [
     p for p in sorted(CONFIG_DIR.glob("*.yaml"))
     if "textvae image " in p.read_text(encoding="utf-8").splitlines()[0]
@@ -23,7 +23,7 @@ def test_the_five_image_configs_ship():
 def test_every_image_config_loads_and_opens_with_its_command(path):
     cfg = load_image_config(path)
     first = path.read_text(encoding="utf-8").splitlines()[0]
-    assert first == f"# textvae image train --config configs/{path.name}"
+    assert first == f"# textvae image train --config {path.stem}"
     assert cfg.train.out_dir == f"runs/{path.stem}"
 
 

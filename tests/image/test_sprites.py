@@ -150,7 +150,7 @@ def test_bad_factor_tensors_are_rejected():
 
 def test_rendering_in_chunks_matches_rendering_one_at_a_time():
     # 2,500 sprites cross two of render's internal chunk boundaries (1,024 images each). Speed is
-    # not tested here (0.78 s per 20,000 sprites on one thread, measured; README, Image VAEs).
+    # not tested here (0.78 s per 20,000 sprites on one thread, measured; docs/images.md).
     factors = sample_factors(2500, generator=torch.Generator().manual_seed(1))
     images = render(factors)
     assert images.shape == (2500, 1, 64, 64)

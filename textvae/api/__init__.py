@@ -6,13 +6,17 @@
     tv.decode(mu)                                    # greedy by default
     tv.sample(5, prior="aggregate", seed=0)
     tv.interpolate("the dog barked .", "the cats ran .", steps=8)
+    tv.save_pretrained("my-model")                   # one folder to share (docs/sharing.md)
+    textvae.from_pretrained("my-model")              # or a Hugging Face Hub repo id
 
 Every method takes and returns sentences (strings), in batches. Decoding options (``method``,
 ``max_len``, ``temperature``, ``top_k``, ``top_p``, ``beam_size``, ``length_normalization``)
 are those of :meth:`TextVAE.decode` and mean what they mean in :mod:`textvae.generate`.
 
 The package: :mod:`.model` (the :class:`TextVAE` façade), :mod:`.generation` (its generation
-methods), :mod:`.prior` (the aggregate prior, a diagonal Gaussian mixture) and :func:`load`.
+methods), :mod:`.prior` (the aggregate prior, a diagonal Gaussian mixture), :mod:`.pretrained`
+(saving a shareable folder, pushing it to the Hub), :mod:`.card` (its model card), :mod:`.hub`
+(the Hugging Face Hub), and :func:`load` and :func:`from_pretrained`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 
 import torch
 
+from textvae.api.hub import download
 from textvae.api.model import CHUNK, MAX_ENCODE_TOKENS, TextVAE
 from textvae.api.prior import AGGREGATE_PRIOR_FILE, PRIORS, DiagonalGMM, fit_diagonal_gmm
 from textvae.checkpoint import load_checkpoint, load_weights
@@ -40,6 +45,7 @@ __all__ = [
     "NoLatentSpaceError",
     "TextVAE",
     "fit_diagonal_gmm",
+    "from_pretrained",
     "load",
 ]
 
@@ -63,7 +69,7 @@ def load(checkpoint_dir: str | os.PathLike[str], device: str | torch.device = "a
     if not os.path.exists(checkpoint_dir):
         raise CheckpointError(
             f"checkpoint not found: {checkpoint_dir} (train one first, e.g. "
-            "`textvae train --config configs/quickstart.yaml`, or pass --checkpoint)"
+            "`textvae train --config quickstart`, or pass --checkpoint)"
         )
     resolved = resolve_device(device)
     ckpt = load_checkpoint(checkpoint_dir)
@@ -72,4 +78,42 @@ def load(checkpoint_dir: str | os.PathLike[str], device: str | torch.device = "a
     load_weights(model, ckpt)
     # The resolved directory: if training moves `best` on later, the fitted aggregate prior
     # still lands beside the weights it was fitted to.
-    return TextVAE(model, tokenizer, ckpt.config, device=resolved, path=ckpt.path.resolve())
+    return TextVAE(model, tokenizer, ckpt.config, device=resolved, path=ckpt.path.resolve(),
+                   meta=ckpt.meta)
+
+
+def from_pretrained(
+    name_or_path: str | os.PathLike[str],
+    device: str | torch.device = "auto",
+    revision: str | None = None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    token: str | bool | None = None,
+) -> TextVAE:
+    """Load a shared model: a local folder, or a Hugging Face Hub repo.
+
+    A path that exists is loaded directly, like :func:`load` (a folder written by
+    :meth:`TextVAE.save_pretrained`, or any checkpoint or run directory). Anything else is a
+    Hub repo id (``owner/name``), fetched with ``huggingface_hub.snapshot_download`` into the
+    Hub's local cache, or found there: ``HF_HUB_OFFLINE=1`` uses the cache only, and a cached
+    copy is used when the Hub cannot be reached. The folder holds the fitted aggregate prior,
+    so nothing is fitted and no training data is read.
+
+    Args:
+        name_or_path: a local folder, or a Hub repo id.
+        device: as for :func:`load`.
+        revision: for a repo id: a branch, tag or commit (default: main).
+        cache_dir: for a repo id: the cache to use instead of the Hub's default.
+        token: for a private repo: a Hub token (default: the saved login).
+
+    Returns:
+        A :class:`TextVAE` in eval mode on ``device``.
+
+    Raises:
+        CheckpointError: no such folder or repo, the Hub unreachable (or offline) with no
+            cached copy, or the folder is not a textvae model; one line saying which.
+    """
+    if os.path.exists(name_or_path):
+        return load(name_or_path, device=device)
+    folder = download(str(name_or_path), revision=revision, cache_dir=cache_dir, token=token)
+    return load(folder, device=device)

@@ -1,6 +1,7 @@
 """The aggregate prior (Ghosh et al. 2020, "From Variational to Deterministic Autoencoders",
 ex-post density estimation): a diagonal Gaussian mixture fitted by EM to the posterior means of
-training sentences, and the file it is kept in beside a checkpoint's weights.
+training sentences, and the file it is kept in beside a checkpoint's weights
+(``aggregate_prior.safetensors``; ``aggregate_prior.pt`` from older versions still reads).
 
 A VAE's decoder only ever saw codes from the aggregate posterior q(z) = E_x q(z|x), which for a
 trained sentence VAE is not N(0, I) (inactive dimensions collapse, active ones drift). Sampling
@@ -21,9 +22,11 @@ import torch
 from torch import Tensor
 
 from textvae.errors import CheckpointError
-from textvae.files import write_with
+from textvae.files import fsync_dir
+from textvae.models.weights import read_tensor_file, save_tensor_file
 
-AGGREGATE_PRIOR_FILE = "aggregate_prior.pt"
+AGGREGATE_PRIOR_FILE = "aggregate_prior.safetensors"
+LEGACY_AGGREGATE_PRIOR_FILE = "aggregate_prior.pt"  # torch.save, before safetensors
 PRIORS = ("standard", "aggregate")  # what the sampling methods draw z from
 
 
@@ -58,7 +61,7 @@ class DiagonalGMM:
         return DiagonalGMM(self.weights.to(device), self.means.to(device), self.variances.to(device))
 
     def state_dict(self) -> dict[str, Tensor]:
-        """Plain tensors, for ``torch.save`` (read back with ``weights_only=True``)."""
+        """Plain tensors, for a safetensors file (:func:`save_prior_file`)."""
         return {"weights": self.weights, "means": self.means, "variances": self.variances}
 
     @classmethod
@@ -183,15 +186,27 @@ def fit_diagonal_gmm(
     return DiagonalGMM(weights.float(), means.float(), variances.float())
 
 
+def find_prior_file(directory: Path) -> Path | None:
+    """The saved mixture in a checkpoint directory: the safetensors file, else a legacy
+    ``aggregate_prior.pt``, else None."""
+    for name in (AGGREGATE_PRIOR_FILE, LEGACY_AGGREGATE_PRIOR_FILE):
+        if (directory / name).is_file():
+            return directory / name
+    return None
 
-def read_prior_file(file: Path, latent_dim: int) -> DiagonalGMM:
-    """Read a mixture saved by :func:`save_prior_file` (``weights_only``: tensors only).
+
+def read_prior_file(file: Path, latent_dim: int | None = None) -> DiagonalGMM:
+    """Read a mixture saved by :func:`save_prior_file`, or a legacy ``.pt`` one (read with
+    ``weights_only``: tensors only). With ``latent_dim``, Z is checked too.
 
     Raises:
         CheckpointError: the file is unreadable, foreign, or over another latent size.
     """
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
+        if file.suffix == ".safetensors":
+            state = read_tensor_file(file)
+        else:
+            state = torch.load(file, map_location="cpu", weights_only=True)
         return DiagonalGMM.from_state_dict(state, latent_dim=latent_dim)
     except Exception as err:  # noqa: BLE001 - corrupt, foreign or mismatched file
         raise CheckpointError(
@@ -201,5 +216,24 @@ def read_prior_file(file: Path, latent_dim: int) -> DiagonalGMM:
 
 
 def save_prior_file(prior: DiagonalGMM, file: Path) -> None:
-    """Write the mixture's tensors to ``file`` atomically (:mod:`textvae.files`)."""
-    write_with(file, lambda tmp: torch.save(prior.state_dict(), tmp))
+    """Write the mixture's tensors to ``file`` (safetensors) atomically (:mod:`textvae.files`),
+    then remove a legacy ``aggregate_prior.pt`` beside it, which the new file supersedes."""
+    save_tensor_file(prior.state_dict(), file)
+    legacy = file.with_name(LEGACY_AGGREGATE_PRIOR_FILE)
+    if file.name == AGGREGATE_PRIOR_FILE and legacy.is_file():
+        legacy.unlink()
+        fsync_dir(file.parent)
+
+
+def convert_prior_file(directory: Path) -> bool:
+    """Rewrite a legacy ``aggregate_prior.pt`` in ``directory`` as safetensors (``textvae
+    convert``). Returns whether there was one to convert.
+
+    Raises:
+        CheckpointError: the legacy file is unreadable.
+    """
+    legacy = directory / LEGACY_AGGREGATE_PRIOR_FILE
+    if not legacy.is_file():
+        return False
+    save_prior_file(read_prior_file(legacy), directory / AGGREGATE_PRIOR_FILE)
+    return True

@@ -17,8 +17,11 @@ from textvae.cli.data import add_data_commands
 from textvae.cli.evaluate import add_evaluate_command
 from textvae.cli.generate import add_generation_commands
 from textvae.cli.image import add_image_commands
+from textvae.cli.report import add_report_commands
+from textvae.cli.share import add_sharing_commands
 from textvae.cli.train import add_train_commands
 from textvae.errors import TextVAEError
+from textvae.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Variational autoencoders over text (Bowman et al. 2016), with image VAEs.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"textvae {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_data_commands(commands)
     add_train_commands(commands)
@@ -34,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_command(commands)
     add_evaluate_command(commands)
     add_image_commands(commands)
+    add_report_commands(commands)
+    add_sharing_commands(commands)
     return parser
 
 

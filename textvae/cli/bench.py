@@ -37,9 +37,9 @@ def add_bench_command(commands) -> None:
     bench = commands.add_parser(
         "bench", help="measure training, decoding and IW-NLL speed against the machine's ceiling"
     )
-    add_config_args(bench, default="configs/ptb_bowman.yaml",
-                     help="config to measure (default configs/ptb_bowman.yaml: PTB, LSTM "
-                          "256/256/32, batch 32)")
+    add_config_args(bench, default="quickstart",
+                     help="config to measure, a shipped name or a file (default quickstart: the "
+                          "built-in corpus; ptb_bowman measures PTB, LSTM 256/256/32, batch 32)")
     bench.add_argument("--batch-size", type=positive_int, help="override train.batch_size")
     bench.add_argument("--device", help="override train.device: auto, cpu, cuda, cuda:N")
     bench.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], help="override train.amp")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +52,7 @@ def check_output_dir(path: str | None, flag: str) -> None:
 
 def add_config_args(
     parser: argparse.ArgumentParser, *, required: bool = False, default: str | None = None,
-    help: str = "YAML config file (see configs/); defaults if omitted",
+    help: str = "a shipped config by name (textvae config --list) or a YAML file; defaults if omitted",
 ) -> None:
     """``--config FILE`` and any number of ``--set key.path=value`` overrides."""
     parser.add_argument("--config", required=required, default=default, help=help)
@@ -74,14 +76,23 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
 
 def run_training(args: argparse.Namespace, config: Any, train: Callable[..., Any]) -> tuple[int, Any]:
     """The one training-command handler: apply ``--device``, train (or resume), and give the
-    exit status with the result.
+    exit status with the result. Every checkpoint records the command line (``meta["command"]``,
+    :func:`command_line`), which the model card of a shared model prints.
 
     A run stopped by a signal exits with the shell's convention for it, 128 + the signal's
     number (SIGINT 130, SIGTERM 143); the checkpoint is saved either way. Otherwise 0.
     """
     if args.device is not None:
         config.train.device = args.device
-    result = train(config, resume=args.resume, progress=not args.no_progress)
+    result = train(config, resume=args.resume, progress=not args.no_progress,
+                   meta_extra={"command": command_line()})
     if result.stopped.startswith("received"):
         return 128 + signal.Signals[result.stopped.split()[-1]].value, result
     return 0, result
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command this process runs, as a shell would take it: ``textvae`` and its arguments
+    (``sys.argv[1:]``), quoted with :func:`shlex.join` (``python -m textvae`` and torchrun
+    launches read the same)."""
+    return shlex.join(["textvae", *(sys.argv[1:] if argv is None else argv)])

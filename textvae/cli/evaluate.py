@@ -17,7 +17,7 @@ def add_evaluate_command(commands) -> None:
     parser = commands.add_parser(
         "evaluate", help="ELBO, IW-NLL, PPL, MI, active units, BLEU and diversity on a split",
         description="Evaluate a checkpoint on a split of its own corpus (the data section of its "
-        "config) and write the report as JSON. Definitions: the Conventions section of the README.",
+        "config) and write the report as JSON. Definitions: docs/evaluation.md, Conventions.",
     )
     parser.add_argument(
         "checkpoint", metavar="CHECKPOINT",

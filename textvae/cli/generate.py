@@ -1,4 +1,4 @@
-"""``textvae sample|reconstruct|interpolate|analogy|quality|fit-prior``: thin wrappers over
+"""``textvae sample|reconstruct|interpolate|analogy|encode|quality|fit-prior``: thin wrappers over
 :mod:`textvae.api` (torch is imported only inside the handlers)."""
 
 from __future__ import annotations
@@ -172,8 +172,48 @@ def _cmd_fit_prior(args: argparse.Namespace) -> int:
 
 
 
+def _cmd_encode(args: argparse.Namespace) -> int:
+    out = args.out
+    if out is not None and not out.endswith((".jsonl", ".npy")):
+        raise UsageError(f"--out {out}: give a .jsonl or a .npy file")
+    check_output_dir(out, "--out")
+    sentences = _read_sentences(args)
+    tv = _load_model(args)
+    mu, logvar = tv.encode(sentences)  # (S, Z) each
+    if out is not None and out.endswith(".npy"):
+
+        from textvae.files import write_with
+
+        logvar_path = out[: -len(".npy")] + ".logvar.npy"
+        for path, values in ((out, mu), (logvar_path, logvar)):
+            write_with(path, lambda tmp, v=values: _save_npy(tmp, v.cpu().numpy()))
+        print(f"wrote posterior means ({len(sentences)}, {tv.latent_dim}) to {out} and "
+              f"log-variances to {logvar_path}", file=sys.stderr)
+        return 0
+    rows = [
+        {"sentence": text, "mu": m.tolist(), "logvar": v.tolist()}
+        for text, m, v in zip(sentences, mu.cpu(), logvar.cpu(), strict=True)
+    ]
+    if out is None:
+        _emit_jsonl(rows)
+    else:
+        from textvae.files import write_text
+
+        write_text(out, "".join(json.dumps(row) + "\n" for row in rows))
+        print(f"wrote {len(rows)} posterior means and log-variances to {out}", file=sys.stderr)
+    return 0
+
+
+def _save_npy(path, array) -> None:
+    import numpy as np
+
+    with open(path, "wb") as fh:  # a file object: np.save given a name would append ".npy"
+        np.save(fh, array)
+
+
 def _add_model_args(
-    parser: argparse.ArgumentParser, *, decoding: bool = True, method_default: str = DEFAULT_METHOD
+    parser: argparse.ArgumentParser, *, decoding: bool = True, method_default: str = DEFAULT_METHOD,
+    formats: bool = True,
 ) -> None:
     parser.add_argument(
         "-c", "--checkpoint", default="runs/quickstart", metavar="PATH",
@@ -182,10 +222,11 @@ def _add_model_args(
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--format", choices=["text", "jsonl"], default="text",
-        help="text (default), or JSON Lines with the latent vectors and the settings used",
-    )
+    if formats:
+        parser.add_argument(
+            "--format", choices=["text", "jsonl"], default="text",
+            help="text (default), or JSON Lines with the latent vectors and the settings used",
+        )
     if not decoding:
         return
     parser.add_argument(
@@ -260,6 +301,17 @@ def add_generation_commands(commands) -> None:
                          help=f"most generated tokens per decode (default {DEFAULT_MAX_LEN})")
     quality.add_argument("--out", help="also write the report as JSON to this file")
     quality.set_defaults(func=_cmd_quality)
+
+    encode = commands.add_parser(
+        "encode", help="sentences in, posterior means and log-variances out (JSON Lines or .npy)"
+    )
+    _add_model_args(encode, decoding=False, formats=False)
+    _add_sentence_args(encode, "sentences to encode")
+    encode.add_argument(
+        "--out", metavar="FILE", help="write to FILE.jsonl, or FILE.npy (means, shape (S, Z)) "
+        "with the log-variances in FILE.logvar.npy; default: JSON Lines on standard output",
+    )
+    encode.set_defaults(func=_cmd_encode)
 
     fit_prior = commands.add_parser(
         "fit-prior", help="fit (or refit) the aggregate prior and save it in the checkpoint"

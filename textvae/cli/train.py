@@ -1,24 +1,54 @@
-"""``textvae train`` and ``textvae config``: train a sentence model from a config; print the
-resolved config."""
+"""``textvae train`` and ``textvae config``: train a sentence model on a text file or from a
+config; list, show and resolve configs."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
-from textvae.cli.common import add_config_args, add_train_args, run_training
+from textvae.cli.common import UsageError, add_config_args, add_train_args, run_training
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from textvae.config import load_config
     from textvae.train import train
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(*_config_and_overrides(args))
     status, result = run_training(args, cfg, train)
     # Under torchrun only rank 0 shows samples (the others have no run directory of their own).
     if status == 0 and cfg.model.model_type == "vae" and os.environ.get("RANK", "0") == "0":
         _show_samples(result.run_dir, cfg)
     return status
+
+
+def _config_and_overrides(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The config a training command means. ``--train FILE`` is the shipped ``text`` recipe (or
+    the given ``--config``) over that file, into ``runs/<FILE's name>``; the user's ``--set``
+    overrides come last, so they win. A bare ``textvae train`` is refused: the defaults alone are
+    a long run nobody asked for (``--set`` overrides alone build on the defaults, as asked)."""
+    if args.train is None:
+        if args.valid is not None:
+            raise UsageError("--valid needs --train FILE (the training sentences)")
+        if args.config is None and not args.overrides and not args.resume:
+            raise UsageError(
+                "nothing to train: give --train FILE (your sentences, one per line) or --config NAME "
+                "(a shipped recipe such as quickstart; `textvae config --list` shows them)"
+            )
+        return args.config, args.overrides
+    for flag, path in (("--train", args.train), ("--valid", args.valid)):
+        if path is not None and not os.path.isfile(path):
+            raise UsageError(f"{flag} {path}: no such file")
+    given = ["data.source=text", f"data.train_path={_yaml_string(args.train)}"]
+    if args.valid is not None:
+        given.append(f"data.valid_path={_yaml_string(args.valid)}")
+    stem = os.path.splitext(os.path.basename(args.train))[0] or "text"
+    given.append(f"train.out_dir={_yaml_string(os.path.join('runs', stem))}")
+    return args.config or "text", given + args.overrides
+
+
+def _yaml_string(text: str) -> str:
+    """A path as a YAML string literal (a name like `null` or `1e3` stays a string)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _show_samples(run_dir, cfg) -> None:
@@ -39,6 +69,17 @@ def _show_samples(run_dir, cfg) -> None:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
+    from textvae.config_files import resolve_config_path, shipped_configs
+
+    if args.list:
+        configs = shipped_configs()
+        width = max(map(len, configs))
+        for name, description in configs.items():
+            print(f"{name:<{width}}  {description}")
+        return 0
+    if args.show is not None:  # the file itself, comments included, to copy and edit
+        print(resolve_config_path(args.show).read_text(encoding="utf-8"), end="")
+        return 0
     import yaml
 
     from textvae.config import load_config, to_dict
@@ -49,10 +90,21 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def add_train_commands(commands) -> None:
     """Register ``train`` and ``config`` on the ``textvae`` subparsers."""
-    train = commands.add_parser("train", help="train a sentence VAE or LM baseline from a config")
+    train = commands.add_parser(
+        "train", help="train a sentence VAE or LM baseline on your text (--train FILE) or from a config"
+    )
     add_train_args(train)
+    train.add_argument("--train", metavar="FILE",
+                       help="your training sentences, one per line (with the shipped `text` recipe "
+                            "unless --config is given)")
+    train.add_argument("--valid", metavar="FILE",
+                       help="validation sentences (default: hold out data.valid_fraction of --train)")
     train.set_defaults(func=_cmd_train)
 
-    config = commands.add_parser("config", help="print the resolved config (defaults + file + --set)")
+    config = commands.add_parser(
+        "config", help="list the shipped configs, show one, or print a resolved config"
+    )
     add_config_args(config)
+    config.add_argument("--list", action="store_true", help="list the shipped configs by name")
+    config.add_argument("--show", metavar="NAME", help="print a shipped config file, comments included")
     config.set_defaults(func=_cmd_config)

@@ -10,13 +10,16 @@ are never dropped, so evaluation always covers the whole split (CONVENTIONS.md).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from textvae.config import DataConfig
-from textvae.data.sources import SentenceList, apply_max_len, read_hf, read_text_file
+from textvae.config import Config, DataConfig
+from textvae.data.sources import SentenceList, apply_max_len, hold_out, read_hf, read_text_file
 from textvae.data.tokenizers import Tokenizer, build_tokenizer
-from textvae.errors import ConfigError
+from textvae.errors import ConfigError, DataError
+from textvae.files import write_text
 
 SPLITS = ("train", "valid", "test")
 
@@ -36,10 +39,17 @@ def load_sentences(cfg: DataConfig, split: str) -> SentenceList:
     if cfg.source == "grammar":
         texts = _grammar_texts(cfg.grammar_size, cfg.grammar_seed)[split]
         return SentenceList(sentences=list(texts), blank_lines=0, source=f"grammar:{split}")
+    path = getattr(cfg, f"{split}_path")
     if cfg.source == "text":
-        path = getattr(cfg, f"{split}_path")
+        if split != "test" and cfg.valid_path is None and cfg.valid_fraction is not None:
+            parts = hold_out(read_text_file(cfg.train_path), cfg.valid_fraction, cfg.split_seed)
+            return parts[SPLITS.index(split)]
         if path is None:
-            raise ConfigError(f"data.{split}_path is not set, but the {split} split is needed")
+            hint = {"train": " (on the command line: --train FILE; from Python: train_sentences=)",
+                    "valid": " (or set data.valid_fraction to hold out part of train)"}.get(split, "")
+            raise ConfigError(f"data.{split}_path is not set, but the {split} split is needed{hint}")
+        return read_text_file(path)
+    if path is not None and Path(path).is_file():  # a local copy of the hub corpus
         return read_text_file(path)
     hf_split = cfg.hf_splits.get(split, split)
     data_files = None
@@ -50,13 +60,18 @@ def load_sentences(cfg: DataConfig, split: str) -> SentenceList:
                 f"(has: {', '.join(cfg.hf_data_files)})"
             )
         data_files = {hf_split: cfg.hf_data_files[hf_split]}
-    return read_hf(
-        cfg.hf_name,
-        config=cfg.hf_config,
-        split=hf_split,
-        text_column=cfg.text_column,
-        data_files=data_files,
-    )
+    try:
+        return read_hf(
+            cfg.hf_name,
+            config=cfg.hf_config,
+            split=hf_split,
+            text_column=cfg.text_column,
+            data_files=data_files,
+        )
+    except DataError as err:
+        if path is None:
+            raise
+        raise DataError(f"{err}; nor is there a local copy at data.{split}_path={path}") from None
 
 
 @dataclass
@@ -98,6 +113,9 @@ def build_corpus(
             unk_token=tok_cfg.unk_token,
             vocab_size=tok_cfg.vocab_size,
             model_type=tok_cfg.model_type,
+            lowercase=tok_cfg.lowercase,
+            split_punctuation=tok_cfg.split_punctuation,
+            hf_tokenizer=tok_cfg.hf_tokenizer,
         )
         log(f"tokenizer: {tok_cfg.kind}, {tokenizer.vocab_size} ids")
         loaded = {"train": train}
@@ -118,3 +136,59 @@ def build_corpus(
         corpus.ids[split] = ids
         corpus.sentences[split] = sents.sentences
     return corpus
+
+
+def with_absolute_paths(cfg: DataConfig) -> DataConfig:
+    """The data config with its local file paths made absolute, so that the config a checkpoint
+    saves still finds its data when the model is used from another folder."""
+    def absolute(path: str | None) -> str | None:
+        return str(Path(path).resolve()) if path is not None and Path(path).exists() else path
+
+    files = cfg.hf_data_files
+    if files is not None:
+        files = {split: absolute(path) for split, path in files.items()}
+    return replace(cfg, train_path=absolute(cfg.train_path), valid_path=absolute(cfg.valid_path),
+                   test_path=absolute(cfg.test_path), hf_data_files=files)
+
+
+def given_sentences(config: Config, train_sentences: Any, valid_sentences: Any) -> Config:
+    """Write sentences given in memory into the run directory and point the config at them."""
+    folder = Path(config.train.out_dir) / "data"
+    paths = {}
+    for split, given in (("train", train_sentences), ("valid", valid_sentences)):
+        if given is None:
+            continue
+        lines = _sentence_lines(given, config.data.text_column, split)
+        paths[f"{split}_path"] = str(write_text(folder / f"{split}.txt", "".join(f"{x}\n" for x in lines),
+                                                make_parents=True))
+    fraction = config.data.valid_fraction
+    if valid_sentences is None and fraction is None:
+        fraction = 0.1
+    kept = {"valid_path": None, "test_path": None}
+    if config.data.source == "text":  # files the config names still count
+        kept = {"valid_path": config.data.valid_path, "test_path": config.data.test_path}
+        if valid_sentences is None and config.data.valid_path is not None:
+            fraction = config.data.valid_fraction
+    data = replace(config.data, source="text", valid_fraction=fraction, **{**kept, **paths})
+    return replace(config, data=data)
+
+
+def _sentence_lines(given: Any, column: str, split: str) -> list[str]:
+    """Sentences as one-line strings, from a list of strings or a ``datasets.Dataset``."""
+    if hasattr(given, "column_names"):  # a datasets.Dataset: take its text column
+        if column not in given.column_names:
+            raise DataError(f"{split}_sentences has no column {column!r} (has "
+                            f"{', '.join(given.column_names)}); set data.text_column")
+        given = given[column]
+    if isinstance(given, str):
+        raise DataError(f"{split}_sentences must be a list of sentences, not one string")
+    lines = []
+    for i, text in enumerate(given):
+        if not isinstance(text, str):
+            raise DataError(f"{split}_sentences[{i}] is {type(text).__name__}, not a string")
+        line = " ".join(text.split())  # a sentence is one line in the run's text file
+        if line:
+            lines.append(line)
+    if not lines:
+        raise DataError(f"{split}_sentences holds no sentences")
+    return lines

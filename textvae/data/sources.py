@@ -10,6 +10,7 @@ import codecs
 import contextlib
 import glob
 import os
+import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,25 @@ def read_text_file(path: str | os.PathLike[str]) -> SentenceList:
     if not sentences:
         raise DataError(f"corpus file {path} contains no sentences ({blank} blank lines)")
     return SentenceList(sentences=sentences, blank_lines=blank, source=str(path))
+
+
+def hold_out(train: SentenceList, fraction: float, seed: int) -> tuple[SentenceList, SentenceList]:
+    """Split a training corpus into (train, valid) when there is no validation file: a seeded
+    random ``fraction`` of the sentences (at least one) is held out, the rest kept in order.
+
+    Raises:
+        DataError: fewer than two sentences, so nothing would be left on one side.
+    """
+    n = len(train.sentences)
+    if n < 2:
+        raise DataError(f"{train.source} has {n} sentence; holding out a validation share needs at least 2")
+    n_valid = min(n - 1, max(1, round(fraction * n)))
+    held = set(random.Random(seed).sample(range(n), n_valid))
+    kept = [s for i, s in enumerate(train.sentences) if i not in held]
+    valid = [s for i, s in enumerate(train.sentences) if i in held]
+    where = f"{train.source} (seeded {fraction:g} held out)"
+    return (SentenceList(kept, train.blank_lines, f"{where}, train part"),
+            SentenceList(valid, 0, f"{where}, valid part"))
 
 
 def read_hf(

@@ -14,13 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from textvae.config import (
-    KLScheduleConfig,
-    TrainConfig,
-    apply_overrides,
-    from_dict,
-    read_yaml,
-)
+from textvae.config import KLScheduleConfig, TrainConfig, from_dict
+from textvae.config_files import apply_overrides, read_yaml
 from textvae.errors import ConfigError
 from textvae.image.models import ImageModelConfig
 

@@ -227,7 +227,8 @@ def save_traversals(
 _NOT_PLOTTED = ("step", "epoch")
 
 
-def _read_metrics(path: Path) -> list[dict]:
+def read_metrics(path: Path) -> list[dict]:
+    """The rows of a run's ``metrics.jsonl`` (blank lines skipped); a bad row is a ValueError."""
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -242,7 +243,8 @@ def _read_metrics(path: Path) -> list[dict]:
     return rows
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """A logged number (JSON true/false are not)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -265,11 +267,11 @@ def plot_curves(
     """
     from matplotlib.figure import Figure
 
-    rows = _read_metrics(Path(metrics_jsonl))
+    rows = read_metrics(Path(metrics_jsonl))
     available = []
     for row in rows:
         for key, value in row.items():
-            if key not in _NOT_PLOTTED and _is_number(value) and key not in available:
+            if key not in _NOT_PLOTTED and is_number(value) and key not in available:
                 available.append(key)
     if not rows or not available:
         raise ValueError(f"{metrics_jsonl} has no numeric metrics to plot")
@@ -286,7 +288,7 @@ def plot_curves(
             points = [
                 (row["step"], row[key])
                 for row in rows
-                if row.get("split", "all") == split and _is_number(row.get(key))
+                if row.get("split", "all") == split and is_number(row.get(key))
             ]
             if points:
                 steps, values = zip(*sorted(points), strict=True)

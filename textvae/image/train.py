@@ -104,6 +104,7 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
             "step": self.step,
             "epoch": self.epoch,
             "valid": valid,
+            **self.meta_extra,
         }
         path = write_checkpoint(
             self.run_dir, config=self.config, tokenizer=None, model_state=self.model.state_dict(),
@@ -203,10 +204,11 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
 
 def train_image(
     config: ImageConfig, *, resume: bool = False, log: Callable[[str], None] = print,
-    progress: bool = False,
+    progress: bool = False, meta_extra: dict[str, Any] | None = None,
 ) -> ImageTrainResult:
     """Train an image model from a config, or resume the run in ``config.train.out_dir``
-    (the saved config is used then, except for the budget and the device)."""
+    (the saved config is used then, except for the budget and the device). ``meta_extra``
+    goes into every checkpoint's meta.json (the CLI records the command line)."""
     config, checkpoint = open_run(config, resume=resume, kind="image")
     device = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)
@@ -217,6 +219,7 @@ def train_image(
         load_weights(model, checkpoint)
     model.to(device)
     trainer = ImageTrainer(config, data, model, device, log=log, progress=progress)
+    trainer.meta_extra = dict(meta_extra or {})
     resume_trainer(trainer, checkpoint, log)
     result = trainer.run()
     log(f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min); "

@@ -54,7 +54,16 @@ class VectorQuantizer(nn.Module):
             self.codebook = nn.Parameter(codebook)
 
     def forward(self, z_e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """z_e (B, D, H', W') -> quantized (B, D, H', W'), codes (B, H', W'), loss (B,)."""
+        """z_e (B, D, H', W') -> quantized (B, D, H', W'), codes (B, H', W'), loss (B,).
+
+        Quantization runs in float32 even under autocast (train.amp: auto picks bf16 on CPUs
+        with AMX): a bf16 distance cross-term assigns other codes than float32 for about 1% of
+        inputs, and bf16 inputs do not fit the float32 moving-average buffers.
+        """
+        with torch.autocast(z_e.device.type, enabled=False):
+            return self._quantize(z_e.float())
+
+    def _quantize(self, z_e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         b, d, h, w = z_e.shape
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)  # (B*H'*W', D)
         # Squared distances to every code, (B*H'*W', K).

@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 import torch
 from tqdm.auto import tqdm
 
-from textvae.device import autocast_dtype, cpu_has_fast_bf16
+from textvae.device import autocast_dtype, cpu_has_fast_bf16, precision_note
 from textvae.errors import TextVAEError
 from textvae.objectives import LossTerms
 
@@ -87,8 +87,12 @@ class TrainerBase(Generic[ResultT]):
         self.log = log
         self.writes = writes  # False on distributed ranks other than 0
         self.progress = progress  # a tqdm bar over each epoch's batches
+        # What the entry point asks to record in every checkpoint's meta.json (e.g. the command
+        # line that trained the run, for the model card); the loop only passes it on in save().
+        self.meta_extra: dict[str, Any] = {}
         self.run_dir = Path(self.tc.out_dir)
         self.amp_dtype = autocast_dtype(self.tc.amp, device)
+        log(precision_note(self.tc.amp, device, self.amp_dtype))
         if device.type == "cpu" and self.amp_dtype == torch.bfloat16 and not cpu_has_fast_bf16():
             log("note: train.amp is bf16, but this CPU has no AMX or AVX512-BF16 units, so bf16 "
                 "runs slower than float32 here; --set train.amp=off trains faster")
@@ -292,8 +296,8 @@ class TrainerBase(Generic[ResultT]):
 
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
         """Write a checkpoint of the model and :meth:`state_dict`, with ``valid`` (the figures
-        of a validation at this very step, or None) in its meta; ``is_best`` points ``best`` at
-        it."""
+        of a validation at this very step, or None) and :attr:`meta_extra` in its meta;
+        ``is_best`` points ``best`` at it."""
         raise NotImplementedError
 
     def start_message(self) -> str:

@@ -29,9 +29,9 @@ def test_save_load_round_trip_gives_identical_ids(request, tmp_path, corpus, nam
         assert loaded.encode(sentence) == tok.encode(sentence)
         assert loaded.decode(tok.encode(sentence)) == tok.decode(tok.encode(sentence))
     # only the plain files are written, no temporaries left behind
-    expected = {"tokenizer.json"} | ({"spm.model"} if name.startswith("spm") else set())
+    expected = {"textvae_tokenizer.json"} | ({"spm.model"} if name.startswith("spm") else set())
     assert {p.name for p in directory.iterdir()} == expected
-    assert json.loads((directory / "tokenizer.json").read_text())["type"] in (
+    assert json.loads((directory / "textvae_tokenizer.json").read_text())["type"] in (
         "word",
         "sentencepiece",
     )
@@ -64,9 +64,10 @@ def test_failed_save_leaves_the_previous_tokenizer(request, tmp_path, monkeypatc
 def test_load_missing_or_corrupt_directory(tmp_path, spm_bpe):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_tokenizer(tmp_path / "nope")
-    with pytest.raises(CheckpointError, match="no tokenizer.json"):
+    with pytest.raises(CheckpointError, match="no textvae_tokenizer.json"):
         load_tokenizer(tmp_path)
 
+    # (these write the metadata under its old name, tokenizer.json, which still loads)
     (tmp_path / "tokenizer.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_tokenizer(tmp_path)
@@ -117,7 +118,7 @@ def _fuzz_dir(tmp_path_factory, spm_bpe):
 
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(
-    target=st.sampled_from(["tokenizer.json", "spm.model"]),
+    target=st.sampled_from(["textvae_tokenizer.json", "tokenizer.json", "spm.model"]),
     payload=st.one_of(
         st.binary(max_size=400),
         st.text(max_size=200).map(lambda t: t.encode("utf-8")),
@@ -128,11 +129,15 @@ def _fuzz_dir(tmp_path_factory, spm_bpe):
         ).map(lambda v: json.dumps(v).encode("utf-8")),
         # well-formed headers over random bodies reach the per-kind loaders
         st.fixed_dictionaries(
-            {"type": st.sampled_from(["word", "sentencepiece"]), "format_version": st.just(1)},
+            {"type": st.sampled_from(["word", "sentencepiece", "hf"]), "format_version": st.just(1)},
             optional={
                 "tokens": st.lists(st.one_of(st.text(max_size=5), st.integers(), st.none()), max_size=8),
                 "vocab_size": st.one_of(st.integers(), st.text(max_size=3)),
                 "unk_token": st.one_of(st.none(), st.text(max_size=5), st.integers()),
+                "lowercase": st.one_of(st.booleans(), st.integers(), st.none()),
+                "split_punctuation": st.one_of(st.booleans(), st.text(max_size=3)),
+                "specials": st.dictionaries(st.sampled_from(["pad", "unk", "bos", "eos"]),
+                                            st.dictionaries(st.text(max_size=5), st.integers())),
             },
         ).map(lambda v: json.dumps(v).encode("utf-8")),
     ),
@@ -146,3 +151,69 @@ def test_fuzz_a_corrupt_saved_tokenizer_is_a_checkpoint_error(tmp_path_factory, 
         assert str(err)
     else:  # a payload that happens to be a valid tokenizer must behave like one
         assert all(0 <= i < tok.vocab_size for i in tok.encode("a b c"))
+
+
+@pytest.mark.parametrize("lowercase, split_punctuation", [(False, True), (True, False), (True, True)])
+def test_word_options_round_trip_through_save_and_load(tmp_path, lowercase, split_punctuation):
+    raw = ["The car, the CAR.", "A guitar? Home.", "Don't stop: 3.5 km."]
+    tok = WordTokenizer.build(raw, lowercase=lowercase, split_punctuation=split_punctuation)
+    tok.save(tmp_path)
+    meta = json.loads((tmp_path / "textvae_tokenizer.json").read_text())
+    assert (meta["lowercase"], meta["split_punctuation"]) == (lowercase, split_punctuation)
+    loaded = load_tokenizer(tmp_path)
+    assert (loaded.lowercase, loaded.split_punctuation) == (lowercase, split_punctuation)
+    assert loaded.tokens == tok.tokens
+    for sentence in [*raw, "THE Guitar, home?!", ""]:
+        assert loaded.tokenize(sentence) == tok.tokenize(sentence)
+        assert loaded.encode(sentence) == tok.encode(sentence)
+
+
+def test_an_old_format_directory_still_loads_with_the_old_behaviour(tmp_path):
+    # As textvae wrote it before the rename and the options: tokenizer.json, no option fields.
+    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "the", "car,", "The"]
+    (tmp_path / "tokenizer.json").write_text(
+        json.dumps({"type": "word", "format_version": 1, "tokens": tokens})
+    )
+    old = load_tokenizer(tmp_path)
+    assert isinstance(old, WordTokenizer) and old.tokens == tokens
+    assert (old.lowercase, old.split_punctuation) == (False, False)
+    assert old.encode("The car, the car") == [6, 5, 4, old.unk_id]
+    # a new save beside it takes precedence; the old file is left alone
+    WordTokenizer.build(["x y z"], lowercase=True).save(tmp_path)
+    assert load_tokenizer(tmp_path).tokens[4:] == ["x", "y", "z"]
+    assert json.loads((tmp_path / "tokenizer.json").read_text())["tokens"] == tokens
+
+
+def test_a_corrupt_option_in_a_saved_word_tokenizer_is_a_checkpoint_error(tmp_path):
+    WordTokenizer.build(["a b"]).save(tmp_path)
+    path = tmp_path / "textvae_tokenizer.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps({**meta, "split_punctuation": "yes"}))
+    with pytest.raises(CheckpointError, match="true/false"):
+        load_tokenizer(tmp_path)
+    path.write_text(json.dumps({**meta, "tokens": ["<pad>", "UNK", "<bos>", "<eos>"], "lowercase": True}))
+    with pytest.raises(CheckpointError, match="lower case"):
+        load_tokenizer(tmp_path)
+
+
+def test_build_tokenizer_passes_the_word_options(corpus):
+    tok = build_tokenizer("word", ["The car, the CAR."], lowercase=True, split_punctuation=True)
+    assert tok.tokens[4:] == ["car", "the", ",", "."]
+    # options of other kinds are ignored, as before
+    assert build_tokenizer("sentencepiece", corpus[:400], vocab_size=61, lowercase=True).vocab_size == 61
+
+
+def test_config_tokenizer_section_reaches_the_tokenizer(tmp_path):
+    from textvae.config import load_config
+    from textvae.data.corpus import build_corpus
+
+    train = tmp_path / "train.txt"
+    train.write_text("The car, the CAR.\nMy guitar? Home!\n")
+    cfg = load_config(None, ["data.source=text", f"data.train_path={train}",
+                             "data.tokenizer.lowercase=true", "data.tokenizer.split_punctuation=true",
+                             "data.tokenizer.max_size=7"]).data
+    tok = build_corpus(cfg, splits=("train",), log=lambda _: None).tokenizer
+    assert (tok.lowercase, tok.split_punctuation, tok.vocab_size) == (True, True, 11)
+    assert tok.tokens[4:6] == ["car", "the"]
+    with pytest.raises(ConfigError, match="hf_tokenizer"):
+        load_config(None, ["data.tokenizer.kind=hf"])

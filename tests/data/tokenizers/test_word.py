@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from textvae.data.tokenizers import Tokenizer, WordTokenizer
 from textvae.errors import ConfigError, DataError
@@ -114,3 +116,90 @@ def test_word_ptb_vocabulary_is_the_standard_10k():
         n_unk_ids = sum(tok.encode(line).count(tok.unk_id) for line in lines)
         assert n_unk_ids == n_unk_words, f"{name} has words outside the PTB train vocabulary"
         assert all(tok.decode(tok.encode(line)) == " ".join(line.split()) for line in lines[:500])
+
+
+# --- lowercase and split_punctuation: raw text -------------------------------------------------
+
+RAW = [
+    "The car, the CAR.",
+    '"Hi," she said. "Home?"',
+    "I don't sell guitars; I play my guitar!",
+    "It costs 3.5 dollars, or 1,000 cents... maybe.",
+]
+
+
+def test_word_raw_text_lowercase_and_split_punctuation():
+    tok = WordTokenizer.build(RAW, lowercase=True, split_punctuation=True)
+    assert tok.tokenize("The car, the CAR.") == ["the", "car", ",", "the", "car", "."]
+    the, car, comma, _, _, stop = tok.encode("The car, the CAR.")
+    assert tok.encode("CAR car Car car.") == [car, car, car, car, stop]
+    assert tok.encode("the THE") == [the, the]
+    assert comma != stop and tok.unk_id not in tok.encode(" ".join(RAW))
+    # no "car," "CAR." "guitar!" in the vocabulary; 28 word types + 4 specials
+    assert not {"car,", "car.", "CAR.", "guitar!", "The"} & set(tok.tokens)
+    assert tok.vocab_size == 32
+    # decoding joins the words with single spaces; punctuation stays detached
+    assert tok.decode(tok.encode('"Hi," she said.')) == '" hi , " she said .'
+
+
+def test_word_options_are_off_by_default():
+    plain = WordTokenizer.build(RAW)
+    assert (plain.lowercase, plain.split_punctuation) == (False, False)
+    assert plain.tokenize("The car, the CAR.") == ["The", "car,", "the", "CAR."]
+    lower = WordTokenizer.build(RAW, lowercase=True)
+    assert lower.tokenize("The car, the CAR.") == ["the", "car,", "the", "car."]
+    split = WordTokenizer.build(RAW, split_punctuation=True)
+    assert split.tokenize("The car, the CAR.") == ["The", "car", ",", "the", "CAR", "."]
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("home.", ["home", "."]),
+        ('"hi,', ['"', "hi", ","]),
+        ("don't O'Brien rock’n’roll", ["don't", "O'Brien", "rock’n’roll"]),
+        ("well-known -- x-ray-", ["well-known", "--", "x-ray", "-"]),
+        ("'tis the dogs' bone", ["'", "tis", "the", "dogs", "'", "bone"]),
+        ("3.5 1,000 10.0.1 3rd 7.", ["3.5", "1,000", "10.0.1", "3rd", "7", "."]),
+        ("Wait... what?! (no)", ["Wait", "...", "what", "?", "!", "(", "no", ")"]),
+        ("U.S. e-mail@x.org", ["U", ".", "S", ".", "e-mail", "@", "x", ".", "org"]),
+        ("<unk>, a<unk> <eos>", ["<unk>", ",", "a", "<unk>", "<", "eos", ">"]),
+        ("naïve café नमस्ते", ["naïve", "café", "नमस्ते"]),  # decomposed accents, vowel signs
+        ("", []),
+    ],
+)
+def test_word_punctuation_rules(text, words):
+    tok = WordTokenizer.build(["x"], split_punctuation=True)
+    assert tok.tokenize(text) == words
+
+
+def test_word_lowercase_keeps_marks_in_the_word():
+    tok = WordTokenizer.build(["x"], lowercase=True, split_punctuation=True)
+    assert tok.tokenize("İSTANBUL, Ünïcode!") == ["i̇stanbul", ",", "ünïcode", "!"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(text=st.text(), lowercase=st.booleans())
+def test_fuzz_split_punctuation_drops_and_invents_nothing(text, lowercase):
+    tok = WordTokenizer.build(["x"], lowercase=lowercase, split_punctuation=True)
+    words = tok.tokenize(text)
+    expected = text.lower() if lowercase else text
+    assert "".join(words) == "".join(expected.split())
+    assert all(w and not any(c.isspace() for c in w) for w in words)
+    assert len(tok.encode(text)) == len(words)
+
+
+def test_word_options_with_unk_adoption_and_max_size():
+    sentences = ["The <unk>, the end.", "<unk> ends THE story."]
+    tok = WordTokenizer.build(
+        sentences, unk_token="<unk>", lowercase=True, split_punctuation=True, max_size=5
+    )
+    # <unk> adopted whole (not cut into < unk >) and counted towards max_size
+    assert tok.tokens == ["<pad>", "<unk>", "<bos>", "<eos>", "the", ".", ",", "end"]
+    assert tok.encode("<unk>, THE END") == [tok.unk_id, 6, 4, 7]
+    with pytest.raises(ConfigError, match="lower case"):
+        WordTokenizer.build(sentences, unk_token="UNK", lowercase=True)
+    with pytest.raises(ValueError, match="lower case"):
+        WordTokenizer(["<pad>", "UNK", "<bos>", "<eos>"], lowercase=True)
+    with pytest.raises(ConfigError, match="true/false"):
+        WordTokenizer.build(sentences, split_punctuation="yes")

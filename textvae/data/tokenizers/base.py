@@ -7,9 +7,11 @@ Every kind puts the same special ids first, in this fixed order::
 ``encode`` never adds ``bos``/``eos``; the batching code adds them. ``decode`` skips ``pad`` and ``bos``
 and stops at the first ``eos``, so it can be given a raw decoder output row.
 
-A tokenizer saves itself into a directory as plain files: ``tokenizer.json`` (written by
+A tokenizer saves itself into a directory as plain files: ``textvae_tokenizer.json`` (written by
 :func:`write_meta`, last, so a directory with it is complete; its ``"type"`` field names the kind)
-and whatever model files the kind needs. Nothing is pickled.
+and whatever model files the kind needs. Nothing is pickled. Tokenizers saved before that name
+wrote ``tokenizer.json`` (:data:`LEGACY_TOKENIZER_FILE`), the Hugging Face file name with other
+contents; loading still reads it when the new file is absent.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ from textvae.files import write_text
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 """The special ids, identical for every tokenizer kind."""
 
-TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_FILE = "textvae_tokenizer.json"
+"""The metadata file every kind writes (not ``tokenizer.json``: that name is Hugging Face's)."""
+LEGACY_TOKENIZER_FILE = "tokenizer.json"
+"""The metadata file's name before it was renamed; still read when :data:`TOKENIZER_FILE` is absent."""
 SPM_MODEL_FILE = "spm.model"
+HF_TOKENIZER_FILE = "hf_tokenizer.json"
+"""The copy of a Hugging Face ``tokenizer.json`` that the ``hf`` kind keeps beside its metadata."""
 FORMAT_VERSION = 1
 
 
@@ -82,7 +89,7 @@ def specials_until_eos(ids: Sequence[int], vocab_size: int) -> list[int]:
 
 
 class SharedSpecialIds:
-    """Both tokenizer kinds put the specials at the same ids (pad 0, unk 1, bos 2, eos 3)."""
+    """Every tokenizer kind puts the specials at the same ids (pad 0, unk 1, bos 2, eos 3)."""
 
     @property
     def pad_id(self) -> int:
@@ -102,7 +109,7 @@ class SharedSpecialIds:
 
 
 def write_meta(directory: Path, meta: dict[str, Any]) -> None:
-    """Write ``meta`` as the directory's ``tokenizer.json``, atomically (created if needed).
+    """Write ``meta`` as the directory's ``textvae_tokenizer.json``, atomically (created if needed).
 
     Raises:
         FileWriteError: the file could not be written (the previous one is left as it was).

@@ -8,16 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from textvae.data.tokenizers.base import FORMAT_VERSION, TOKENIZER_FILE, Tokenizer
+from textvae.data.tokenizers.base import (
+    FORMAT_VERSION,
+    LEGACY_TOKENIZER_FILE,
+    TOKENIZER_FILE,
+    Tokenizer,
+)
+from textvae.data.tokenizers.hf import HFTokenizer
 from textvae.data.tokenizers.subword import SentencePieceTokenizer
 from textvae.data.tokenizers.word import WordTokenizer
 from textvae.errors import CheckpointError, ConfigError
 
-# Each kind's ``_load`` reads back what its ``save`` wrote, given the parsed tokenizer.json; it
+# Each kind's ``_load`` reads back what its ``save`` wrote, given the parsed metadata file; it
 # is private to this package: callers go through load_tokenizer, which checks the header first.
 _LOADERS: dict[str, Callable[[Path, dict[str, Any]], Tokenizer]] = {
     "word": WordTokenizer._load,
     "sentencepiece": SentencePieceTokenizer._load,
+    "hf": HFTokenizer._load,
 }
 
 
@@ -32,17 +39,26 @@ def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:
         raise CheckpointError(
             f"tokenizer directory {directory} does not exist; pass a directory written by Tokenizer.save"
         )
+    # Tokenizers saved before the rename wrote their metadata as tokenizer.json.
     path = directory / TOKENIZER_FILE
+    if not path.is_file() and (directory / LEGACY_TOKENIZER_FILE).is_file():
+        path = directory / LEGACY_TOKENIZER_FILE
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise CheckpointError(
-            f"{directory} has no {TOKENIZER_FILE}; it is not a saved tokenizer (or the save was interrupted)"
+            f"{directory} has no {TOKENIZER_FILE} (nor the {LEGACY_TOKENIZER_FILE} of older textvae "
+            "versions); it is not a saved tokenizer (or the save was interrupted)"
         ) from e
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(
             f"cannot read {path} ({e}); the file is corrupt, re-save the tokenizer"
         ) from e
+    if isinstance(meta, dict) and "type" not in meta and "model" in meta:
+        raise CheckpointError(
+            f"{path} is a Hugging Face tokenizer, not one saved by textvae; to use it, set "
+            f"data.tokenizer.kind: hf and data.tokenizer.hf_tokenizer: {path}"
+        )
     if not isinstance(meta, dict) or meta.get("type") not in _LOADERS:
         kind = meta.get("type") if isinstance(meta, dict) else None
         raise CheckpointError(
@@ -58,7 +74,12 @@ def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:
 
 def _build_word(sentences: list[str], **opts: Any) -> Tokenizer:
     return WordTokenizer.build(
-        sentences, min_freq=opts["min_freq"], max_size=opts["max_size"], unk_token=opts["unk_token"]
+        sentences,
+        min_freq=opts["min_freq"],
+        max_size=opts["max_size"],
+        unk_token=opts["unk_token"],
+        lowercase=opts["lowercase"],
+        split_punctuation=opts["split_punctuation"],
     )
 
 
@@ -70,9 +91,20 @@ def _build_sentencepiece(sentences: list[str], **opts: Any) -> Tokenizer:
     )
 
 
+def _build_hf(sentences: list[str], **opts: Any) -> Tokenizer:
+    # Already fit: the training sentences are not used.
+    if not opts["hf_tokenizer"]:
+        raise ConfigError(
+            "tokenizer kind 'hf' needs tokenizer hf_tokenizer (a tokenizer.json file, a directory "
+            "holding one, or a hub name)"
+        )
+    return HFTokenizer.from_source(opts["hf_tokenizer"])
+
+
 _BUILDERS: dict[str, Callable[..., Tokenizer]] = {
     "word": _build_word,
     "sentencepiece": _build_sentencepiece,
+    "hf": _build_hf,
 }
 
 
@@ -85,20 +117,25 @@ def build_tokenizer(
     unk_token: str | None = None,
     vocab_size: int | None = None,
     model_type: Literal["unigram", "bpe"] = "unigram",
+    lowercase: bool = False,
+    split_punctuation: bool = False,
+    hf_tokenizer: str | None = None,
 ) -> Tokenizer:
     """Build a tokenizer of ``kind`` from training sentences.
 
     Args:
-        kind: "word" or "sentencepiece".
-        sentences: the training sentences.
-        min_freq, max_size, unk_token: options of the "word" kind (see :meth:`WordTokenizer.build`).
+        kind: "word", "sentencepiece" or "hf".
+        sentences: the training sentences (unused by "hf", which is already fit).
+        min_freq, max_size, unk_token, lowercase, split_punctuation: options of the "word" kind
+            (see :meth:`WordTokenizer.build`).
         vocab_size, model_type: options of the "sentencepiece" kind (see
             :meth:`SentencePieceTokenizer.build`); ``vocab_size`` is required there.
+        hf_tokenizer: the "hf" kind's tokenizer, required there (see :meth:`HFTokenizer.from_source`).
 
-    Options of the other kind are ignored, so one config section can hold both.
+    Options of the other kinds are ignored, so one config section can hold them all.
 
     Raises:
-        ConfigError: unknown ``kind`` or invalid options.
+        ConfigError: unknown ``kind`` or invalid options; for "hf", a missing file or package.
         DataError: the sentences cannot make the asked-for tokenizer.
     """
     try:
@@ -114,4 +151,7 @@ def build_tokenizer(
         unk_token=unk_token,
         vocab_size=vocab_size,
         model_type=model_type,
+        lowercase=lowercase,
+        split_punctuation=split_punctuation,
+        hf_tokenizer=hf_tokenizer,
     )

@@ -15,7 +15,6 @@ from textvae.data.tokenizers.base import (
     FORMAT_VERSION,
     PAD_ID,
     SPM_MODEL_FILE,
-    TOKENIZER_FILE,
     UNK_ID,
     SharedSpecialIds,
     specials_until_eos,
@@ -134,7 +133,7 @@ class SentencePieceTokenizer(SharedSpecialIds):
     def save(self, directory: str | os.PathLike[str]) -> None:
         directory = Path(directory)
         write_bytes(directory / SPM_MODEL_FILE, self._proto, make_parents=True)
-        # tokenizer.json last: a directory with it is complete.
+        # The metadata last: a directory with it is complete.
         meta = {
             "type": "sentencepiece",
             "format_version": FORMAT_VERSION,
@@ -159,7 +158,7 @@ class SentencePieceTokenizer(SharedSpecialIds):
             raise CheckpointError(f"{path} is corrupt ({e}); re-save the tokenizer") from e
         if meta.get("vocab_size", tokenizer.vocab_size) != tokenizer.vocab_size:
             raise CheckpointError(
-                f"{path} has {tokenizer.vocab_size} pieces but {directory / TOKENIZER_FILE} says "
+                f"{path} has {tokenizer.vocab_size} pieces but the saved metadata says "
                 f"{meta['vocab_size']}; the two files do not belong together, re-save the tokenizer"
             )
         return tokenizer

@@ -1,0 +1,82 @@
+"""`textvae train --train FILE`, `textvae config --list/--show` and `textvae --version`."""
+
+import json
+
+import pytest
+
+from textvae.checkpoint import load_checkpoint
+from textvae.cli import main
+from textvae.version import __version__
+
+RAW = [
+    "The car, parked outside, was RED.", "the dog barked at the car!", "Is the car red?",
+    "My sister's guitar was loud.", "The house, the car and the dog.", "\"Hello,\" she said.",
+]
+
+
+def _small(*extra):
+    return ["--set", "model.embed_dim=11", "--set", "model.encoder_hidden_dim=13",
+            "--set", "model.decoder_hidden_dim=15", "--set", "model.latent_dim=7",
+            "--set", "train.amp=off", "--set", "train.batch_size=9", "--no-progress", *extra]
+
+
+def test_train_on_a_raw_text_file_with_no_config(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reviews.txt").write_text("".join(f"{s}\n" for s in RAW * 23))
+    assert main(["train", "--train", "reviews.txt", *_small("--set", "train.epochs=2")]) == 0
+    out = capsys.readouterr().out
+    assert "KL annealing over 0.5 of" in out and "annealing had not finished" not in out
+    checkpoint = load_checkpoint(tmp_path / "runs" / "reviews")  # runs/<the file's name>
+    data = checkpoint.config.data
+    assert (data.source, data.valid_path, data.valid_fraction) == ("text", None, 0.1)
+    assert data.train_path == str(tmp_path / "reviews.txt")  # absolute: usable from anywhere
+    tokenizer = checkpoint.tokenizer  # lowercased, punctuation split off
+    assert tokenizer.encode("CAR,") == tokenizer.encode("car ,")
+    assert tokenizer.unk_id not in tokenizer.encode("The car")
+    rows = [json.loads(x) for x in (tmp_path / "runs/reviews/metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["split"] == "valid"
+
+
+def test_train_with_a_validation_file_and_a_set_that_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.txt").write_text("".join(f"{s}\n" for s in RAW * 5))
+    (tmp_path / "b.txt").write_text("the car was red .\n")
+    assert main(["train", "--train", "a.txt", "--valid", "b.txt",
+                 *_small("--set", "train.max_steps=3", "--set", "train.out_dir=elsewhere")]) == 0
+    data = load_checkpoint(tmp_path / "elsewhere").config.data
+    assert data.valid_path == str(tmp_path / "b.txt")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train"], "nothing to train: give --train FILE"),
+        (["train", "--valid", "v.txt"], "--valid needs --train FILE"),
+        (["train", "--train", "missing.txt"], "--train missing.txt: no such file"),
+        (["train", "--config", "nonesuch"], "config file not found: nonesuch"),
+    ],
+)
+def test_train_refuses_what_it_cannot_train(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("textvae: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_config_lists_and_shows_the_shipped_configs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["config", "--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("quickstart ") and "grammar corpus" in line for line in listed)
+    assert any(line.startswith("text ") for line in listed)
+    assert main(["config", "--show", "quickstart"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("# textvae train --config quickstart\n") and "max_steps: 9000" in shown
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"textvae {__version__}"

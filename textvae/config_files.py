@@ -1,0 +1,136 @@
+"""Config files: the YAML a config is read from, the dotted ``--set`` overrides applied to it, and
+the configs that ship inside the package, found by name from any folder (the dataclasses that
+check what is read are :mod:`textvae.config`'s).
+
+``textvae/configs/*.yaml`` is package data, so a ``pip install``-ed textvae has them too:
+``--config quickstart`` (or ``quickstart.yaml``, or ``configs/quickstart.yaml``) resolves to the
+shipped file when no such file exists under the current folder. A path that does exist always
+wins, so a user's own copy of a config is used as it stands.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textvae.errors import ConfigError
+
+SUFFIX = ".yaml"
+_SENTENCE_END = re.compile(r"(?<!\bal)\.\s+(?=[A-Z])")  # "Bowman et al. 2016" goes on
+
+
+def shipped_dir() -> Path:
+    """The folder of the shipped configs (inside the installed package)."""
+    return Path(str(resources.files("textvae").joinpath("configs")))
+
+
+def shipped_configs() -> dict[str, str]:
+    """Each shipped config's name with its one-line description (the first comment line that is
+    not the command that runs it), sorted by name."""
+    found = {}
+    for path in sorted(shipped_dir().glob(f"*{SUFFIX}")):
+        found[path.stem] = _description(path)
+    return found
+
+
+def _description(path: Path, width: int = 100) -> str:
+    """The first sentence of the file's opening comment (after the command that runs it)."""
+    words = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        text = line.lstrip("#").strip()
+        if not text.startswith("textvae "):
+            words.extend(text.split())
+    text = " ".join(words)
+    end = _SENTENCE_END.search(text)
+    text = text[: end.start() + 1] if end else text
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
+def shipped_name(text: str) -> str:
+    """The shipped config name a ``--config`` value means: ``configs/quickstart.yaml``,
+    ``quickstart.yaml`` and ``quickstart`` all mean ``quickstart``."""
+    name = Path(text).name
+    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+
+
+def resolve_config_path(text: str | Path) -> Path:
+    """A ``--config`` value as a file: the path if it exists, else the shipped config it names.
+
+    Raises:
+        ConfigError: neither exists; the message lists the shipped names.
+    """
+    path = Path(text)
+    if path.is_file():
+        return path
+    parent = path.parent.name
+    if parent in ("", "configs"):  # a bare name, or the clone's configs/ folder
+        shipped = shipped_dir() / f"{shipped_name(str(text))}{SUFFIX}"
+        if shipped.is_file():
+            return shipped
+    names = ", ".join(shipped_configs())
+    raise ConfigError(
+        f"config file not found: {text} (neither a file here nor a shipped config; "
+        f"shipped configs: {names}; `textvae config --list` describes them)"
+    )
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into (["a", "b", "c"], parsed value); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.path=value (e.g. train.lr=3e-4)")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({_one_line(err)})") from None
+    return parts, value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply dotted ``key=value`` overrides to a nested dict (in place) and return it."""
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def _one_line(err: Exception) -> str:
+    """A YAML (or decoding) error as one line: PyYAML's own message spans several, with a
+    caret drawing that means nothing once the CLI has put it on one line."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(err).split())
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML config file into a dict, with clear errors for missing or malformed files.
+
+    ``path`` may also name a shipped config (``quickstart``); see :func:`resolve_config_path`.
+    """
+    path = resolve_config_path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML ({_one_line(err)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, model, train)")
+    return data
