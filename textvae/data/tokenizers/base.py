@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from textvae.errors import CheckpointError
 from textvae.files import write_text
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
@@ -116,3 +117,16 @@ def write_meta(directory: Path, meta: dict[str, Any]) -> None:
     """
     text = json.dumps(meta, ensure_ascii=False, indent=1) + "\n"
     write_text(directory / TOKENIZER_FILE, text, make_parents=True)
+
+
+def check_saved_size(path: Path, vocab_size: int, meta: dict[str, Any], unit: str) -> None:
+    """Refuse a tokenizer file whose size disagrees with the metadata saved beside it.
+
+    Raises:
+        CheckpointError: the two files belong to different tokenizers.
+    """
+    if meta.get("vocab_size", vocab_size) != vocab_size:
+        raise CheckpointError(
+            f"{path} has {vocab_size} {unit} but the saved metadata says {meta['vocab_size']}; "
+            "the two files do not belong together, re-save the tokenizer"
+        )

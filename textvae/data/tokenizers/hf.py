@@ -48,6 +48,7 @@ from textvae.data.tokenizers.base import (
     PAD_ID,
     UNK_ID,
     SharedSpecialIds,
+    check_saved_size,
     specials_until_eos,
     write_meta,
 )
@@ -261,11 +262,7 @@ class HFTokenizer(SharedSpecialIds):
             )
         except ValueError as e:
             raise CheckpointError(f"{path} is corrupt ({e}); re-save the tokenizer") from e
-        if meta.get("vocab_size", tokenizer.vocab_size) != tokenizer.vocab_size:
-            raise CheckpointError(
-                f"{path} gives {tokenizer.vocab_size} ids but the saved metadata says "
-                f"{meta['vocab_size']}; the files do not belong together, re-save the tokenizer"
-            )
+        check_saved_size(path, tokenizer.vocab_size, meta, "ids")
         return tokenizer
 
     def __repr__(self) -> str:

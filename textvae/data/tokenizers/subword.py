@@ -17,6 +17,7 @@ from textvae.data.tokenizers.base import (
     SPM_MODEL_FILE,
     UNK_ID,
     SharedSpecialIds,
+    check_saved_size,
     specials_until_eos,
     write_meta,
 )
@@ -156,11 +157,7 @@ class SentencePieceTokenizer(SharedSpecialIds):
             tokenizer = cls(proto)
         except ValueError as e:
             raise CheckpointError(f"{path} is corrupt ({e}); re-save the tokenizer") from e
-        if meta.get("vocab_size", tokenizer.vocab_size) != tokenizer.vocab_size:
-            raise CheckpointError(
-                f"{path} has {tokenizer.vocab_size} pieces but the saved metadata says "
-                f"{meta['vocab_size']}; the two files do not belong together, re-save the tokenizer"
-            )
+        check_saved_size(path, tokenizer.vocab_size, meta, "pieces")
         return tokenizer
 
     def __repr__(self) -> str:
