@@ -25,6 +25,7 @@ def tiny_config(tmp_path):
                 # float32 whatever the CPU: train.amp=auto would pick bf16 on CPUs with AMX, and
                 # the tests' figures must not depend on the machine (tests/test_device.py covers auto).
                 "train.amp=off",
+                "train.threads=1",  # not chosen from the machine's load: figures must not move
                 f"train.out_dir={tmp_path / out}",
                 *overrides,
             ],

@@ -66,6 +66,8 @@ def test_int_widens_to_float_but_not_the_reverse():
         ("train.lr", "must look like key.path=value"),
         ("train.lr_decay=1.0", r"train.lr_decay must be in \(0, 1\).*lr_patience: null"),
         ("train.lr_patience=0", "train.lr_patience must be positive or null"),
+        ("train.max_minutes=0", r"train.max_minutes must be positive or null, got 0.0"),
+        ("train.max_minutes=-2.5", r"train.max_minutes must be positive or null, got -2.5"),
     ],
 )
 def test_bad_configs_name_the_key(override, message):
@@ -80,6 +82,39 @@ def test_bad_yaml_file(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("train:\n  lr: 0.1\n  batch_size: 5\n  lr: 0.2\n",
+         "duplicate key 'lr' in section 'train' (lines 2 and 4)"),
+        ("# a comment\ntrain:\n  lr: 0.1\nmodel:\n  latent_dim: 7\ntrain:\n  seed: 3\n",
+         "duplicate key 'train' at the top level (lines 2 and 6)"),
+        ("train:\n  kl:\n    kind: linear\n    warmup_steps: 5\n    kind: constant\n",
+         "duplicate key 'kind' in section 'train.kl' (lines 3 and 5)"),
+        ("data:\n  hf_splits: {train: a, train: b}\n",
+         "duplicate key 'train' in section 'data.hf_splits' (line 2)"),
+    ],
+)
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path, text, message):
+    # Plain YAML keeps the last value, so the first one would be silently ignored.
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_yaml_merge_keys_may_still_override_and_overrides_refuse_duplicates(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("model: &base {latent_dim: 7, embed_dim: 11}\n"
+                    "train:\n  kl:\n    <<: {kind: linear, warmup_steps: 5}\n    kind: constant\n")
+    assert load_config(path).train.kl.kind == "constant"  # what a merge is for
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["train.kl={kind: linear, kind: constant}"])
+    assert str(info.value) == ("override 'train.kl={kind: linear, kind: constant}': duplicate key "
+                               "'kind' in section 'train.kl' (line 1)")
 
 
 def test_parse_override_reads_yaml_values():

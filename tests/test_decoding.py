@@ -84,9 +84,9 @@ def test_overrides_replace_defaults_and_a_missing_method_means_the_default():
     assert options.as_dict() == {**DOCUMENTED, "method": "sample", "top_k": 3, "top_p": 0.9,
                                  "max_len": 11}
     # A CLI flag left out arrives as method=None: the default method, not an error.
-    assert DecodingOptions.from_overrides({"method": None, "beam_size": 7}).method == "greedy"
+    assert DecodingOptions.from_overrides({"method": None, "max_len": 7}).method == "greedy"
     # Values are kept as given (0.7 stays a float exponent, not rounded or cast).
-    assert DecodingOptions(length_normalization=0.7).length_normalization == 0.7
+    assert DecodingOptions(method="beam", length_normalization=0.7).length_normalization == 0.7
 
 
 @pytest.mark.parametrize(
@@ -129,13 +129,15 @@ def test_the_first_bad_option_in_field_order_is_named():
 
 
 def test_options_are_frozen_and_replace_checks_again():
-    options = DecodingOptions(beam_size=9)
+    options = DecodingOptions(method="beam", beam_size=9)
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.beam_size = 0
-    assert dataclasses.replace(options, method="beam").as_dict()["beam_size"] == 9
+    assert dataclasses.replace(options, max_len=7).as_dict()["beam_size"] == 9
     with pytest.raises(DecodingError, match="beam_size"):
         dataclasses.replace(options, beam_size=0)
-    assert hash(options) == hash(DecodingOptions(beam_size=9))
+    with pytest.raises(DecodingError, match="beam_size applies to method='beam'"):
+        dataclasses.replace(options, method="greedy")  # the beams would be ignored
+    assert hash(options) == hash(DecodingOptions(method="beam", beam_size=9))
 
 
 def test_unknown_names_are_rejected_all_at_once_before_any_value_check():
@@ -144,3 +146,52 @@ def test_unknown_names_are_rejected_all_at_once_before_any_value_check():
     assert str(info.value) == f"unknown decoding option(s) ['beams', 'topk']; valid: {NAMES}"
     with pytest.raises(DecodingError, match=r"unknown decoding option\(s\) \['seed'\]"):
         DecodingOptions.from_overrides({"seed": 1})
+
+
+# ---------------------------------------------------------------- options the method ignores
+
+
+@pytest.mark.parametrize(
+    "method, option, value",
+    [
+        ("greedy", "beam_size", 3), ("sample", "beam_size", 1),
+        ("greedy", "length_normalization", False), ("sample", "length_normalization", 0.5),
+        ("greedy", "temperature", 0.7), ("beam", "temperature", 2.0),
+        ("greedy", "top_k", 5), ("beam", "top_k", 1),
+        ("greedy", "top_p", 0.9), ("beam", "top_p", 1.0),
+    ],
+)
+def test_an_option_the_method_ignores_is_an_error_naming_both(method, option, value):
+    owner = "beam" if option in ("beam_size", "length_normalization") else "sample"
+    message = (f"{option} applies to method='{owner}'; {method} decoding ignores it (leave "
+               f"{option} out, or use method='{owner}')")
+    with pytest.raises(DecodingError) as info:
+        DecodingOptions(method=method, **{option: value})
+    assert str(info.value) == message
+    with pytest.raises(DecodingError, match=re.escape(message)):
+        DecodingOptions.from_overrides({"method": method, option: value})
+    with pytest.raises(DecodingError, match=re.escape(message)):
+        check_decoding_options(method=method, **{option: value})
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(DecodingError) as info:
+        check_decoding_options(method=method, flags=True, **{option: value})
+    assert str(info.value) == (f"{flag} applies to --method {owner}; {method} decoding ignores "
+                               f"it (leave {flag} out, or use --method {owner})")
+    # the method it belongs to takes it
+    assert getattr(DecodingOptions(method=owner, **{option: value}), option) == value
+
+
+@pytest.mark.parametrize("method", ["greedy", "sample", "beam"])
+def test_the_defaults_never_count_as_ignored_options(method):
+    # An LM baseline samples by default and a VAE decodes greedily: every method must take
+    # every other option at its default value, spelled either way (1 is the temperature 1.0).
+    options = DecodingOptions(method=method)
+    assert options.as_dict() == {**DOCUMENTED, "method": method}
+    check_decoding_options(**{**DOCUMENTED, "method": method}, flags=True)
+    DecodingOptions(method=method, temperature=1, length_normalization=1.0, beam_size=5)
+
+
+def test_out_of_range_values_are_named_before_ignored_ones():
+    # --temperature 0 with greedy decoding: the value is wrong whatever the method
+    with pytest.raises(DecodingError, match="temperature must be a finite number > 0"):
+        check_decoding_options(temperature=0, flags=True)

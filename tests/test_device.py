@@ -1,9 +1,17 @@
-"""Precision that picks itself (train.amp: auto)."""
+"""Precision and thread counts that pick themselves (train.amp: auto, train.threads: null)."""
+
+import os
 
 import pytest
 import torch
 
-from textvae.device import autocast_dtype, cuda_has_native_bf16, precision_note
+from textvae.device import (
+    autocast_dtype,
+    busy_cores,
+    choose_threads,
+    cuda_has_native_bf16,
+    precision_note,
+)
 
 CPU = torch.device("cpu")
 
@@ -44,3 +52,20 @@ def test_native_bf16_on_a_torch_without_the_emulation_flag(monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_auto_on_this_gpu_is_a_cuda_dtype():
     assert autocast_dtype("auto", torch.device("cuda")) in (torch.bfloat16, torch.float16)
+
+
+def test_threads_follow_the_setting_then_omp_then_the_free_cores(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert choose_threads(3, cores=4, busy=0.0) == (3, "threads: 3 (train.threads)")
+    assert choose_threads(None, cores=4, busy=0.2)[0] == 4  # an idle machine keeps torch's count
+    n, note = choose_threads(None, cores=4, busy=2.6)  # three cores' worth of other work
+    assert n == 1 and note.startswith("threads: 1 of 4 cores (other processes keep about 2.6 busy")
+    assert choose_threads(None, cores=3, busy=9.0)[0] == 1  # never below one
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert choose_threads(None, cores=4, busy=3.0) == (4, "threads: 4 (OMP_NUM_THREADS)")
+
+
+def test_busy_cores_reads_the_cpu_time_of_this_machine():
+    busy = busy_cores(interval=0.05)
+    assert busy is None or 0.0 <= busy <= (os.cpu_count() or 1) + 1e-9

@@ -59,3 +59,43 @@ def test_a_missing_directory_is_a_user_error(tmp_path):
     with atomic_path(tmp_path / "made.txt") as tmp:
         tmp.write_text("via the context manager")
     assert (tmp_path / "made.txt").read_text() == "via the context manager"
+
+
+def test_a_directory_at_the_target_is_one_error_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "report.json"
+    target.mkdir()  # `evaluate --output DIR`: the final rename fails with IsADirectoryError
+    with pytest.raises(FileWriteError, match=r"cannot write .*report.json: Is a directory"):
+        write_json(target, {"k": 3})
+    assert target.is_dir() and list(target.iterdir()) == [] and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("where", ["writing", "flushing", "renaming", "closing"])
+def test_ctrl_c_at_any_moment_leaves_no_temporary(where, tmp_path, monkeypatch):
+    """KeyboardInterrupt (any BaseException) removes the temporary file and passes through,
+    from the moment the temporary file exists: the old file stays as it was."""
+    path = write_text(tmp_path / "r.txt", "old")
+    real_close = os.close
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    def close_then_interrupt(fd):
+        real_close(fd)
+        raise KeyboardInterrupt
+
+    if where == "flushing":
+        monkeypatch.setattr("textvae.files.fsync_file", interrupt)
+    elif where == "renaming":
+        monkeypatch.setattr("textvae.files.os.replace", interrupt)
+    elif where == "closing":  # just after mkstemp made the file
+        monkeypatch.setattr("textvae.files.os.close", close_then_interrupt)
+
+    def writer(tmp):
+        tmp.write_text("half of the new")
+        if where == "writing":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_with(path, writer)
+    monkeypatch.undo()
+    assert path.read_text() == "old" and leftovers(tmp_path) == []

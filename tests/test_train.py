@@ -331,3 +331,31 @@ def test_a_run_that_ends_before_its_annealing_says_so(tiny_config):
     train(tiny_config("train.max_steps=5", "train.kl.x0=2500"), progress=False, log=messages.append)
     warned = [m for m in messages if "annealing had not finished" in m]
     assert len(warned) == 1 and "step 5 with the KL weight at 0.00" in warned[0]
+
+
+def test_a_time_budget_far_short_of_the_plan_says_the_model_is_undertrained(tiny_config):
+    messages = []
+    threads = torch.get_num_threads()
+    result = train(tiny_config("train.max_minutes=0.0001", "train.threads=2"), progress=False,
+                   log=messages.append)
+    assert torch.get_num_threads() == threads  # the run's choice is undone afterwards
+    assert "threads: 2 (train.threads)" in messages
+    assert result.stopped == "reached max_minutes=0.0001" and result.step == 1
+    warning = [n for n in result.notes if n.startswith("warning: train.max_minutes ended the run")]
+    assert len(warning) == 1 and "after 1 of " in warning[0] and "far from trained" in warning[0]
+    assert warning[0] in messages[-1]  # the summary ends with it
+
+
+def test_a_run_that_reaches_most_of_its_plan_only_notes_the_time_budget(tiny_config):
+    from textvae.train import Trainer
+
+    trainer = Trainer.__new__(Trainer)  # only the budget arithmetic is exercised
+    trainer.tc = tiny_config("train.epochs=3", "train.max_steps=101").train
+    trainer.batches = lambda epoch: [[0]] * 41  # 3 epochs of 41 batches, capped at 101 steps
+    trainer.step = 77
+    assert trainer.planned_steps() == 101
+    assert trainer.budget_notes("reached max_minutes=2") == [
+        "note: train.max_minutes ended the run after 77 of 101 planned steps (76%)"]
+    assert trainer.budget_notes("finished 3 epochs") == []
+    trainer.step = 101
+    assert trainer.budget_notes("reached max_minutes=2") == []

@@ -156,6 +156,10 @@ class TrainConfig:
     epochs: int = 10
     max_steps: int | None = None
     max_minutes: float | None = None
+    # CPU threads for training; null chooses from the cores free at the start (a busy machine
+    # gets fewer threads: oversubscribed OpenMP threads can run ten times slower). OMP_NUM_THREADS,
+    # when set, is respected.
+    threads: int | None = None
     batch_size: int = 32
     bucketed: bool = True
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -197,8 +201,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_positive(self, "train", "epochs", "batch_size", "checkpoint_every", "log_every",
                         "aggressive_max_inner", "collapse_patience")
-        for name in ("max_steps", "eval_every", "early_stop_patience", "pretrain_ae_steps",
-                     "lr_patience"):
+        for name in ("max_steps", "max_minutes", "threads", "eval_every", "early_stop_patience",
+                     "pretrain_ae_steps", "lr_patience"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"train.{name} must be positive or null, got {value}")

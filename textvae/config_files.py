@@ -80,6 +80,66 @@ def resolve_config_path(text: str | Path) -> Path:
     )
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping names one key twice (plain YAML keeps the last silently)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, at any depth: plain
+    PyYAML keeps the last value, so a second ``lr:`` further down a section would silently
+    replace the first. It tracks each node's dotted path to name the section."""
+
+    def __init__(self, stream: Any, root: str = "") -> None:
+        super().__init__(stream)
+        self._root = root  # the document's own path (an override's key)
+        self._paths: dict[int, str] = {}  # id(node) -> dotted path, set by the parent
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._paths[id(node)] = self._root
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        path = self._paths.get(id(node), "")
+        lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: overriding is its point
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = lines.get(key)
+            except TypeError:  # an unhashable key: the base constructor names it
+                continue
+            if first is not None:
+                where = f"in section '{path}'" if path else "at the top level"
+                at = f"lines {first} and {line}" if first != line else f"line {line}"
+                raise _DuplicateKey(f"duplicate key {_quoted(key)} {where} ({at})")
+            lines[key] = line
+            self._paths[id(value_node)] = f"{path}.{key}" if path else str(key)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list:
+        path = self._paths.get(id(node), "")
+        for i, item in enumerate(node.value):
+            self._paths[id(item)] = f"{path}[{i}]"
+        return super().construct_sequence(node, deep=deep)
+
+
+def _quoted(key: Any) -> str:
+    text = str(key)
+    return f"'{text}'" if text.isprintable() else repr(text)
+
+
+def _load(text: str, root: str = "") -> Any:
+    """YAML text as Python values (safe types only); a duplicate key raises ``_DuplicateKey``
+    naming its section (under ``root``, the key an override's value is for)."""
+    loader = _UniqueKeyLoader(text, root)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``a.b.c=value`` into (["a", "b", "c"], parsed value); the value is read as YAML."""
     if "=" not in text:
@@ -89,7 +149,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not all(parts):
         raise ConfigError(f"override {text!r} has an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load(raw, ".".join(parts)) if raw.strip() else ""
+    except _DuplicateKey as err:
+        raise ConfigError(f"override {text!r}: {err}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"override {text!r}: value is not valid YAML ({_one_line(err)})") from None
     return parts, value
@@ -126,7 +188,9 @@ def read_yaml(path: str | Path) -> dict:
     """
     path = resolve_config_path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _load(path.read_text(encoding="utf-8"))
+    except _DuplicateKey as err:
+        raise ConfigError(f"{path}: {err}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid YAML ({_one_line(err)})") from None
     if data is None:

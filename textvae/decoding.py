@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_TOP_P",
     "DecodingError",
     "DecodingOptions",
+    "check_applicable",
     "check_decoding_options",
 ]
 
@@ -91,6 +92,38 @@ def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -
         raise DecodingError(f"top_p must be in (0, 1] or None, got {top_p!r}")
 
 
+# The options only one method reads, by the method that reads them.
+METHOD_OF_OPTION = {
+    "temperature": "sample", "top_k": "sample", "top_p": "sample",
+    "beam_size": "beam", "length_normalization": "beam",
+}
+
+
+def check_applicable(options: Mapping[str, Any], *, flags: bool = False) -> None:
+    """Refuse an option that the decoding method ignores, set away from its default
+    (``top_k=3`` with greedy decoding would silently change nothing). Options left at their
+    defaults always pass, whatever the method.
+
+    Args:
+        options: option name -> value; ``method`` missing means the default method.
+        flags: name the options as command-line flags (``--top-k``, ``--method sample``).
+
+    Raises:
+        DecodingError: naming the first such option, its method and what to do.
+    """
+    method = options.get("method", DEFAULT_METHOD)
+    defaults = {f.name: f.default for f in dataclasses.fields(DecodingOptions)}
+    for name, owner in METHOD_OF_OPTION.items():
+        if owner == method or name not in options or options[name] == defaults[name]:
+            continue
+        option = f"--{name.replace('_', '-')}" if flags else name
+        use = f"--method {owner}" if flags else f"method={owner!r}"
+        raise DecodingError(
+            f"{option} applies to {use}; {method} decoding ignores it (leave {option} out, or "
+            f"use {use})"
+        )
+
+
 def check_beam(beam_size: int, length_normalization: bool | float) -> float:
     """Check the beam options; return the length-normalization exponent alpha."""
     if not is_int(beam_size) or beam_size < 1:
@@ -119,8 +152,9 @@ class DecodingOptions:
     """A full, checked set of decoding options; the field defaults are the library's defaults.
 
     Construction checks every field (in the order below) and raises :class:`DecodingError`
-    naming the first one out of range, so an instance is always valid; being frozen, it stays
-    so (``dataclasses.replace`` checks again). Values are kept as given, not converted.
+    naming the first one out of range, then refuses an option the method ignores
+    (:func:`check_applicable`), so an instance is always valid; being frozen, it stays so
+    (``dataclasses.replace`` checks again). Values are kept as given, not converted.
 
     Attributes:
         method: ``"greedy"``, ``"sample"`` or ``"beam"``.
@@ -141,13 +175,9 @@ class DecodingOptions:
     length_normalization: bool | float = DEFAULT_LENGTH_NORMALIZATION
 
     def __post_init__(self) -> None:
-        if self.method not in DECODING_METHODS:
-            raise DecodingError(
-                f"unknown decoding method {self.method!r}; valid: {list(DECODING_METHODS)}"
-            )
-        check_max_len(self.max_len)
-        check_sampling(self.temperature, self.top_k, self.top_p)
-        check_beam(self.beam_size, self.length_normalization)
+        options = self.as_dict()
+        _check_values(options)
+        check_applicable(options)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -163,7 +193,7 @@ class DecodingOptions:
 
         Raises:
             DecodingError: an unknown option name (all of them are listed, with the valid
-                names), else the first option out of range.
+                names), else the first option out of range, else one the method ignores.
         """
         overrides = {} if overrides is None else overrides
         unknown = sorted(set(overrides) - set(cls.names()))
@@ -179,6 +209,17 @@ class DecodingOptions:
         return {name: getattr(self, name) for name in self.names()}
 
 
+def _check_values(options: Mapping[str, Any]) -> None:
+    """Each option in its range, in field order (the method first)."""
+    if options["method"] not in DECODING_METHODS:
+        raise DecodingError(
+            f"unknown decoding method {options['method']!r}; valid: {list(DECODING_METHODS)}"
+        )
+    check_max_len(options["max_len"])
+    check_sampling(options["temperature"], options["top_k"], options["top_p"])
+    check_beam(options["beam_size"], options["length_normalization"])
+
+
 def check_decoding_options(
     *,
     method: str = DEFAULT_METHOD,
@@ -188,16 +229,21 @@ def check_decoding_options(
     top_p: float | None = DEFAULT_TOP_P,
     beam_size: int = DEFAULT_BEAM_SIZE,
     length_normalization: bool | float = DEFAULT_LENGTH_NORMALIZATION,
+    flags: bool = False,
 ) -> None:
     """Check a full set of decoding options up front (before any encoding or fitting).
 
     The same checks as constructing :class:`DecodingOptions` (see there for each option),
-    for callers that hold the options as separate arguments.
+    for callers that hold the options as separate arguments; with ``flags``, an option the
+    method ignores is named as the command line spells it (``--top-k``).
 
     Raises:
-        DecodingError: naming the first option that is out of range.
+        DecodingError: naming the first option that is out of range, else one the method
+            ignores.
     """
-    DecodingOptions(
-        method=method, max_len=max_len, temperature=temperature, top_k=top_k, top_p=top_p,
-        beam_size=beam_size, length_normalization=length_normalization,
-    )
+    options = {
+        "method": method, "max_len": max_len, "temperature": temperature, "top_k": top_k,
+        "top_p": top_p, "beam_size": beam_size, "length_normalization": length_normalization,
+    }
+    _check_values(options)
+    check_applicable(options, flags=flags)

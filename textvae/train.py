@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class TrainResult:
     valid: dict[str, float]
     best_neg_elbo: float
     seconds: float
+    notes: list[str] = field(default_factory=list)  # warnings the summary ends with
 
 
 class Trainer(TrainerBase[TrainResult]):
@@ -118,9 +119,7 @@ class Trainer(TrainerBase[TrainResult]):
         fraction = self.tc.kl.anneal_fraction
         if fraction is None or self.tc.kl.kind == "constant":
             return
-        planned = self.tc.epochs * len(self.sampler.batches(0))
-        if self.tc.max_steps is not None:
-            planned = min(planned, self.tc.max_steps)
+        planned = self.planned_steps()
         planned -= min(planned - 1, self.tc.pretrain_ae_steps or 0)  # KL counts after pretraining
         kl = schedule_for_run(self.tc.kl, planned)
         self.config = replace(self.config, train=replace(self.tc, kl=kl))
@@ -129,15 +128,16 @@ class Trainer(TrainerBase[TrainResult]):
                   "cyclical": f"total_steps={kl.total_steps}"}[kl.kind]
         self.log(f"KL annealing over {fraction:g} of {planned:,} planned steps: {kl.kind}, {chosen}")
 
-    def _warn_if_annealing_unfinished(self) -> None:
+    def _annealing_notes(self) -> list[str]:
         weight, top = self.remedies.kl_weight(self.step), self.tc.kl.max_weight
-        if self.model.is_vae and top > 0 and weight < 0.99 * top:
-            self.log(
-                f"warning: the run ended at step {self.step} with the KL weight at {weight:.3g} of "
-                f"its {top:g}: the KL annealing had not finished, so the model is closer to an "
-                "autoencoder than a VAE (prior samples will be poor). Train longer, or set "
-                "train.kl.anneal_fraction (e.g. 0.5) to fit the annealing into the run"
-            )
+        if not (self.model.is_vae and top > 0 and weight < 0.99 * top):
+            return []
+        return [
+            f"warning: the run ended at step {self.step} with the KL weight at {weight:.3g} of "
+            f"its {top:g}: the KL annealing had not finished, so the model is closer to an "
+            "autoencoder than a VAE (prior samples will be poor). Train longer, or set "
+            "train.kl.anneal_fraction (e.g. 0.5) to fit the annealing into the run"
+        ]
 
     best_counter = "best_neg_elbo"
     counters = (*TrainerBase.counters, best_counter)
@@ -306,9 +306,9 @@ class Trainer(TrainerBase[TrainResult]):
         return None if self.remedies.pretraining else valid["neg_elbo"]
 
     def result(self, stopped: str, valid: dict[str, float], seconds: float) -> TrainResult:
-        self._warn_if_annealing_unfinished()
         return TrainResult(self.run_dir, self.step, self.epoch, stopped, valid,
-                           self.best_neg_elbo, seconds)
+                           self.best_neg_elbo, seconds,
+                           notes=self.budget_notes(stopped) + self._annealing_notes())
 
 
 
@@ -393,5 +393,5 @@ def summary(result: TrainResult) -> str:
             f"active units {v['active_units']}"
         )
     lines.append(f"checkpoint: {result.run_dir / 'last'}  (best by validation -ELBO: {result.run_dir / 'best'})")
-    return "\n".join(lines)
+    return "\n".join(lines + result.notes)
 

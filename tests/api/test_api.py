@@ -255,7 +255,9 @@ def test_every_decoding_path_runs_for_every_encoder_variant(rnn_type, layers, bi
     mu, logvar = tv.encode(sentences[:5])
     assert mu.shape == logvar.shape == (5, 7)
     for method in ("greedy", "sample", "beam"):
-        options = {"method": method, "max_len": 9, "seed": 1, "beam_size": 3}
+        options = {"method": method, "max_len": 9, "seed": 1}
+        if method == "beam":
+            options["beam_size"] = 3  # greedy and sampling refuse an option they would ignore
         assert len(tv.decode(mu, **options)) == 5
         recon = tv.reconstruct(sentences[:5], source="sample", n=2, **options)
         assert [len(r) for r in recon] == [2] * 5
@@ -278,6 +280,16 @@ def test_lm_baseline_samples_but_has_no_latent_space(lm_run_dir):
         with pytest.raises(NoLatentSpaceError):
             call()
     assert main(["interpolate", "-c", str(lm_run_dir), A, C]) == 2
+
+
+def test_the_lm_baseline_samples_by_default_so_sampling_flags_apply(lm_run_dir, capsys):
+    ck = ["sample", "-c", str(lm_run_dir), "--n", "2", "--max-len", "9"]
+    for flags in ([], ["--temperature", "0.7", "--top-k", "5"], ["--method", "beam", "--beam-size", "2"]):
+        assert main([*ck, *flags]) == 0, flags
+        assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main([*ck, "--beam-size", "2"]) == 2
+    assert ("--beam-size applies to --method beam; sample decoding ignores it"
+            in capsys.readouterr().err)
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -354,7 +366,12 @@ def test_cli_fit_prior(run_dir, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(run_dir, run, symlinks=True)
     assert main(["fit-prior", "-c", str(run), "--n-components", "4"]) == 0
-    assert "4-component" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "4-component" in out
+    lines = err.splitlines()  # the minutes of a fit are announced, then timed
+    assert lines[0].startswith("fitting the aggregate prior to ") and lines[0].endswith(
+        f" training sentences (once; saved in {(run / 'last').resolve()})...")
+    assert lines[1].startswith("fitted the aggregate prior in ") and len(lines) == 2
     assert load_file(run / "last" / AGGREGATE_PRIOR_FILE)["weights"].shape == (4,)
     assert main(["sample", "-c", str(run), "--prior", "aggregate", "--n", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2

@@ -72,8 +72,8 @@ def no_fitting(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the training data was read or the prior was fitted")
 
-    monkeypatch.setattr("textvae.api.model.load_sentences", boom)
-    monkeypatch.setattr("textvae.api.model.fit_diagonal_gmm", boom)
+    monkeypatch.setattr("textvae.api.aggregate.load_sentences", boom)
+    monkeypatch.setattr("textvae.api.aggregate.fit_diagonal_gmm", boom)
     monkeypatch.setattr(TextVAE, "fit_aggregate_prior", boom)
 
 

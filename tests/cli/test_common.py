@@ -21,7 +21,8 @@ def parse(*argv):
     ("received SIGINT", 128 + signal.SIGINT),
     ("received SIGTERM", 128 + signal.SIGTERM),
 ])
-def test_exit_status_is_128_plus_the_signal_for_every_trainer(stopped, status, monkeypatch):
+def test_exit_status_is_128_plus_the_signal_for_every_trainer(stopped, status, monkeypatch,
+                                                              tmp_path):
     seen = {}
 
     def fake_train(config, *, resume, progress, meta_extra):
@@ -29,7 +30,7 @@ def test_exit_status_is_128_plus_the_signal_for_every_trainer(stopped, status, m
         seen["command"] = meta_extra["command"]
         return SimpleNamespace(stopped=stopped)
 
-    config = SimpleNamespace(train=SimpleNamespace(device="auto"))
+    config = SimpleNamespace(train=SimpleNamespace(device="auto", out_dir=str(tmp_path / "run")))
     argv = ["train", "--device", "cpu", "--resume", "--no-progress", "--set", "data.train_path=my file.txt"]
     monkeypatch.setattr(sys, "argv", ["/venv/bin/textvae", *argv])
     got, result = run_training(parse(*argv[1:]), config, fake_train)
@@ -73,3 +74,23 @@ def test_the_command_line_starts_without_loading_torch():
             "print(sorted(m for m in ('torch', 'datasets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_long_commands_use_only_the_free_cores(monkeypatch, capsys):
+    import torch
+
+    from textvae.cli.common import use_free_cores
+
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    chosen = []
+    monkeypatch.setattr(torch, "set_num_threads", chosen.append)
+    monkeypatch.setattr("textvae.device.choose_threads",
+                        lambda setting: (1, "threads: 1 of 4 cores (... --set train.threads=N to choose)"))
+    use_free_cores()
+    assert chosen == [1]
+    assert capsys.readouterr().err == "threads: 1 of 4 cores (... OMP_NUM_THREADS=N to choose)\n"
+    monkeypatch.setattr("textvae.device.choose_threads", lambda setting: (4, "threads: 4"))
+    use_free_cores()
+    assert chosen == [1] and capsys.readouterr().err == ""  # an idle machine: nothing changes
+    assert torch.get_num_threads() == 4 and threads > 0

@@ -57,3 +57,58 @@ def test_encode_writes_npy_files(run_dir, tmp_path, capsys):
 def test_encode_refuses_a_bad_output_before_loading(run_dir, tmp_path, capsys, out, message):
     assert main(["encode", "-c", str(tmp_path / "no-run"), "x", "--out", str(tmp_path / out)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_decoding_flags_the_method_ignores_are_refused(run_dir, capsys):
+    tv, sentences = _known(run_dir)
+    ck = ["-c", str(run_dir)]
+    for argv, message in [
+        (["sample", *ck, "--beam-size", "3"],
+         "--beam-size applies to --method beam; greedy decoding ignores it (leave --beam-size "
+         "out, or use --method beam)"),
+        (["sample", *ck, "--method", "sample", "--beam-size", "3"],
+         "--beam-size applies to --method beam; sample decoding ignores it"),
+        (["reconstruct", *ck, sentences[0], "--top-k", "3"],
+         "--top-k applies to --method sample; greedy decoding ignores it"),
+        (["interpolate", *ck, *sentences, "--method", "beam", "--temperature", "0.5"],
+         "--temperature applies to --method sample; beam decoding ignores it"),
+        (["analogy", *ck, *sentences, sentences[0], "--top-p", "0.9"],
+         "--top-p applies to --method sample; greedy decoding ignores it"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"textvae: error: {message}") and err.count("\n") == 1
+    # refused before the minutes of loading a model (here, one that does not exist)
+    assert main(["reconstruct", "-c", str(run_dir / "missing"), "x", "--top-k", "3"]) == 2
+    assert "--top-k applies to --method sample" in capsys.readouterr().err
+    # the flags their method reads, and every default, pass
+    assert main(["sample", *ck, "--n", "2", "--method", "sample", "--top-k", "3",
+                 "--temperature", "0.5"]) == 0
+    assert main(["sample", *ck, "--n", "2", "--method", "beam", "--beam-size", "2"]) == 0
+    assert main(["reconstruct", *ck, sentences[0], "--method", "beam"]) == 0
+
+
+def test_the_first_aggregate_prior_sample_says_it_fits_and_saves_the_prior(run_dir, tmp_path,
+                                                                           capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, symlinks=True)
+    argv = ["sample", "-c", str(run), "--prior", "aggregate", "--n", "2"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2  # stdout holds only the samples
+    first, second = err.splitlines()
+    assert first.startswith("fitting the aggregate prior to ")
+    assert first.endswith(f"training sentences (once; saved in {(run / 'last').resolve()})...")
+    assert second.startswith("fitted the aggregate prior in ")
+    assert second.endswith(" s")
+    assert main(argv) == 0  # read back: nothing to fit, nothing said
+    assert capsys.readouterr().err == ""
+    # the library reports only to a log it is given
+    tv = load(run, device="cpu")
+    heard = []
+    tv.fit_aggregate_prior(3, save=False)
+    assert capsys.readouterr() == ("", "")
+    tv.fit_aggregate_prior(3, save=False, log=heard.append)
+    assert heard[0].endswith("training sentences (kept in memory only)...") and len(heard) == 2

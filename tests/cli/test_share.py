@@ -48,7 +48,7 @@ def no_fitting(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the training data was read or the prior was fitted")
 
-    monkeypatch.setattr("textvae.api.model.load_sentences", boom)
+    monkeypatch.setattr("textvae.api.aggregate.load_sentences", boom)
     monkeypatch.setattr(TextVAE, "fit_aggregate_prior", boom)
 
 
@@ -62,8 +62,11 @@ def test_training_records_its_command_line_in_every_checkpoint(cli_run):
 def test_export_writes_a_folder_every_command_loads(run, cli_run, tmp_path, capsys, monkeypatch):
     folder = tmp_path / "shared"
     assert main(["export", str(run), "--out", str(folder)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert f"as {folder}: README.md, {AGGREGATE_PRIOR_FILE}, config.yaml" in out
+    fitting, fitted = err.splitlines()  # the prior's fit, up to minutes, is announced and timed
+    assert fitting.startswith("fitting the aggregate prior to ") and "(once; saved in " in fitting
+    assert fitted.startswith("fitted the aggregate prior in ")
     assert f"textvae.from_pretrained('{folder}')" in out
     assert cli_run[1] in (folder / "README.md").read_text()
 

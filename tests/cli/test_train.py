@@ -80,3 +80,48 @@ def test_version(capsys):
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"textvae {__version__}"
+
+
+@pytest.mark.parametrize("error", [
+    "InputError",  # e.g. every token of a sentence unknown
+    "RuntimeError",  # anything else
+])
+def test_a_failing_closing_summary_warns_and_keeps_training_s_status(tmp_path, monkeypatch,
+                                                                     capsys, error):
+    import textvae.cli.train
+    from textvae.errors import InputError
+
+    def fails(run_dir, cfg):
+        print("samples from N(0, I):")
+        raise {"InputError": InputError, "RuntimeError": RuntimeError}[error]("it went\nwrong")
+
+    monkeypatch.setattr(textvae.cli.train, "_show_samples", fails)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text("".join(f"{s}\n" for s in RAW * 5))
+    assert main(["train", "--train", "mine.txt", *_small("--set", "train.max_steps=2")]) == 0
+    err = capsys.readouterr().err
+    reason = "it went wrong" if error == "InputError" else "RuntimeError: it went wrong"
+    assert err == ("textvae: warning: the run finished and its checkpoint is saved, but the "
+                   f"closing samples failed: {reason}\n")
+    assert load_checkpoint(tmp_path / "runs" / "mine").meta["step"] == 2
+
+
+def test_the_closing_interpolation_skips_sentences_it_cannot_encode(tmp_path, monkeypatch,
+                                                                    capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.txt").write_text("".join(f"{s}\n" for s in RAW * 5))
+    # the first validation sentences are all unknown words, or too long to encode
+    (tmp_path / "valid.txt").write_text("zyzzyva qwxj\n" + " ".join(["car"] * 5000) + "\n"
+                                        "Xylophone quux\nthe dog barked.\nis the car red?\n")
+    assert main(["train", "--train", "train.txt", "--valid", "valid.txt",
+                 *_small("--set", "train.max_steps=2")]) == 0
+    out, err = capsys.readouterr()
+    assert "interpolation from 'the dog barked.' to 'is the car red?':" in out
+    assert err == ""
+    # with fewer than two it can encode, it says so and still succeeds
+    (tmp_path / "valid.txt").write_text("zyzzyva qwxj\nthe dog barked.\n")
+    assert main(["train", "--train", "train.txt", "--valid", "valid.txt",
+                 *_small("--set", "train.max_steps=2", "--set", "train.out_dir=runs/two")]) == 0
+    out, err = capsys.readouterr()
+    assert "no interpolation: fewer than two validation sentences can be encoded" in out
+    assert "interpolation from" not in out and err == ""

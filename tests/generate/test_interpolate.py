@@ -33,3 +33,25 @@ def test_interpolation_path_rejects_bad_options(steps, path):
     a, b = latents(rows=2)
     with pytest.raises(DecodingError):
         interpolation_path(a, b, steps=steps, path=path)
+
+
+@pytest.mark.parametrize("path", ["linear", "slerp"])
+def test_a_path_computed_in_slices_is_the_whole_path(path):
+    a, b = latents(rows=2)
+    whole = interpolation_path(a, b, steps=23, path=path)
+    for size in (1, 4, 7):
+        parts = [interpolation_path(a, b, steps=23, path=path, start=s, stop=min(s + size, 23))
+                 for s in range(0, 23, size)]
+        assert torch.allclose(torch.cat(parts), whole, atol=1e-6)
+    assert torch.equal(parts[0][0], a) and torch.equal(parts[-1][-1], b)  # exact endpoints
+    # t_i = i / (S - 1), the same in any slice
+    middle = interpolation_path(a, b, steps=5, path="linear", start=2, stop=3)
+    assert torch.allclose(middle[0], (a + b) / 2, atol=1e-6)
+    assert interpolation_path(a, b, steps=23, path=path, start=9, stop=9).shape == (0, Z)
+
+
+@pytest.mark.parametrize("start, stop", [(-1, 3), (4, 3), (0, 24), (1.5, 3)])
+def test_interpolation_path_rejects_bad_slices(start, stop):
+    a, b = latents(rows=2)
+    with pytest.raises(DecodingError, match="start and stop"):
+        interpolation_path(a, b, steps=23, start=start, stop=stop)

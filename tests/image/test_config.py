@@ -67,3 +67,13 @@ def test_image_runs_default_to_a_constant_kl_weight(tmp_path):
     from textvae.config import TrainConfig
 
     assert TrainConfig().kl.kind == "logistic"
+
+
+def test_image_configs_share_the_checks_of_the_train_section(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.max_minutes must be positive or null, got 0.0"):
+        load_image_config(None, ["train.max_minutes=0"])
+    path = tmp_path / "image.yaml"
+    path.write_text("model:\n  latent_dim: 7\n  beta: 2\n  latent_dim: 9\n")
+    with pytest.raises(ConfigError, match=r"duplicate key 'latent_dim' in section 'model' "
+                                          r"\(lines 2 and 4\)"):
+        load_image_config(path)

@@ -69,6 +69,23 @@ def test_resuming_a_run_at_its_step_budget_trains_no_further(image_config, one_t
     assert again.step == 2 and again.stopped == "reached max_steps=2"
 
 
+def test_a_resume_refuses_settings_it_would_ignore(image_config, one_thread):
+    from textvae.errors import ConfigError
+
+    train_image(image_config("train.max_steps=2"), log=_quiet)
+    with pytest.raises(ConfigError) as info:
+        train_image(image_config("train.max_steps=3", "model.latent_dim=9", "model.beta=4"),
+                    resume=True, log=_quiet)
+    assert str(info.value) == (
+        "--resume continues the saved run; these settings differ from it and cannot change "
+        "mid-run: model.latent_dim (saved 7, asked 9), model.beta (saved 1.0, asked 4.0). Start "
+        "a new run (another train.out_dir) to change them"
+    )
+    resumed = train_image(image_config("train.max_steps=3", "train.device=cpu"), resume=True,
+                          log=_quiet)
+    assert resumed.step == 3
+
+
 def test_a_used_run_directory_needs_resume(image_config, one_thread):
     train_image(image_config("train.max_steps=1"), log=_quiet)
     with pytest.raises(TextVAEError, match="already holds a run"):

@@ -6,26 +6,119 @@ per module).
 Methods that generate from latent codes accept ``return_latents=True`` and then return
 ``(texts, z)``, the z they decoded (for JSON Lines output).
 
-Shape legend: S = sentences, Z = latent size.
+**Streaming and bounds.** :meth:`~LatentGeneration.iter_sample` and
+:meth:`~LatentGeneration.iter_interpolate` yield one sentence at a time and decode a chunk of
+the façade's ``CHUNK`` rows at a time (prior draws, or points of the path, included), so their
+memory stays that of one chunk however many rows are asked for. :meth:`~LatentGeneration.sample`
+and :meth:`~LatentGeneration.interpolate` are the same chunks collected into a list, so a seed
+gives the same sentences either way. A method that returns a list holds every row, so it first
+estimates the memory that takes and, if that is more than the machine has free, raises
+:class:`InputError` before any encoding or decoding (:mod:`textvae.api.memory`).
+
+Shape legend: S = sentences, Z = latent size, C = rows in a chunk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from textvae.api.memory import check_fits_in_memory, estimate_generation_bytes
 from textvae.api.prior import PRIORS
+from textvae.decoding import is_int
 from textvae.errors import InputError
-from textvae.generate import DEFAULT_METHOD, interpolation_path
+from textvae.generate import DEFAULT_METHOD
+from textvae.generate.interpolate import check_interpolation, interpolation_path
 
 RECONSTRUCTION_SOURCES = ("mean", "sample")
 
 
+def _join(
+    chunks: Iterable[tuple[list[str], Tensor | None]], return_latents: bool
+) -> list[str] | tuple[list[str], Tensor | None]:
+    """Collect a chunk stream into one list (and the (rows, Z) codes, or None for the LM)."""
+    texts: list[str] = []
+    codes: list[Tensor] = []
+    for chunk_texts, z in chunks:
+        texts += chunk_texts
+        if return_latents and z is not None:
+            codes.append(z)
+    if not return_latents:
+        return texts
+    return texts, (torch.cat(codes) if codes else None)
+
+
+def _rows(
+    chunks: Iterable[tuple[list[str], Tensor | None]], return_latents: bool
+) -> Iterator[str] | Iterator[tuple[str, Tensor | None]]:
+    """A chunk stream one sentence (or one ``(sentence, z)`` pair, z (Z,) or None) at a time."""
+    for texts, z in chunks:
+        if not return_latents:
+            yield from texts
+        else:
+            yield from zip(texts, [None] * len(texts) if z is None else z, strict=True)
+
+
 class LatentGeneration:
     """Generation methods; they use the façade's encode, option checks and chunked decoding."""
+
+    # ------------------------------------------------------------------------- the one chunk loop
+
+    def _chunks(
+        self,
+        rows: int,
+        latents: Callable[[int, int], Tensor | None],
+        generator: torch.Generator | None,
+        options: dict[str, Any],
+    ) -> Iterator[tuple[list[str], Tensor | None]]:
+        """Decode ``rows`` rows a chunk at a time: ``latents(start, stop)`` gives the chunk's
+        (C, Z) codes (None for the LM), drawn from ``generator`` in order, which then decodes
+        them; yields ``(sentences, z)`` per chunk. Callers check their arguments first, since
+        none of this runs until the first chunk is asked for."""
+        chunk = self.chunk_size
+        for start in range(0, rows, chunk):
+            stop = min(start + chunk, rows)
+            z = latents(start, stop)  # (C, Z) or None
+            yield self._decode_with(z, stop - start, generator, options), z
+
+    def _check_memory(
+        self, what: str, rows: int, options: dict[str, Any], *, latent_copies: int, advice: str
+    ) -> None:
+        """Refuse, before any work, a call whose rows would not fit in free memory."""
+        need = estimate_generation_bytes(
+            rows, latent_dim=self.latent_dim or 0, max_len=options["max_len"],
+            latent_copies=latent_copies,
+        )
+        check_fits_in_memory(what, need, advice)
+
+    # ------------------------------------------------------------------------- prior samples
+
+    def _sample_setup(
+        self, n: int, prior: str, method: str | None, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        if not is_int(n) or n < 1:
+            raise InputError(f"n must be an integer >= 1, got {n!r}")
+        if prior not in PRIORS:
+            raise InputError(f"unknown prior {prior!r}; valid: {list(PRIORS)}")
+        if method is None:
+            method = "greedy" if self.model.is_vae else "sample"
+        return self._options({**options, "method": method})
+
+    def _sample_chunks(
+        self, n: int, prior: str, seed: int | None, options: dict[str, Any]
+    ) -> Iterator[tuple[list[str], Tensor | None]]:
+        if self.model.is_vae and prior == "aggregate":
+            self.aggregate_prior()  # read (or fitted) now: its errors come before any output
+        generator = self._generator(seed)
+        if not self.model.is_vae:
+            return self._chunks(n, lambda start, stop: None, generator, options)
+        return self._chunks(
+            n, lambda start, stop: self._prior_latents(stop - start, prior, generator),
+            generator, options,
+        )
 
     def sample(
         self,
@@ -39,8 +132,10 @@ class LatentGeneration:
     ) -> list[str] | tuple[list[str], Tensor | None]:
         """Generate ``n`` sentences from the prior.
 
-        For a VAE, z is drawn from the prior and decoded. For the LM baseline, the language model
-        generates unconditionally (``prior`` is ignored and z is None).
+        For a VAE, z is drawn from the prior and decoded, a chunk of ``CHUNK`` rows at a time
+        (one generator drives every chunk in order, so a seed gives the same sentences as
+        :meth:`iter_sample`). For the LM baseline, the language model generates unconditionally
+        (``prior`` is ignored and z is None).
 
         Args:
             n: sentences to generate (>= 1).
@@ -54,18 +149,41 @@ class LatentGeneration:
 
         Returns:
             n sentences, or ``(sentences, z)`` with ``return_latents``.
+
+        Raises:
+            InputError: a bad ``n`` or ``prior``, or ``n`` sentences that would not fit in free
+                memory (then use :meth:`iter_sample`).
         """
-        if not isinstance(n, int) or n < 1:
-            raise InputError(f"n must be an integer >= 1, got {n!r}")
-        if prior not in PRIORS:
-            raise InputError(f"unknown prior {prior!r}; valid: {list(PRIORS)}")
-        if method is None:
-            method = "greedy" if self.model.is_vae else "sample"
-        options = self._options({**options, "method": method})
-        generator = self._generator(seed)
-        z = self._prior_latents(n, prior, generator) if self.model.is_vae else None
-        texts = self._decode_with(z, n, generator, options)
-        return (texts, z) if return_latents else texts
+        options = self._sample_setup(n, prior, method, options)
+        self._check_memory(
+            f"sample(n={n})", n, options,
+            latent_copies=2 if return_latents else 0,  # the chunks' and the joined codes
+            advice="ask for fewer, or use iter_sample, which holds one chunk at a time",
+        )
+        return _join(self._sample_chunks(n, prior, seed, options), return_latents)
+
+    def iter_sample(
+        self,
+        n: int,
+        *,
+        prior: str = "standard",
+        method: str | None = None,
+        seed: int | None = None,
+        return_latents: bool = False,
+        **options: Any,
+    ) -> Iterator[str] | Iterator[tuple[str, Tensor | None]]:
+        """:meth:`sample`, one sentence at a time: the same sentences for the same seed, with
+        the memory of one chunk of ``CHUNK`` rows whatever ``n`` (the prior draws of a chunk
+        are made just before it is decoded). Arguments are checked when it is called.
+
+        Yields:
+            Sentences, or ``(sentence, z)`` pairs with ``return_latents`` (z (Z,), or None for
+            the LM baseline).
+        """
+        options = self._sample_setup(n, prior, method, options)
+        return _rows(self._sample_chunks(n, prior, seed, options), return_latents)
+
+    # ------------------------------------------------------------------------- reconstruction
 
     def reconstruct(
         self,
@@ -93,11 +211,15 @@ class LatentGeneration:
 
         Returns:
             Per sentence, its n decodes; or ``(decodes, z)`` with ``return_latents``.
+
+        Raises:
+            InputError: a bad sentence, source or n, or S x n decodes that would not fit in
+                free memory.
         """
         self._require_latent("reconstruct")
         if source not in RECONSTRUCTION_SOURCES:
             raise InputError(f"unknown source {source!r}; valid: {list(RECONSTRUCTION_SOURCES)}")
-        if not isinstance(n, int) or n < 1:
+        if not is_int(n) or n < 1:
             raise InputError(f"n must be an integer >= 1, got {n!r}")
         options = self._options({**options, "method": method})
         if source == "mean" and n > 1 and options["method"] != "sample":
@@ -105,16 +227,40 @@ class LatentGeneration:
                 f"n={n} decodes of the posterior mean with {options['method']} decoding would all "
                 "be the same sentence; use source='sample' or method='sample'"
             )
-        mu, logvar = self.encode(sentences)  # (S, Z) each
+        ids = self.token_ids(sentences)
+        self._check_memory(
+            f"reconstructing {len(ids)} sentence{'s' if len(ids) != 1 else ''} with n={n} "
+            "decodes each", len(ids) * n, options, latent_copies=3,  # mu, logvar, z repeated
+            advice="ask for fewer decodes per sentence (n), or give fewer sentences at a time",
+        )
+        mu, logvar = self.encode_ids(ids)  # (S, Z) each
         generator = self._generator(seed)
         mu = mu.repeat_interleave(n, dim=0)  # (S*n, Z), sentence-major
         logvar = logvar.repeat_interleave(n, dim=0)
         z = mu if source == "mean" else self.model.reparameterize(mu, logvar, generator=generator)
-        texts = self._decode_with(z, z.shape[0], generator, options)
+        chunks = self._chunks(z.shape[0], lambda start, stop: z[start:stop], generator, options)
+        texts = _join(chunks, return_latents=False)
         grouped = [texts[i * n : (i + 1) * n] for i in range(len(texts) // n)]
         if return_latents:
             return grouped, z.view(-1, n, z.shape[1])
         return grouped
+
+    # ------------------------------------------------------------------------- interpolation
+
+    def _path_chunks(
+        self, z_a: Tensor, z_b: Tensor, steps: int, path: str,
+        generator: torch.Generator | None, options: dict[str, Any],
+    ) -> Iterator[tuple[list[str], Tensor | None]]:
+        def points(start: int, stop: int) -> Tensor:
+            return interpolation_path(z_a, z_b, steps=steps, path=path, start=start, stop=stop)
+
+        return self._chunks(steps, points, generator, options)
+
+    def _interpolation_chunks(
+        self, a: str, b: str, steps: int, path: str, seed: int | None, options: dict[str, Any]
+    ) -> Iterator[tuple[list[str], Tensor | None]]:
+        mu, _ = self.encode([a, b])  # (2, Z)
+        return self._path_chunks(mu[0], mu[1], steps, path, self._generator(seed), options)
 
     def interpolate(
         self,
@@ -145,13 +291,46 @@ class LatentGeneration:
 
         Returns:
             ``steps`` sentences, or ``(sentences, z)``.
+
+        Raises:
+            InputError: a bad sentence, or ``steps`` sentences that would not fit in free memory
+                (then use :meth:`iter_interpolate`).
+            DecodingError: ``steps < 2`` or an unknown path.
         """
         self._require_latent("interpolate")
         options = self._options({**options, "method": method})
-        mu, _ = self.encode([a, b])  # (2, Z)
-        z = interpolation_path(mu[0], mu[1], steps=steps, path=path)  # (steps, Z)
-        texts = self._decode_with(z, steps, self._generator(seed), options)
-        return (texts, z) if return_latents else texts
+        check_interpolation(steps, path)
+        self._check_memory(
+            f"interpolate with steps={steps}", steps, options,
+            latent_copies=2 if return_latents else 0,
+            advice="use fewer steps, or iter_interpolate, which holds one chunk at a time",
+        )
+        return _join(self._interpolation_chunks(a, b, steps, path, seed, options), return_latents)
+
+    def iter_interpolate(
+        self,
+        a: str,
+        b: str,
+        *,
+        steps: int = 8,
+        path: str = "linear",
+        method: str = DEFAULT_METHOD,
+        seed: int | None = None,
+        return_latents: bool = False,
+        **options: Any,
+    ) -> Iterator[str] | Iterator[tuple[str, Tensor]]:
+        """:meth:`interpolate`, one sentence at a time: the same sentences, with the memory of
+        one chunk of ``CHUNK`` points whatever ``steps`` (each chunk's points are computed just
+        before it is decoded). Arguments are checked, and the two sentences encoded, when it
+        is called.
+
+        Yields:
+            Sentences, or ``(sentence, z)`` pairs with ``return_latents`` (z (Z,)).
+        """
+        self._require_latent("interpolate")
+        options = self._options({**options, "method": method})
+        check_interpolation(steps, path)
+        return _rows(self._interpolation_chunks(a, b, steps, path, seed, options), return_latents)
 
     def interpolate_prior(
         self,
@@ -166,11 +345,17 @@ class LatentGeneration:
         """Like :meth:`interpolate`, between two random points z ~ N(0, I) (seeded by ``seed``)."""
         self._require_latent("interpolate_prior")
         options = self._options({**options, "method": method})
+        check_interpolation(steps, path)
+        self._check_memory(
+            f"interpolate_prior with steps={steps}", steps, options,
+            latent_copies=2 if return_latents else 0, advice="use fewer steps",
+        )
         generator = self._generator(seed)
         ends = torch.randn(2, self.model.latent_dim, generator=generator, device=self.device)
-        z = interpolation_path(ends[0], ends[1], steps=steps, path=path)  # (steps, Z)
-        texts = self._decode_with(z, steps, generator, options)
-        return (texts, z) if return_latents else texts
+        chunks = self._path_chunks(ends[0], ends[1], steps, path, generator, options)
+        return _join(chunks, return_latents)
+
+    # ------------------------------------------------------------------------- analogy
 
     def analogy(
         self,
@@ -194,4 +379,3 @@ class LatentGeneration:
         z = (mu[2] + mu[1] - mu[0]).unsqueeze(0)  # (1, Z)
         text = self._decode_with(z, 1, self._generator(seed), options)[0]
         return (text, z[0]) if return_latents else text
-

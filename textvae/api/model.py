@@ -14,8 +14,6 @@ Shape legend: S = sentences, Z = latent size.
 from __future__ import annotations
 
 import os
-import random
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,23 +21,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from textvae.api.aggregate import AggregatePriorMethods
 from textvae.api.generation import LatentGeneration
 from textvae.api.pretrained import Sharing
 from textvae.api.prior import (
-    AGGREGATE_PRIOR_FILE,
-    PRIORS,
     DiagonalGMM,
-    find_prior_file,
-    fit_diagonal_gmm,
-    read_prior_file,
-    save_prior_file,
 )
 from textvae.config import Config
 from textvae.data.batching import collate
-from textvae.data.corpus import load_sentences
-from textvae.data.sources import apply_max_len
 from textvae.data.tokenizers import Tokenizer
-from textvae.errors import ConfigError, DataError, FileWriteError, InputError, NoLatentSpaceError
+from textvae.errors import InputError, NoLatentSpaceError
 from textvae.generate import (
     DEFAULT_BEAM_SIZE,
     DEFAULT_LENGTH_NORMALIZATION,
@@ -69,7 +60,7 @@ def _preview(sentence: str, width: int = 60) -> str:
     return text if len(text) <= width else f"{text[: width - 5]}...{text[-1]} ({len(sentence):,} characters)"
 
 
-class TextVAE(LatentGeneration, Sharing):
+class TextVAE(LatentGeneration, AggregatePriorMethods, Sharing):
     """A trained sentence VAE (or LM baseline) with its tokenizer, ready to generate.
 
     Build it with :func:`load` or :func:`from_pretrained`; share it with
@@ -119,6 +110,11 @@ class TextVAE(LatentGeneration, Sharing):
     def latent_dim(self) -> int | None:
         """Z, or None for the LM baseline."""
         return self.model.latent_dim if self.model.is_vae else None
+
+    @property
+    def chunk_size(self) -> int:
+        """Rows per model call (:data:`CHUNK`): the ``iter_*`` methods decode this many at a time."""
+        return CHUNK
 
     # ------------------------------------------------------------------------- helpers
 
@@ -329,104 +325,5 @@ class TextVAE(LatentGeneration, Sharing):
     def _options(options: dict[str, Any]) -> dict[str, Any]:
         """Fill in and check decoding options; unknown names are an error."""
         return DecodingOptions.from_overrides(options).as_dict()
-
-    # ------------------------------------------------------------------------- priors
-
-    def aggregate_prior(self) -> DiagonalGMM:
-        """The aggregate prior: cached, else read from the checkpoint's
-        ``aggregate_prior.safetensors`` (or a legacy ``.pt``), else fitted.
-
-        A fit (see :meth:`fit_aggregate_prior`) reads the training data and is saved in the
-        checkpoint directory, so it is made once per checkpoint. Training does not fit it: on
-        the quickstart a fit (20,000 sentences encoded, then EM) took 45-57 s on 2 shared CPU
-        cores, a sixth of the 4.75-minute run, for a prior most runs never sample from.
-        :meth:`save_pretrained` fits it instead, so a shared folder never needs the data.
-
-        Raises:
-            CheckpointError: the saved file is unreadable or does not fit this model.
-            DataError: there is no saved prior and the training data cannot be read to fit one.
-            NoLatentSpaceError: for the LM baseline.
-        """
-        self._require_latent("the aggregate prior")
-        if self._aggregate_prior is not None:
-            return self._aggregate_prior
-        file = None if self.path is None else find_prior_file(self.path)
-        if file is not None:
-            self._aggregate_prior = read_prior_file(file, self.model.latent_dim).to(self.device)
-            return self._aggregate_prior
-        try:
-            return self.fit_aggregate_prior()
-        except (DataError, ConfigError) as err:
-            where = self.path if self.path is not None else "this model"
-            raise DataError(
-                f"{where} holds no fitted aggregate prior ({AGGREGATE_PRIOR_FILE}) and its training "
-                f"data cannot be read to fit one ({err}); run `textvae fit-prior -c CHECKPOINT` "
-                "where the data is, or sample from the standard prior (--prior standard)"
-            ) from None
-
-    def fit_aggregate_prior(
-        self,
-        n_components: int = 10,
-        *,
-        max_sentences: int = 20000,
-        seed: int = 0,
-        save: bool = True,
-    ) -> DiagonalGMM:
-        """Fit the aggregate prior to the posterior means of the training sentences.
-
-        Reads the training split named by the checkpoint's config (``data`` section), applies
-        the training length filter (``data.max_len``), takes a seeded random subset of at most
-        ``max_sentences``, encodes them and fits a diagonal Gaussian mixture
-        (:func:`fit_diagonal_gmm`). With ``save`` and a checkpoint path, the mixture is written
-        atomically (temporary file, then ``os.replace``) to ``aggregate_prior.safetensors`` there,
-        replacing any earlier fit; if the directory is not writable the fit is kept in memory
-        and a warning says so.
-
-        Args:
-            n_components: mixture components.
-            max_sentences: most training sentences to encode.
-            seed: seeds the subset and the mixture initialisation.
-            save: write the file.
-
-        Returns:
-            The mixture (also cached on this object).
-
-        Raises:
-            DataError: the training data cannot be read (e.g. a copied checkpoint).
-        """
-        self._require_latent("the aggregate prior")
-        data = self.config.data
-        sentences = load_sentences(data, "train").sentences
-        if len(sentences) > max_sentences:
-            sentences = random.Random(seed).sample(sentences, max_sentences)
-        ids = [self.tokenizer.encode(s) for s in sentences]
-        if data.max_len is not None:
-            ids, _ = apply_max_len(ids, data.max_len, data.long_sentences)
-        ids = [row for row in ids if row]
-        if len(ids) < n_components:
-            raise InputError(
-                f"cannot fit a {n_components}-component prior to {len(ids)} training sentences"
-            )
-        mu, _ = self.encode_ids(ids)  # (N, Z)
-        prior = fit_diagonal_gmm(mu, n_components, seed=seed)
-        if save and self.path is not None:
-            self._save_prior(prior)
-        self._aggregate_prior = prior.to(self.device)
-        return self._aggregate_prior
-
-    def _save_prior(self, prior: DiagonalGMM) -> None:
-        file = self.path / AGGREGATE_PRIOR_FILE
-        try:
-            save_prior_file(prior, file)
-        except FileWriteError as err:
-            warnings.warn(f"could not save the aggregate prior ({err}); it is kept in memory only",
-                          stacklevel=3)
-
-    def _prior_latents(self, n: int, prior: str, generator: torch.Generator | None) -> Tensor:
-        if prior not in PRIORS:
-            raise InputError(f"unknown prior {prior!r}; valid: {list(PRIORS)}")
-        if prior == "standard":
-            return torch.randn(n, self.model.latent_dim, generator=generator, device=self.device)
-        return self.aggregate_prior().sample(n, generator=generator)
 
     # ------------------------------------------------------------------------- generation

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from textvae.api.card import model_card
@@ -52,7 +53,8 @@ class Sharing:
     ``model``, ``tokenizer``, ``config``, ``meta``, ``model_type``, ``latent_dim`` and
     ``aggregate_prior``)."""
 
-    def save_pretrained(self, directory: str | os.PathLike[str], *, repo_id: str | None = None) -> Path:
+    def save_pretrained(self, directory: str | os.PathLike[str], *, repo_id: str | None = None,
+                        log: Callable[[str], None] = lambda _: None) -> Path:
         """Write the model as one self-contained folder that loads anywhere, with nothing else:
         ``textvae.from_pretrained(dir)``, ``textvae.load(dir)`` and every ``textvae`` command's
         ``-c dir`` read it, and none of them needs the training data.
@@ -69,6 +71,7 @@ class Sharing:
         Args:
             directory: the folder to create (it may exist if it is empty).
             repo_id: the Hub name the model card's loading example uses (default: the folder).
+            log: told about an aggregate-prior fit (up to minutes) before and after it.
 
         Returns:
             The folder.
@@ -78,7 +81,7 @@ class Sharing:
             FileWriteError: the folder could not be written (nothing is left behind).
         """
         target = check_new_folder(directory)
-        prior, prior_note = self._prior_to_share(target)
+        prior, prior_note = self._prior_to_share(target, log)
         meta = {k: v for k, v in self.meta.items() if k not in _FORMAT_KEYS}
         meta.setdefault("textvae_version", __version__)
         meta.update(model_type=self.model_type, vocab_size=self.tokenizer.vocab_size,
@@ -109,12 +112,14 @@ class Sharing:
             raise
         return target
 
-    def _prior_to_share(self, target: Path) -> tuple[DiagonalGMM | None, str | None]:
+    def _prior_to_share(
+        self, target: Path, log: Callable[[str], None]
+    ) -> tuple[DiagonalGMM | None, str | None]:
         """The aggregate prior to store, or None and why not (for the card)."""
         if self.latent_dim is None:
             return None, None
         try:
-            return self.aggregate_prior(), None
+            return self.aggregate_prior(log=log), None
         except DataError as err:
             warnings.warn(f"saving {target} without an aggregate prior: {err}", stacklevel=3)
             return None, "the training data could not be read to fit one when the folder was saved"

@@ -2,17 +2,22 @@
 its module: :mod:`.data`, :mod:`.train`, :mod:`.generate`, :mod:`.evaluate`, :mod:`.bench` and
 :mod:`.image`; what they share is :mod:`.common`.
 
-Errors a user can cause (bad config, unreadable corpus, bad checkpoint) are printed as one line,
-``textvae: error: ...``, with exit status 2; ``--debug`` shows the traceback instead.
+Errors a user can cause (bad arguments, bad config, unreadable corpus, bad checkpoint, an output
+path that cannot be written) are printed as one line, ``textvae: error: ...``, with exit status
+2, and so is an I/O error no command caught (``cannot write PATH: No space left on device``);
+``--debug`` shows the traceback instead. Ctrl-C prints ``textvae: interrupted`` and exits 130
+(training saves a checkpoint first); every file is written atomically, so none is left half
+written.
 """
 
 from __future__ import annotations
 
-import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
 from textvae.cli.bench import add_bench_command
+from textvae.cli.common import Parser
 from textvae.cli.data import add_data_commands
 from textvae.cli.evaluate import add_evaluate_command
 from textvae.cli.generate import add_generation_commands
@@ -24,8 +29,8 @@ from textvae.errors import TextVAEError
 from textvae.version import __version__
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="textvae",
         description="Variational autoencoders over text (Bowman et al. 2016), with image VAEs.",
     )
@@ -54,6 +59,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"textvae: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("textvae: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, the shell's convention
+    except OSError as err:  # the last resort: an I/O error no command turned into a message
+        if args.debug:
+            raise
+        print(f"textvae: error: {io_error_message(err)}", file=sys.stderr)
+        return 2
+
+
+# Errors that only writing causes; any other names the path as read or written.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def io_error_message(err: OSError) -> str:
+    """One line for an OSError: ``cannot write PATH: No space left on device``."""
+    reason = err.strerror or str(err)
+    path = err.filename2 if err.filename2 is not None else err.filename  # a rename's target
+    if path is None:
+        return f"I/O error: {reason}"
+    verb = "write" if err.errno in _WRITE_ERRNOS else "read or write"
+    return f"cannot {verb} {path}: {reason}"
 
 
 if __name__ == "__main__":

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from textvae.cli.common import add_config_args, check_output_dir, positive_int
+from textvae.cli.common import add_config_args, check_output_file, positive_int
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    check_output_file(args.json, "--json")  # before the imports and the minutes of measuring
     from textvae.bench import format_table, run_benchmark
     from textvae.config import load_config
     from textvae.files import write_json
 
-    check_output_dir(args.json, "--json")
     cfg = load_config(args.config, args.overrides)
     for key in ("batch_size", "device", "amp"):
         if getattr(args, key) is not None:

@@ -1,5 +1,7 @@
 """What every ``textvae`` subcommand shares: argument types, the config arguments, the training
-command's arguments and exit status, and the usage error.
+command's arguments and exit status, the usage error, the output checks every writing command
+makes before its work (:func:`check_output_file`, :func:`check_output_folder`), and the
+argument parser whose errors are one line (:class:`Parser`).
 
 Imports of heavy modules (torch, datasets) happen inside the handlers, so ``--help`` is instant.
 """
@@ -12,13 +14,37 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from textvae.errors import TextVAEError
+from textvae.files import output_problem
 
 
 class UsageError(TextVAEError):
     """Bad command-line input (missing or extra sentences, an unwritable output path, ...)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """The ``textvae`` parser and, through ``add_subparsers``, every subcommand's: an argument
+    error is one line, ``textvae: error: <message> (see textvae COMMAND --help)``, exit 2, like
+    every other user error (argparse's own prints the usage lines and ``textvae COMMAND:
+    error:``)."""
+
+    def error(self, message: str, prog: str | None = None) -> NoReturn:
+        self.exit(2, f"textvae: error: {message} (see {prog or self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and not hasattr(parsed, "_unrecognized_by"):
+            # the innermost command returns first: its help is the one to see
+            parsed._unrecognized_by = self.prog
+        return parsed, extras
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}", parsed._unrecognized_by)
+        return parsed
 
 
 def positive_int(text: str) -> int:
@@ -43,11 +69,47 @@ def positive_float(text: str) -> float:
     return value
 
 
-def check_output_dir(path: str | None, flag: str) -> None:
-    """Refuse an output file whose directory does not exist, before the minutes of work whose
-    result it would hold, not after."""
-    if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise UsageError(f"cannot write {flag} {path}: its directory does not exist")
+def check_output_file(path: str | os.PathLike[str] | None, flag: str, *,
+                      make_parents: bool = False) -> None:
+    """Refuse an output file that cannot be written, before the minutes of work whose result
+    it would hold, not after: a directory, a directory that does not exist (unless the writer
+    makes it, ``make_parents``) or cannot be created, a read-only one
+    (:func:`textvae.files.output_problem`). ``flag`` names the output in the message
+    (``--out``); None (no output asked for) passes.
+
+    Raises:
+        UsageError: ``cannot write FLAG PATH: <why>``.
+    """
+    _check(path, flag, folder=False, make_parents=make_parents)
+
+
+def check_output_folder(path: str | os.PathLike[str] | None, flag: str) -> None:
+    """Refuse an output folder that cannot be filled, before any work: a file, or a folder
+    that is read-only or cannot be created (a missing one is made by its writer). ``flag``
+    names it in the message (``train.out_dir``); None passes.
+
+    Raises:
+        UsageError: ``cannot write FLAG PATH: <why>``.
+    """
+    _check(path, flag, folder=True, make_parents=False)  # a folder is always made
+
+
+def check_checkpoint_folder(checkpoint: str | os.PathLike[str], flag: str) -> None:
+    """:func:`check_output_folder` for the checkpoint directory that ``checkpoint`` names (a run
+    directory names its ``best``, else ``last``), for a command that writes into it; a missing
+    checkpoint is left to the loader, whose error says what to do."""
+    if os.path.isdir(checkpoint):
+        from textvae.checkpoint import resolve_checkpoint_dir  # torch: here, not at --help
+
+        check_output_folder(resolve_checkpoint_dir(checkpoint), flag)
+
+
+def _check(path, flag: str, *, folder: bool, make_parents: bool) -> None:
+    if path is None:
+        return
+    problem = output_problem(path, folder=folder, make_parents=make_parents)
+    if problem is not None:
+        raise UsageError(f"cannot write {flag} {path}: {problem}")
 
 
 def add_config_args(
@@ -75,15 +137,17 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_training(args: argparse.Namespace, config: Any, train: Callable[..., Any]) -> tuple[int, Any]:
-    """The one training-command handler: apply ``--device``, train (or resume), and give the
-    exit status with the result. Every checkpoint records the command line (``meta["command"]``,
-    :func:`command_line`), which the model card of a shared model prints.
+    """The one training-command handler: apply ``--device``, check ``train.out_dir`` (before
+    the corpus is read), train (or resume), and give the exit status with the result. Every
+    checkpoint records the command line (``meta["command"]``, :func:`command_line`), which the
+    model card of a shared model prints.
 
     A run stopped by a signal exits with the shell's convention for it, 128 + the signal's
     number (SIGINT 130, SIGTERM 143); the checkpoint is saved either way. Otherwise 0.
     """
     if args.device is not None:
         config.train.device = args.device
+    check_output_folder(config.train.out_dir, "train.out_dir")  # before the corpus is read
     result = train(config, resume=args.resume, progress=not args.no_progress,
                    meta_extra={"command": command_line()})
     if result.stopped.startswith("received"):
@@ -96,3 +160,18 @@ def command_line(argv: list[str] | None = None) -> str:
     (``sys.argv[1:]``), quoted with :func:`shlex.join` (``python -m textvae`` and torchrun
     launches read the same)."""
     return shlex.join(["textvae", *(sys.argv[1:] if argv is None else argv)])
+
+
+def use_free_cores() -> None:
+    """For a long command (evaluate, quality, fit-prior, export): compute with one thread per
+    core that other work leaves free, and say so on stderr when that is fewer than torch's
+    default (oversubscribed threads on a busy machine can run ten times slower). OMP_NUM_THREADS,
+    when set, is respected. Training chooses its own (``train.threads``)."""
+    import torch
+
+    from textvae.device import choose_threads
+
+    threads, note = choose_threads(None)
+    if threads < torch.get_num_threads():
+        torch.set_num_threads(threads)
+        print(note.replace("--set train.threads=N", "OMP_NUM_THREADS=N"), file=sys.stderr)

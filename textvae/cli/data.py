@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from textvae.cli.common import UsageError, add_config_args, positive_int
+from textvae.cli.common import UsageError, add_config_args, check_output_folder, positive_int
 
 
 def _cmd_data_grammar(args: argparse.Namespace) -> int:
@@ -12,6 +12,7 @@ def _cmd_data_grammar(args: argparse.Namespace) -> int:
 
     from textvae.data.grammar import write_corpus
 
+    check_output_folder(args.out, "the grammar corpus to --out")
     start = time.perf_counter()
     try:
         counts = write_corpus(args.out, args.n, args.seed)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from textvae.cli.common import positive_float, positive_int
+from textvae.cli.common import (
+    check_checkpoint_folder,
+    check_output_file,
+    positive_float,
+    positive_int,
+    use_free_cores,
+)
 from textvae.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
 
 SPLITS = ("train", "valid", "test")
@@ -62,11 +68,17 @@ def add_evaluate_command(commands) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """The handler of ``textvae evaluate``."""
+    # The output first: a second to refuse it, not the minutes of the evaluation.
+    if args.output is not None:
+        check_output_file(args.output, "--output", make_parents=True)
+    else:
+        check_checkpoint_folder(args.checkpoint, "the report into the checkpoint")
     from textvae.api import load
     from textvae.evaluate.report import evaluate_split, format_report
     from textvae.files import write_json
 
     start = time.perf_counter()  # the whole command, loading the model included
+    use_free_cores()
     tv = load(args.checkpoint, device=args.device)
     report = evaluate_split(
         tv, args.split, sentences=args.sentences, seed=args.seed, samples=args.iw_samples,

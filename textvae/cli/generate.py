@@ -7,13 +7,21 @@ import argparse
 import json
 import sys
 
-from textvae.cli.common import UsageError, check_output_dir, positive_int
+from textvae.cli.common import (
+    UsageError,
+    check_checkpoint_folder,
+    check_output_file,
+    positive_int,
+    use_free_cores,
+)
+from textvae.cli.stream import stream_lines
 from textvae.decoding import (
     DECODING_METHODS,
     DEFAULT_BEAM_SIZE,
     DEFAULT_MAX_LEN,
     DEFAULT_METHOD,
     DEFAULT_TEMPERATURE,
+    check_decoding_options,
 )
 
 
@@ -51,7 +59,9 @@ def _load_model(args: argparse.Namespace):
 
 
 def _decoding(args: argparse.Namespace, method: str) -> dict:
-    return {
+    """The decoding flags as options, checked; a flag the method ignores is an error that
+    names the flag (``--top-k applies to --method sample; greedy decoding ignores it ...``)."""
+    options = {
         "method": method,
         "max_len": args.max_len,
         "temperature": args.temperature,
@@ -59,6 +69,13 @@ def _decoding(args: argparse.Namespace, method: str) -> dict:
         "top_p": args.top_p,
         "beam_size": args.beam_size,
     }
+    check_decoding_options(**options, flags=True)
+    return options
+
+
+def _note(message: str) -> None:
+    """Progress of long one-off work, on stderr (stdout holds the command's output)."""
+    print(message, file=sys.stderr)
 
 
 def _settings(args: argparse.Namespace, tv, options: dict, **extra) -> dict:
@@ -74,22 +91,26 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     tv = _load_model(args)
     method = args.method or (DEFAULT_METHOD if tv.latent_dim is not None else "sample")
     options = _decoding(args, method)
-    texts, z = tv.sample(args.n, prior=args.prior, seed=args.seed, return_latents=True, **options)
+    if args.prior == "aggregate" and tv.latent_dim is not None:
+        tv.aggregate_prior(log=_note)  # read, or fitted once (minutes) and saved: say so
+    rows = tv.iter_sample(args.n, prior=args.prior, seed=args.seed, return_latents=True, **options)
     if args.format == "text":
-        print("\n".join(texts))
-        return 0
-    settings = _settings(args, tv, options, prior=args.prior if z is not None else None)
-    _emit_jsonl(
-        {"index": i, "text": text, "z": None if z is None else z[i].tolist(), "settings": settings}
-        for i, text in enumerate(texts)
-    )
-    return 0
+        lines = (text for text, _ in rows)
+    else:
+        prior = args.prior if tv.latent_dim is not None else None  # the LM has no prior
+        settings = _settings(args, tv, options, prior=prior)
+        lines = (
+            json.dumps({"index": i, "text": text, "z": None if z is None else z.tolist(),
+                        "settings": settings})
+            for i, (text, z) in enumerate(rows)
+        )
+    return stream_lines(lines, args.n, tv.chunk_size, progress=not args.no_progress)
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     sentences = _read_sentences(args)
+    options = _decoding(args, args.method or DEFAULT_METHOD)  # refused before loading
     tv = _load_model(args)
-    options = _decoding(args, args.method or DEFAULT_METHOD)
     decodes, z = tv.reconstruct(
         sentences, source=args.source, n=args.n, seed=args.seed, return_latents=True, **options
     )
@@ -109,27 +130,28 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     a, b = _read_sentences(args, count=2)
+    options = _decoding(args, args.method or DEFAULT_METHOD)  # refused before loading
     tv = _load_model(args)
-    options = _decoding(args, args.method or DEFAULT_METHOD)
-    texts, z = tv.interpolate(
+    rows = tv.iter_interpolate(
         a, b, steps=args.steps, path=args.path, seed=args.seed, return_latents=True, **options
     )
     if args.format == "text":
-        print("\n".join(texts))
-        return 0
-    settings = _settings(args, tv, options, a=a, b=b, steps=args.steps, path=args.path)
-    last = len(texts) - 1
-    _emit_jsonl(
-        {"step": i, "t": i / last, "text": text, "z": z[i].tolist(), "settings": settings}
-        for i, text in enumerate(texts)
-    )
-    return 0
+        lines = (text for text, _ in rows)
+    else:
+        settings = _settings(args, tv, options, a=a, b=b, steps=args.steps, path=args.path)
+        last = args.steps - 1
+        lines = (
+            json.dumps({"step": i, "t": i / last, "text": text, "z": z.tolist(),
+                        "settings": settings})
+            for i, (text, z) in enumerate(rows)
+        )
+    return stream_lines(lines, args.steps, tv.chunk_size, progress=not args.no_progress)
 
 
 def _cmd_analogy(args: argparse.Namespace) -> int:
     a, b, c = _read_sentences(args, count=3)
+    options = _decoding(args, args.method or DEFAULT_METHOD)  # refused before loading
     tv = _load_model(args)
-    options = _decoding(args, args.method or DEFAULT_METHOD)
     text, z = tv.analogy(a, b, c, seed=args.seed, return_latents=True, **options)
     if args.format == "text":
         print(text)
@@ -143,7 +165,8 @@ def _cmd_quality(args: argparse.Namespace) -> int:
     from textvae.files import write_text
     from textvae.quality import format_quality_report, grammar_quality_report
 
-    check_output_dir(args.out, "--out")
+    check_output_file(args.out, "--out")
+    use_free_cores()
     tv = _load_model(args)
     report = grammar_quality_report(
         tv, n_samples=args.n_samples, n_pairs=args.n_pairs, steps=args.steps, n_test=args.n_test,
@@ -162,8 +185,11 @@ def _cmd_quality(args: argparse.Namespace) -> int:
 def _cmd_fit_prior(args: argparse.Namespace) -> int:
     from textvae.api import AGGREGATE_PRIOR_FILE
 
+    check_checkpoint_folder(args.checkpoint, "the aggregate prior into the checkpoint")
+    use_free_cores()
     tv = _load_model(args)
-    prior = tv.fit_aggregate_prior(args.n_components, max_sentences=args.max_sentences, seed=args.seed)
+    prior = tv.fit_aggregate_prior(args.n_components, max_sentences=args.max_sentences,
+                                   seed=args.seed, log=_note)
     print(
         f"fitted a {prior.weights.shape[0]}-component diagonal Gaussian mixture to training "
         f"posterior means; saved to {tv.path / AGGREGATE_PRIOR_FILE}"
@@ -176,7 +202,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     out = args.out
     if out is not None and not out.endswith((".jsonl", ".npy")):
         raise UsageError(f"--out {out}: give a .jsonl or a .npy file")
-    check_output_dir(out, "--out")
+    check_output_file(out, "--out")
+    if out is not None and out.endswith(".npy"):
+        check_output_file(out[: -len(".npy")] + ".logvar.npy", "--out's log-variances")
     sentences = _read_sentences(args)
     tv = _load_model(args)
     mu, logvar = tv.encode(sentences)  # (S, Z) each
@@ -244,6 +272,14 @@ def _add_model_args(
     )
 
 
+def _add_progress_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-progress", action="store_true",
+        help="no progress bar (one is shown on stderr, when it is a terminal, for more than one "
+        "chunk of output)",
+    )
+
+
 def _add_sentence_args(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("sentences", nargs="*", metavar="SENTENCE", help=what)
     parser.add_argument(
@@ -256,7 +292,12 @@ def add_generation_commands(commands) -> None:
     """Register the generation commands on the ``textvae`` subparsers."""
     sample = commands.add_parser("sample", help="generate sentences from the prior")
     _add_model_args(sample, method_default="greedy; sample for an LM baseline")
-    sample.add_argument("--n", type=positive_int, default=10, help="sentences (default 10)")
+    sample.add_argument(
+        "--n", type=positive_int, default=10,
+        help="sentences (default 10); written as they are decoded, a chunk at a time, so any "
+        "number fits in memory",
+    )
+    _add_progress_arg(sample)
     sample.add_argument(
         "--prior", choices=["standard", "aggregate"], default="standard",
         help="standard N(0, I) (default) or the aggregate prior fitted to training codes",
@@ -279,8 +320,10 @@ def add_generation_commands(commands) -> None:
     _add_model_args(interpolate)
     _add_sentence_args(interpolate, "the two endpoint sentences")
     interpolate.add_argument(
-        "--steps", type=int, default=8, help="points on the path, both endpoints included (default 8)"
+        "--steps", type=int, default=8, help="points on the path, both endpoints included "
+        "(default 8); written as they are decoded, a chunk at a time"
     )
+    _add_progress_arg(interpolate)
     interpolate.add_argument("--path", choices=["linear", "slerp"], default="linear", help="default linear")
     interpolate.set_defaults(func=_cmd_interpolate)
 

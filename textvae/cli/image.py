@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from textvae.cli.common import add_train_args, positive_int, run_training
+from textvae.cli.common import add_train_args, check_output_file, positive_int, run_training
 from textvae.errors import TextVAEError
 
 PLOTS = ("samples", "reconstructions", "manifold", "traversals", "curves")
@@ -32,6 +32,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out")  # before the minutes of evaluation
     from textvae.files import write_text
     from textvae.image.report import evaluate_run
 
@@ -54,6 +55,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out", make_parents=True)  # the picture writers make folders
     from pathlib import Path
 
     import torch
@@ -61,7 +63,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from textvae.image import pictures
 
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if args.kind == "curves":
         run = Path(args.run)
         metrics = run / "metrics.jsonl" if run.is_dir() else run

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from textvae.cli.common import UsageError, check_output_dir, positive_int
+from textvae.cli.common import UsageError, check_output_file, check_output_folder, positive_int
 
 DEFAULT_SENTENCES = 2000  # textvae.viz.run.DEFAULT_SENTENCES, kept here torch-free
 
@@ -33,6 +33,7 @@ def _log(message: str) -> None:
 
 def run_plot(args: argparse.Namespace) -> int:
     """The handler of ``textvae plot``."""
+    check_output_folder(args.out, "--out")  # before loading torch and the model
     from textvae.viz.run import plot_run, run_directory
 
     out = args.out
@@ -42,6 +43,7 @@ def run_plot(args: argparse.Namespace) -> int:
             raise UsageError(f"no run directory (with metrics.jsonl) around {args.run}; "
                              "say where the pictures go with --out DIR")
         out = run_dir / "plots"
+        check_output_folder(out, "the pictures to")
     result = plot_run(args.run, out, sentences=args.sentences, seed=args.seed,
                       device=args.device, log=_log)
     for note in result.notes:
@@ -53,7 +55,7 @@ def run_plot(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """The handler of ``textvae report``."""
-    check_output_dir(args.out, "--out")
+    check_output_file(args.out, "--out")
     if args.steps < 2:
         raise UsageError(f"--steps must be >= 2 (both ends of a path), got {args.steps}")
     if not Path(args.run).exists():

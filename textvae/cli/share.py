@@ -8,17 +8,22 @@ import argparse
 import sys
 import warnings
 
+from textvae.cli.common import check_output_folder, use_free_cores
+
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    check_output_folder(args.out, "--out")  # before the minutes of loading and fitting, not after
     from textvae.api import load
     from textvae.api.hub import upload
     from textvae.api.pretrained import check_new_folder
 
-    check_new_folder(args.out)  # before the minutes of loading and fitting, not after
+    check_new_folder(args.out)
+    use_free_cores()
     tv = load(args.run, device=args.device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        folder = tv.save_pretrained(args.out, repo_id=args.push_to_hub)
+        folder = tv.save_pretrained(args.out, repo_id=args.push_to_hub,
+                                    log=lambda message: print(message, file=sys.stderr))
     for warning in caught:
         print(f"textvae: warning: {warning.message}", file=sys.stderr)
     files = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from textvae.cli.common import UsageError, add_config_args, add_train_args, run_training
+from textvae.errors import TextVAEError
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -17,7 +19,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     status, result = run_training(args, cfg, train)
     # Under torchrun only rank 0 shows samples (the others have no run directory of their own).
     if status == 0 and cfg.model.model_type == "vae" and os.environ.get("RANK", "0") == "0":
-        _show_samples(result.run_dir, cfg)
+        try:
+            _show_samples(result.run_dir, cfg)
+        except Exception as err:  # noqa: BLE001 - the run is judged by its training, not this
+            reason = str(err) if isinstance(err, TextVAEError) else f"{type(err).__name__}: {err}"
+            print("textvae: warning: the run finished and its checkpoint is saved, but the "
+                  f"closing samples failed: {' '.join(reason.split())}", file=sys.stderr)
     return status
 
 
@@ -52,7 +59,9 @@ def _yaml_string(text: str) -> str:
 
 
 def _show_samples(run_dir, cfg) -> None:
-    """End a training run with a few prior samples and one interpolation from its best model."""
+    """End a training run with a few prior samples and one interpolation from its best model,
+    between the first two validation sentences it can encode (a sentence of only unknown
+    words has no meaningful code)."""
     from textvae.api import load
     from textvae.data.corpus import load_sentences
 
@@ -60,11 +69,30 @@ def _show_samples(run_dir, cfg) -> None:
     print("samples from N(0, I):")
     for text in tv.sample(3, seed=0):
         print(f"  {text}")
-    valid = load_sentences(cfg.data, "valid").sentences
-    if len(valid) >= 2:
-        print(f"interpolation from '{valid[0]}' to '{valid[1]}':")
-        for text in tv.interpolate(valid[0], valid[1], steps=5):
-            print(f"  {text}")
+    ends = _encodable(tv, load_sentences(cfg.data, "valid").sentences, 2)
+    if len(ends) < 2:
+        print("no interpolation: fewer than two validation sentences can be encoded "
+              "(each needs a word the model knows)")
+        return
+    print(f"interpolation from '{ends[0]}' to '{ends[1]}':")
+    for text in tv.interpolate(ends[0], ends[1], steps=5):
+        print(f"  {text}")
+
+
+def _encodable(tv, sentences: list[str], count: int) -> list[str]:
+    """The first ``count`` sentences that ``tv`` can encode (its own check, token_ids)."""
+    from textvae.errors import InputError
+
+    found = []
+    for sentence in sentences:
+        try:
+            tv.token_ids([sentence])
+        except InputError:  # empty, only unknown words, or too long: not an endpoint
+            continue
+        found.append(sentence)
+        if len(found) == count:
+            break
+    return found
 
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ class ImageTrainResult:
     valid: dict[str, float]
     best_valid: float
     seconds: float
+    notes: list[str] = field(default_factory=list)  # warnings the summary ends with
 
 
 class ImageTrainer(TrainerBase[ImageTrainResult]):
@@ -199,7 +200,7 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
 
     def result(self, stopped: str, valid: dict[str, float], seconds: float) -> ImageTrainResult:
         return ImageTrainResult(self.run_dir, self.step, self.epoch, stopped, valid,
-                                self.best_valid, seconds)
+                                self.best_valid, seconds, notes=self.budget_notes(stopped))
 
 
 def train_image(
@@ -224,6 +225,8 @@ def train_image(
     result = trainer.run()
     log(f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min); "
         f"checkpoint: {result.run_dir / 'last'}")
+    for note in result.notes:
+        log(note)
     return result
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,9 +20,10 @@ from typing import Any, Generic, TypeVar
 import torch
 from tqdm.auto import tqdm
 
-from textvae.device import autocast_dtype, cpu_has_fast_bf16, precision_note
+from textvae.device import autocast_dtype, choose_threads, cpu_has_fast_bf16, precision_note
 from textvae.errors import TextVAEError
 from textvae.objectives import LossTerms
+from textvae.training.signals import StopSignals
 
 ResultT = TypeVar("ResultT")  # what a trainer's run() returns
 VALIDATION_SEED_OFFSET = 1_000_003  # validation draws from seed + this, apart from training's
@@ -33,31 +32,6 @@ VALIDATION_SEED_OFFSET = 1_000_003  # validation draws from seed + this, apart f
 # saved are told apart by it.
 CPU_GENERATOR_STATE_BYTES = 5056
 RESUME_SEED_STRIDE = 1_000_033  # a fresh stream after a device change: seed * stride + step
-
-
-class StopSignals:
-    """SIGINT/SIGTERM set a flag instead of killing the loop mid-update, so the trainer can
-    finish the step, save a checkpoint and exit cleanly. A second Ctrl-C exits at once."""
-
-    def __init__(self) -> None:
-        self.received: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.received is not None:
-            raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
 
 
 class TrainerBase(Generic[ResultT]):
@@ -304,6 +278,28 @@ class TrainerBase(Generic[ResultT]):
         """The line logged as training starts."""
         raise NotImplementedError
 
+    def planned_steps(self) -> int:
+        """The steps the budget plans: ``train.epochs`` of batches, capped by ``max_steps``."""
+        planned = self.tc.epochs * len(self.batches(0))
+        return planned if self.tc.max_steps is None else min(planned, self.tc.max_steps)
+
+    def budget_notes(self, stopped: str) -> list[str]:
+        """What the summary must say when ``max_minutes`` ended the run before its planned steps:
+        a note, or a warning when it ran less than half of them (the model is then far from the
+        recipe's, and its figures and samples must not pass for a finished run's)."""
+        if not stopped.startswith("reached max_minutes"):
+            return []
+        planned = self.planned_steps()
+        if self.step >= planned:
+            return []
+        done = f"{self.step:,} of {planned:,} planned steps ({self.step / planned:.0%})"
+        if 2 * self.step >= planned:
+            return [f"note: train.max_minutes ended the run after {done}"]
+        return [f"warning: train.max_minutes ended the run after {done}: the model is far from "
+                "trained, and its figures and samples are not those of the finished recipe. "
+                "Continue it with --resume --set train.max_minutes=null, or train where the cores "
+                "are free (see the threads line above)"]
+
     def result(self, stopped: str, valid: dict[str, float], seconds: float) -> ResultT:
         """What :meth:`run` returns: ``stopped`` says why it stopped, ``valid`` holds the last
         validation's figures ({} without validation data)."""
@@ -314,7 +310,21 @@ class TrainerBase(Generic[ResultT]):
     def run(self) -> ResultT:
         """Train until the epoch budget, ``max_steps``, ``max_minutes``, early stopping or a
         signal; save at every epoch end, every ``checkpoint_every`` steps, every improving
-        validation and at the end, which is validated. Returns :meth:`result`."""
+        validation and at the end, which is validated. Returns :meth:`result`.
+
+        On the CPU the thread count is chosen for the run (:func:`~textvae.device.choose_threads`:
+        ``train.threads``, else the cores other work leaves free) and restored afterwards."""
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            chosen, note = choose_threads(self.tc.threads)
+            torch.set_num_threads(chosen)
+            self.log(note)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> ResultT:
         tc = self.tc
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_start = start = time.monotonic()

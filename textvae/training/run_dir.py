@@ -10,29 +10,40 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from textvae.checkpoint import Checkpoint, load_checkpoint
-from textvae.errors import TextVAEError
-from textvae.files import write_text
+from textvae.errors import ConfigError, FileWriteError, TextVAEError
+from textvae.files import output_problem, write_text
 
 
 def open_run(config: Any, *, resume: bool, kind: str) -> tuple[Any, Any]:
     """The run-directory rules every trainer shares (``kind``: ``text`` or ``image``).
 
     Resuming needs ``out_dir/last`` of the same kind and takes the saved config, except for the
-    budget (``train.epochs``, ``max_steps``, ``max_minutes``) and ``train.device``; a fresh run
+    budget (``train.epochs``, ``max_steps``, ``max_minutes``), where it runs (``train.device``,
+    ``threads``) and ``train.out_dir`` itself; any other setting asked for that differs from the
+    saved run's is an error (:func:`check_resumable`), not silently dropped. A fresh run
     refuses a directory that already holds one, and starts ``metrics.jsonl`` anew (a run killed
     before its first checkpoint may have left rows).
 
     Returns:
         ``(config, checkpoint)``: the config to train with, and the checkpoint to resume from
         (None for a fresh run).
+
+    Raises:
+        FileWriteError: ``out_dir`` is a file, or read-only, or cannot be created (before
+            the corpus is read).
+        ConfigError: a resume asks for settings the saved run does not have.
     """
     run_dir = Path(config.train.out_dir)
+    problem = output_problem(run_dir, folder=True)
+    if problem is not None:
+        raise FileWriteError(f"cannot write train.out_dir {run_dir}: {problem}")
     if not resume:
         if (run_dir / "last").exists():
             raise TextVAEError(
@@ -45,8 +56,73 @@ def open_run(config: Any, *, resume: bool, kind: str) -> tuple[Any, Any]:
         raise TextVAEError(f"cannot resume: {run_dir / 'last'} does not exist (train without --resume)")
     checkpoint = load_checkpoint(run_dir / "last", kind=kind, config_class=type(config),
                                  with_trainer=True)
-    budget = {k: getattr(config.train, k) for k in ("epochs", "max_steps", "max_minutes", "device")}
-    return replace(checkpoint.config, train=replace(checkpoint.config.train, **budget)), checkpoint
+    check_resumable(config, checkpoint.config)
+    carried = {k: getattr(config.train, k) for k in RESUME_SETTINGS if hasattr(config.train, k)}
+    return replace(checkpoint.config, train=replace(checkpoint.config.train, **carried)), checkpoint
+
+
+# The train settings a resumed run takes from the request: its budget, where it runs, and where
+# the run lies (a run directory moved since is continued where it is now).
+RESUME_SETTINGS = ("epochs", "max_steps", "max_minutes", "device", "threads", "out_dir")
+# A run turns train.kl.anneal_fraction into steps at its start and saves those, with the
+# fraction cleared (objectives.schedule_for_run): a request with a fraction differs there.
+_ANNEAL_KEYS = ("anneal_fraction", "warmup_steps", "x0", "k", "total_steps")
+
+
+def check_resumable(asked: Any, saved: Any) -> None:
+    """Refuse to resume with settings that would be silently ignored: each one ``asked`` sets
+    (away from its default) that differs from the ``saved`` run's, other than
+    :data:`RESUME_SETTINGS`. Resuming with the run's own config file, or with only the run
+    directory and a budget, passes; a path counts as the same file however it is spelled.
+
+    Raises:
+        ConfigError: naming each such setting with both values.
+    """
+    defaults, before = _flat(asdict(type(asked)())), _flat(asdict(saved))
+    skip = {f"train.{k}" for k in RESUME_SETTINGS}
+    if asked.train.kl.anneal_fraction is not None:
+        skip |= {f"train.kl.{k}" for k in _ANNEAL_KEYS}
+    differ = [
+        f"{key} (saved {_shown(before.get(key))}, asked {_shown(value)})"
+        for key, value in _flat(asdict(asked)).items()
+        if key not in skip and value != defaults.get(key) and not _same(value, before.get(key))
+    ]
+    if differ:
+        raise ConfigError(
+            "--resume continues the saved run; these settings differ from it and cannot change "
+            f"mid-run: {', '.join(differ)}. Start a new run (another train.out_dir) to change them"
+        )
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """A nested dict as dotted keys: {"train.kl.kind": ...}."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values, or two spellings of one path (the saved config holds absolute paths)."""
+    if a == b:
+        return True
+    return isinstance(a, str) and isinstance(b, str) and _real(a) == _real(b)
+
+
+def _real(path: str) -> str:
+    try:
+        return os.path.realpath(path)
+    except ValueError:  # a NUL in the string: no path at all
+        return path
+
+
+def _shown(value: Any) -> str:
+    """A value as YAML would write it (null, true, 0.001), strings bare."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 
