@@ -86,3 +86,74 @@ def test_rows_split_a_global_batch_without_overlap():
     assert not single.enabled and single.is_main
     assert single.any(True, torch.device("cpu")) and not single.any(False, torch.device("cpu"))
     assert torch.equal(single.sum(torch.tensor([2.5])), torch.tensor([2.5]))
+
+
+class FakeProcessGroups:
+    """Stands in for torch.distributed: records init and destroy, holds whether a group is up."""
+
+    def __init__(self, initialized: bool = False) -> None:
+        self.initialized = initialized
+        self.calls: list[str] = []
+
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def init_process_group(self, backend: str) -> None:
+        self.calls.append(f"init {backend}")
+        self.initialized = True
+
+    def destroy_process_group(self) -> None:
+        self.calls.append("destroy")
+        self.initialized = False
+
+
+@pytest.fixture
+def torchrun_rank_1(monkeypatch):
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", "1"), ("LOCAL_RANK", "1")):
+        monkeypatch.setenv(name, value)
+
+
+def test_a_process_group_this_process_set_up_is_destroyed_once(monkeypatch, torchrun_rank_1):
+    import textvae.distributed as distributed
+
+    fake = FakeProcessGroups()
+    monkeypatch.setattr(distributed, "dist", fake)
+    with distributed.from_environment("cpu") as context:
+        assert context.enabled and context.rank == 1 and context.owns_group
+        assert fake.calls == ["init gloo"]
+    assert fake.calls == ["init gloo", "destroy"]
+    context.close()  # a second close does nothing
+    distributed.shutdown(context)
+    assert fake.calls == ["init gloo", "destroy"]
+
+
+def test_a_process_group_set_up_by_the_caller_is_left_to_the_caller(monkeypatch, torchrun_rank_1):
+    import textvae.distributed as distributed
+
+    fake = FakeProcessGroups(initialized=True)
+    monkeypatch.setattr(distributed, "dist", fake)
+    context = distributed.from_environment("cpu")
+    assert context.enabled and not context.owns_group
+    context.close()
+    assert fake.calls == [] and fake.initialized
+    Distributed().close()  # one process: nothing to close
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_train_closes_its_distributed_context_however_it_ends(fails, tiny_config, monkeypatch,
+                                                               one_thread):
+    import textvae.train as train_module
+
+    closed = []
+    monkeypatch.setattr(Distributed, "close", lambda self: closed.append(self))
+    if fails:
+        def broken(*args, **kwargs):
+            raise RuntimeError("no corpus")
+        monkeypatch.setattr(train_module, "build_corpus", broken)
+    cfg = tiny_config("train.max_steps=1")
+    if fails:
+        with pytest.raises(RuntimeError, match="no corpus"):
+            train_module.train(cfg, progress=False, log=lambda *_: None)
+    else:
+        assert train_module.train(cfg, progress=False, log=lambda *_: None).step == 1
+    assert closed == [Distributed()]

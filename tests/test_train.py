@@ -266,7 +266,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 @pytest.mark.skipif(tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 4),
                     reason="torch < 2.4 has no fused Adam on the CPU")
 def test_adam_uses_the_fused_kernel_on_the_cpu():
-    from textvae.training.loop import adam_optimizer as _adam
+    from textvae.training.optim import adam_optimizer as _adam
 
     weight = torch.nn.Parameter(torch.ones(3, 5))
     optimizer = _adam([weight], 0.1)

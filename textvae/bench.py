@@ -34,7 +34,6 @@ from typing import Any
 import torch
 
 from textvae.config import Config
-from textvae.data.batching import collate
 from textvae.data.corpus import Corpus, build_corpus
 from textvae.device import resolve_device
 from textvae.evaluate.iw import iw_nll, iw_nll_reference
@@ -131,8 +130,6 @@ def train_throughput(trainer: Trainer, *, warmup_steps: int = 20, seconds: float
     epoch-0 batch order.
     """
     device = trainer.device
-    train_ids = trainer.corpus.ids["train"]
-    tok = trainer.tokenizer
     batches = trainer.sampler.batches(0)
     tokens = steps = 0
     elapsed = 0.0
@@ -141,11 +138,10 @@ def train_throughput(trainer: Trainer, *, warmup_steps: int = 20, seconds: float
         if position == warmup_steps:
             _sync(device)
             start = time.perf_counter()
-        batch = collate([train_ids[i] for i in indices], bos_id=tok.bos_id, eos_id=tok.eos_id,
-                        pad_id=tok.pad_id).to(device, non_blocking=True)
-        trainer.train_step(batch.ids, batch.lengths)
+        # The training loop's own step: pinned copy, lengths counted on the host (no GPU wait).
+        _, batch_tokens = trainer.train_batch(indices)
         if position >= warmup_steps:
-            tokens += int(batch.lengths.sum())
+            tokens += batch_tokens
             steps += 1
             if steps % 10 == 0:
                 _sync(device)

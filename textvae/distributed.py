@@ -40,6 +40,9 @@ class Distributed:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    # Whether this process's from_environment() initialised the process group, and so must
+    # destroy it (close()); a group the caller set up is the caller's to destroy.
+    owns_group: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -73,6 +76,18 @@ class Distributed:
         if self.enabled:
             dist.barrier()
 
+    def close(self) -> None:
+        """Destroy the process group if this context initialised it (after the last
+        collective); safe to call twice, and a no-op for one process."""
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+    def __enter__(self) -> Distributed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def from_environment(device_type: str) -> Distributed:
     """Join the job torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK,
@@ -85,14 +100,15 @@ def from_environment(device_type: str) -> Distributed:
         return Distributed()
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()
+    if owns_group:
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return Distributed(rank=rank, world_size=world_size, local_rank=local_rank)
+    return Distributed(rank=rank, world_size=world_size, local_rank=local_rank,
+                       owns_group=owns_group)
 
 
 def shutdown(context: Distributed) -> None:
-    """Leave the process group (after the last collective)."""
-    if context.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+    """Leave the process group (after the last collective): :meth:`Distributed.close`."""
+    context.close()

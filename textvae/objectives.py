@@ -25,9 +25,14 @@ from textvae.config import KLScheduleConfig
 # Reconstruction
 
 
-def sentence_index(lengths: Tensor) -> Tensor:
-    """(N,) the sentence each target token belongs to, for tokens laid out sentence by sentence."""
-    return torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+def sentence_index(lengths: Tensor, total: int | None = None) -> Tensor:
+    """(N,) the sentence each target token belongs to, for tokens laid out sentence by sentence.
+
+    ``total``: N = ``lengths.sum()`` when the caller knows it on the host; without it a GPU must
+    sum the lengths and the host wait for the sum before it can size the output.
+    """
+    rows = torch.arange(len(lengths), device=lengths.device)  # (B,)
+    return torch.repeat_interleave(rows, lengths, output_size=total)
 
 
 # Logit elements that one chunk of :class:`_ChunkedTokenNLL` works on: 2.5 MiB in float32 (65 rows
@@ -112,7 +117,8 @@ def reconstruction_nll(logits: Tensor, targets: Tensor, lengths: Tensor) -> Tens
         (B,) NLL in nats per sentence.
     """
     nll = token_nll(logits, targets)  # (N,)
-    return nll.new_zeros(len(lengths)).index_add_(0, sentence_index(lengths), nll)
+    rows = sentence_index(lengths, total=len(nll))  # (N,); N from the shape, not the device
+    return nll.new_zeros(len(lengths)).index_add_(0, rows, nll)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -42,15 +42,16 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from textvae.config import TrainConfig
+from textvae.data.batching import Batch
 from textvae.errors import ConfigError
 from textvae.models.gaussian import kl_standard_normal
 from textvae.objectives import kl_weight, reconstruction_nll, vae_objective, word_dropout
 
-# Draws a random training batch with the given generator: (ids (B, T + 1), lengths (B,)).
-BatchSource = Callable[[torch.Generator], tuple[Tensor, Tensor]]
+# Draws a random training batch with the given generator, on the device.
+BatchSource = Callable[[torch.Generator], Batch]
 
 # Validation KL (nats per sentence) below which the posterior counts as collapsed, and below
 # which it does when no unit is active.
@@ -252,10 +253,11 @@ class Remedies:
         encoder = encoder_parameters(model)
         losses: list[float] = []
         while len(losses) < tc.aggressive_max_inner:
-            ids, lengths = self.random_batch(self.generator)  # (B, T + 1), (B,)
+            ids, lengths, host_lengths = self.random_batch(self.generator)  # (B, T + 1), (B,)
             inputs = word_dropout(ids[:, :-1], lengths, tc.word_dropout,
                                   unk_id=self.unk_id, generator=self.generator)
-            out = model(ids, lengths, decoder_inputs=inputs, generator=self.generator)
+            out = model(ids, lengths, decoder_inputs=inputs, generator=self.generator,
+                        host_lengths=host_lengths)
             terms = vae_objective(
                 reconstruction_nll(out.logits, out.targets, lengths),
                 kl_standard_normal(out.mu.float(), out.logvar.float()),

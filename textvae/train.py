@@ -16,7 +16,7 @@ seeded afresh each time, so it never moves the training streams.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import torch
 from textvae import distributed
 from textvae.checkpoint import load_weights, point_link, prune_checkpoints, write_checkpoint
 from textvae.config import Config
-from textvae.data.batching import BucketBatchSampler, collate
+from textvae.data.batching import Batch, BucketBatchSampler, collate
 from textvae.data.corpus import Corpus, build_corpus, given_sentences, with_absolute_paths
 from textvae.device import autocast, resolve_device
 from textvae.distributed import Distributed
@@ -153,6 +153,17 @@ class Trainer(TrainerBase[TrainResult]):
         # Ranks agree, so that no rank waits in a gradient all-reduce the others skipped.
         return self.dist.any(flag, self.device)
 
+    def _stop_check_due(self, epoch_done: bool) -> bool:
+        # Ranks compare the clock and signals on logging steps and epoch ends only: one
+        # all-reduce per step (the loss terms), none for control flow. A stop then waits up to
+        # train.log_every steps.
+        return not self.dist.enabled or epoch_done or self.step % self.tc.log_every == 0
+
+    def _any_rank_on_device(self, flag: torch.Tensor) -> torch.Tensor:
+        # Every rank skips the update if any rank's loss is non-finite: the all-reduced
+        # gradients are the same everywhere, and so must the decision be.
+        return self.dist.sum(flag).clamp(max=1.0)
+
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
         """Write a checkpoint (rank 0 only; other ranks return None)."""
         if not self.dist.is_main:
@@ -187,13 +198,12 @@ class Trainer(TrainerBase[TrainResult]):
         return collate([self.corpus.ids["train"][i] for i in indices], bos_id=tok.bos_id,
                        eos_id=tok.eos_id, pad_id=tok.pad_id)
 
-    def _random_batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch_size`` training sentences drawn at random with ``generator``, on the device:
-        ids (B, T + 1) and lengths (B,). The aggressive remedy's inner steps train on these."""
+    def _random_batch(self, generator: torch.Generator) -> Batch:
+        """``batch_size`` training sentences drawn at random with ``generator``, on the device.
+        The aggressive remedy's inner steps train on these."""
         picks = torch.randint(len(self.corpus.ids["train"]), (self.tc.batch_size,),
                               generator=generator, device=generator.device).tolist()
-        batch = self._collate(picks).to(self.device)
-        return batch.ids, batch.lengths
+        return self._collate(picks).to(self.device)
 
     def batches(self, epoch: int) -> list[list[int]]:
         """The epoch's batches of training-sentence indices (:class:`BucketBatchSampler`)."""
@@ -201,21 +211,28 @@ class Trainer(TrainerBase[TrainResult]):
 
     def train_batch(self, batch: list[int]) -> tuple[LossTerms, int]:
         """Collate the sentences ``batch`` indexes, move them to the device and train on them.
-        Returns the loss terms and the batch's target tokens (EOS included)."""
+        Returns the loss terms and the batch's target tokens (EOS included), counted on the
+        host: the step never waits for the device (tests/test_sync.py)."""
         padded = self._collate(batch)
         if self.device.type == "cuda":  # page-locked memory: asynchronous copies
             padded = padded.pin_memory()
         padded = padded.to(self.device, non_blocking=True)
-        terms = self.train_step(padded.ids, padded.lengths)
-        return terms, int(padded.lengths.sum())
+        terms = self.train_step(padded.ids, padded.lengths, host_lengths=padded.host_lengths)
+        return terms, padded.n_tokens
 
-    def train_step(self, ids: torch.Tensor, lengths: torch.Tensor) -> LossTerms:
-        """One optimiser step on a batch. ids: (B, T + 1); lengths: (B,).
+    def train_step(self, ids: torch.Tensor, lengths: torch.Tensor, *,
+                   host_lengths: Sequence[int] | None = None) -> LossTerms:
+        """One optimiser step on a batch. ids: (B, T + 1); lengths: (B,); host_lengths: the
+        lengths as Python ints (``Batch.host_lengths``), read from ``lengths`` when not given
+        (one wait on a GPU). With them the step never waits for the device: the non-finite
+        test stays there too (:meth:`guarded_step`).
 
         In a distributed job every rank passes the whole global batch: the noise is drawn for
         all B rows, then each rank trains on its own rows (see :mod:`textvae.distributed`), and
         the returned terms are global-batch averages.
         """
+        if host_lengths is None:
+            host_lengths = lengths.tolist()
         self.remedies.on_step_start(self.step)
         self.model.train()
         decoder_inputs = word_dropout(
@@ -228,21 +245,22 @@ class Trainer(TrainerBase[TrainResult]):
                               device=ids.device)  # (B, Z)
         global_rows = len(lengths)
         if self.dist.enabled:
-            rows = self.dist.rows(global_rows, ids.device)  # (b,)
+            rows_cpu = self.dist.rows(global_rows, torch.device("cpu"))  # (b,), on the host
+            host_lengths = [host_lengths[i] for i in rows_cpu.tolist()]
+            rows = rows_cpu.to(ids.device, non_blocking=True)  # (b,)
             lengths = lengths[rows]
-            width = int(lengths.max())  # this rank's longest row: no extra padding
+            width = max(host_lengths)  # this rank's longest row: no extra padding
             ids, decoder_inputs = ids[rows, : width + 1], decoder_inputs[rows, :width]
             eps = None if eps is None else eps[rows]
         with autocast(self.device, self.amp_dtype):
-            out = self.forward_model(ids, lengths, decoder_inputs=decoder_inputs, eps=eps)
+            out = self.forward_model(ids, lengths, decoder_inputs=decoder_inputs, eps=eps,
+                                     host_lengths=host_lengths)
         rec = reconstruction_nll(out.logits, out.targets, lengths)  # (b,)
         kl_dim = None if out.mu is None else kl_standard_normal(out.mu.float(), out.logvar.float())
         terms = vae_objective(
             rec, kl_dim, kl_weight=self.remedies.kl_weight(self.step),
             free_bits=self.remedies.free_bits(), free_bits_mode=self.tc.free_bits_mode,
         )
-        if self.skip_nonfinite(terms.loss):
-            return terms
         loss = terms.loss
         if self.dist.enabled:
             # DDP averages gradients over ranks; weighting each rank's mean by its share of the
@@ -250,7 +268,9 @@ class Trainer(TrainerBase[TrainResult]):
             share = len(lengths) * self.dist.world_size / global_rows
             loss = loss * share
             terms = _global_terms(terms, len(lengths) / global_rows, self.dist)
-        self.optimizer_step(loss, before_step=self.remedies.mask_gradients)
+        # Under DDP the test reads the global loss: one all-reduce per step, for the terms.
+        self.guarded_step(loss, before_step=self.remedies.mask_gradients,
+                          global_loss=terms.loss if self.dist.enabled else None)
         return terms
 
     def validate(self) -> dict[str, float]:
@@ -270,9 +290,11 @@ class Trainer(TrainerBase[TrainResult]):
         )
 
     def train_metrics(self, terms: LossTerms, per_second: float) -> dict[str, Any]:
+        # Logged steps only: one read of the device for the four figures.
+        loss, neg_elbo, rec, kl = torch.stack(
+            [terms.loss.detach(), terms.neg_elbo, terms.reconstruction, terms.kl]).float().tolist()
         return {
-            "loss": terms.loss.item(), "neg_elbo": terms.neg_elbo.item(),
-            "reconstruction": terms.reconstruction.item(), "kl": terms.kl.item(),
+            "loss": loss, "neg_elbo": neg_elbo, "reconstruction": rec, "kl": kl,
             "kl_weight": terms.kl_weight, "lr": self.optimizer.param_groups[0]["lr"],
             "tokens_per_s": per_second, "skipped_batches": self.skipped_batches,
         }
@@ -357,26 +379,29 @@ def train(
         config = replace(config, data=with_absolute_paths(config.data))
     device = resolve_device(config.train.device)
     dist = distributed.from_environment(device.type)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-    if not dist.is_main:
-        log, progress = _silent, False
-    dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
-    torch.manual_seed(config.train.seed)
-    corpus = build_corpus(
-        config.data, tokenizer=checkpoint.tokenizer if checkpoint else None,
-        splits=("train", "valid"), log=log,
-    )
-    model = build_model(config.model, corpus.tokenizer.vocab_size, corpus.tokenizer.pad_id)
-    if checkpoint is not None:
-        load_weights(model, checkpoint)
-    model.to(device)
-    trainer = Trainer(config, corpus, model, device, progress=progress, log=log, dist=dist)
-    trainer.meta_extra = dict(meta_extra or {})
-    resume_trainer(trainer, checkpoint, log)
-    result = trainer.run()
-    log(summary(result))
-    return result
+    try:  # the process group this process set up is destroyed however training ends
+        if dist.enabled and device.type == "cuda":
+            device = torch.device("cuda", dist.local_rank)
+        if not dist.is_main:
+            log, progress = _silent, False
+        dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
+        torch.manual_seed(config.train.seed)
+        corpus = build_corpus(
+            config.data, tokenizer=checkpoint.tokenizer if checkpoint else None,
+            splits=("train", "valid"), log=log,
+        )
+        model = build_model(config.model, corpus.tokenizer.vocab_size, corpus.tokenizer.pad_id)
+        if checkpoint is not None:
+            load_weights(model, checkpoint)
+        model.to(device)
+        trainer = Trainer(config, corpus, model, device, progress=progress, log=log, dist=dist)
+        trainer.meta_extra = dict(meta_extra or {})
+        resume_trainer(trainer, checkpoint, log)
+        result = trainer.run()
+        log(summary(result))
+        return result
+    finally:
+        dist.close()
 
 
 

@@ -39,12 +39,14 @@ def add_evaluate_command(commands) -> None:
         help="where to write the JSON report (default CHECKPOINT_DIR/eval-SPLIT-kK.json)",
     )
     parser.add_argument(
-        "--batch-size", type=positive_int, default=64,
-        help="sentences per encoder pass (default 64)",
+        "--batch-size", type=positive_int,
+        help="sentences per encoder pass of the IW-NLL (default 64; on CUDA more, as many as "
+        "fill one decoder chunk)",
     )
     parser.add_argument(
-        "--memory-mb", type=positive_float, default=DEFAULT_MEMORY_MB,
-        help=f"memory budget for one decoder chunk's logits (default {DEFAULT_MEMORY_MB})",
+        "--memory-mb", type=positive_float,
+        help="memory budget in MiB for one decoder chunk's logits (default: half the free "
+        f"memory on CUDA, {DEFAULT_MEMORY_MB} on the CPU)",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -27,19 +27,32 @@ from torch import Tensor
 
 
 class Batch(NamedTuple):
-    """A padded batch. ids: (B, T + 1) long; lengths: (B,) long, targets per sentence."""
+    """A padded batch. ids: (B, T + 1) long; lengths: (B,) long, targets per sentence;
+    host_lengths: the same lengths as Python ints.
+
+    ``host_lengths`` stays in host memory when the tensors move to a GPU: what the host needs to
+    know of a batch (the targets N = ``sum(host_lengths)``, whether any row is padded, the CPU
+    lengths ``pack_padded_sequence`` wants) it then reads without waiting for the device.
+    """
 
     ids: Tensor
     lengths: Tensor
+    host_lengths: tuple[int, ...]
+
+    @property
+    def n_tokens(self) -> int:
+        """N, the batch's target tokens (words + end tokens), counted on the host."""
+        return sum(self.host_lengths)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         return Batch(
             self.ids.to(device, non_blocking=non_blocking),
             self.lengths.to(device, non_blocking=non_blocking),
+            self.host_lengths,
         )
 
     def pin_memory(self) -> Batch:
-        return Batch(self.ids.pin_memory(), self.lengths.pin_memory())
+        return Batch(self.ids.pin_memory(), self.lengths.pin_memory(), self.host_lengths)
 
 
 def collate(sequences: Sequence[Sequence[int]], *, bos_id: int, eos_id: int, pad_id: int) -> Batch:
@@ -51,7 +64,7 @@ def collate(sequences: Sequence[Sequence[int]], *, bos_id: int, eos_id: int, pad
         ids[row, 0] = bos_id
         ids[row, 1 : len(seq) + 1] = torch.as_tensor(seq, dtype=torch.long)
         ids[row, len(seq) + 1] = eos_id
-    return Batch(ids, torch.tensor(lengths, dtype=torch.long))
+    return Batch(ids, torch.tensor(lengths, dtype=torch.long), tuple(lengths))
 
 
 class BucketBatchSampler:

@@ -1,25 +1,30 @@
 """The importance-weighted NLL of a sentence model over a split (Burda et al. 2016).
 
-:func:`iw_nll` is the fast pass: length-sorted batches, one encoder pass per sentence, the K
-samples of several sentences expanded into the batch dimension in chunks under a memory budget.
+:func:`iw_nll` is the fast pass: length-sorted passes of sentences, one encoder pass per sentence,
+the K samples of the pass's sentences flattened into sentence-sample rows and decoded in chunks
+(a chunk may span sentences) sized to the device by :func:`chunk_rule`.
 :func:`iw_nll_reference` is the simple protocol of He et al. 2019 (one sentence at a time,
 samples in chunks of 100): the benchmark baseline and the test oracle. Both draw sentence i's
 noise from a generator seeded by (seed, i) alone, so given the same seed they see the same z and
-agree to float rounding. The bound itself is :func:`textvae.metrics.iw_nll_from_log_weights`.
+agree to float rounding, whatever the passes and chunks. The bound itself is
+:func:`textvae.metrics.iw_nll_from_log_weights`.
 
-Shape legend: S = sentences, K = importance samples, Z = latent size, R = decoder rows in a
-chunk (sentence-sample pairs), T = padded length, V = vocabulary, N = non-pad target positions.
+Shape legend: S = sentences, B = sentences in a pass, K = importance samples, Z = latent size,
+R = decoder rows in a chunk (sentence-sample pairs), T = padded length, V = vocabulary,
+N = non-pad target positions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from textvae.data.batching import BucketBatchSampler, collate
+from textvae.data.batching import collate
 from textvae.data.tokenizers import Tokenizer
 from textvae.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
 from textvae.metrics import iw_log_weights, iw_nll_from_log_weights
@@ -31,6 +36,18 @@ from textvae.objectives import sentence_index, token_nll
 # quickstart model (V = 419) chunks of 256-512 rows ran 1.6x faster than the ~5,000 rows the
 # memory budget allows. On CUDA the budget alone sets the chunk.
 CPU_MAX_CHUNK_ROWS = 512
+# On CUDA the default budget is this share of the memory free for tensors (the driver's free
+# bytes plus what PyTorch's cache holds unused). The model is already on the device, so its
+# weights are not in it; the other half leaves room for the decoder's hidden states, cuDNN's
+# workspace and fragmentation.
+CUDA_FREE_FRACTION = 0.5
+# Bytes per logit of a chunk: the float32 logits and their float32 log-softmax.
+BYTES_PER_LOGIT = 8
+# At most this many logits (R x T x V) per chunk, on any device: kernels index such tensors with
+# 32-bit offsets, and a larger chunk gains nothing (8,500 rows of PTB sentences at K = 500 are
+# already a (215,000 x 256) x (256 x 10,002) output multiply).
+MAX_CHUNK_LOGITS = 2**31 - 1
+MIN_PASS_SENTENCES = 64  # sentences per encoder pass at least, when batch_size is not given
 REFERENCE_CHUNK = 100  # samples per decoder call in He et al.'s protocol
 # Sentence i of seed s draws from the generator seeded (s * stride + i) mod 2^32 (the CPU
 # generator keeps 32 bits of its seed): distinct for the sentences of one run.
@@ -45,11 +62,102 @@ def sentence_noise(seed: int, index: int, samples: int, latent_dim: int) -> Tens
     return torch.randn(samples, latent_dim, generator=generator)
 
 
-def _chunk_rows(memory_mb: float, steps: int, vocab: int) -> int:
-    """Decoder rows per chunk so that R x T x V float32 logits and their log-softmax stay under
-    ``memory_mb``."""
-    per_row = 2 * 4 * steps * vocab
-    return max(1, int(memory_mb * 2**20) // per_row)
+@contextmanager
+def ieee_float32_rnns(device: torch.device) -> Iterator[None]:
+    """Run cuDNN's float32 RNNs in IEEE float32 inside the block, on CUDA.
+
+    By default PyTorch lets cuDNN compute float32 RNNs in TF32 (a 10-bit mantissa) on Ampere
+    and later GPUs. The bound is meant to agree with the CPU's to 1e-3 nats per sentence and
+    evaluation stays float32 on purpose (docs/performance.md), so the decoder runs in full
+    float32 here; the setting is restored afterwards.
+    """
+    cudnn = torch.backends.cudnn
+    rnn = getattr(cudnn, "rnn", None)
+    if device.type != "cuda":
+        yield
+    elif rnn is not None and hasattr(rnn, "fp32_precision"):  # torch >= 2.9
+        saved = rnn.fp32_precision
+        rnn.fp32_precision = "ieee"
+        try:
+            yield
+        finally:
+            rnn.fp32_precision = saved
+    else:
+        saved = cudnn.allow_tf32
+        cudnn.allow_tf32 = False
+        try:
+            yield
+        finally:
+            cudnn.allow_tf32 = saved
+
+
+@dataclass(frozen=True)
+class ChunkRule:
+    """How many decoder rows one chunk holds: as many as keep their R x T x V logits and
+    log-softmax under ``budget_bytes`` and the logits under :data:`MAX_CHUNK_LOGITS`, at least
+    1 and at most ``max_rows`` (None: no cap). With ``fill_passes`` an encoder pass takes as many
+    sentences as fill one chunk (:func:`_passes`)."""
+
+    budget_bytes: int
+    max_rows: int | None = None
+    fill_passes: bool = True
+
+    def rows(self, steps: int, vocab: int) -> int:
+        """Rows per chunk for sentences of ``steps`` target positions and a ``vocab``-way output."""
+        logits = steps * vocab  # per row
+        rows = max(1, min(self.budget_bytes // (BYTES_PER_LOGIT * logits),
+                          MAX_CHUNK_LOGITS // logits))
+        return rows if self.max_rows is None else min(rows, self.max_rows)
+
+
+def chunk_rule(device: torch.device | str, memory_mb: float | None = None) -> ChunkRule:
+    """The one place that sizes IW-NLL chunks to the device.
+
+    - ``memory_mb`` given: that budget, on any device (``--memory-mb``);
+    - CUDA: :data:`CUDA_FREE_FRACTION` of the memory free for tensors,
+      ``torch.cuda.mem_get_info`` plus PyTorch's cached but unallocated bytes;
+    - CPU: :data:`~textvae.evaluate.settings.DEFAULT_MEMORY_MB`.
+
+    On the CPU chunks are also capped at :data:`CPU_MAX_CHUNK_ROWS` rows (cache-sized), whatever
+    the budget, and passes stay :data:`MIN_PASS_SENTENCES` sentences: on the quickstart model at
+    K = 5, passes that filled the 512-row chunk ran 10% slower than passes of 64 sentences.
+    """
+    device = torch.device(device)
+    if memory_mb is not None:
+        budget = int(memory_mb * 2**20)
+    elif device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        budget = int(CUDA_FREE_FRACTION * (free + cached))
+    else:
+        budget = int(DEFAULT_MEMORY_MB * 2**20)
+    cpu = device.type == "cpu"
+    return ChunkRule(budget, CPU_MAX_CHUNK_ROWS if cpu else None, fill_passes=not cpu)
+
+
+def _passes(lengths: Sequence[int], samples: int, vocab: int, rule: ChunkRule,
+            batch_size: int | None) -> list[list[int]]:
+    """Sentence indices per encoder pass, in length order (stable, so ties keep input order).
+
+    With ``batch_size``, passes of exactly that many sentences. Without, a pass takes
+    :data:`MIN_PASS_SENTENCES` sentences, or (``rule.fill_passes``) more while its B x K rows
+    still fit one chunk at its longest sentence, so small K and short sentences fill a chunk."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    if batch_size is not None:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    passes: list[list[int]] = []
+    current: list[int] = []
+    for i in order:  # ascending length: sentence i is the longest of the pass so far
+        limit = MIN_PASS_SENTENCES
+        if rule.fill_passes:
+            limit = max(limit, rule.rows(lengths[i], vocab) // samples)
+        if len(current) + 1 > limit:
+            passes.append(current)
+            current = []
+        current.append(i)
+    if current:
+        passes.append(current)
+    return passes
 
 
 def _rows_log_likelihood(
@@ -85,8 +193,8 @@ def iw_nll(
     tokenizer: Tokenizer,
     *,
     samples: int = DEFAULT_IW_SAMPLES,
-    batch_size: int = 64,
-    memory_mb: float = DEFAULT_MEMORY_MB,
+    batch_size: int | None = None,
+    memory_mb: float | None = None,
     chunk_rows: int | None = None,
     device: torch.device | str = "cpu",
     seed: int = 0,
@@ -94,20 +202,25 @@ def iw_nll(
 ) -> IWResult:
     """Importance-weighted NLL of every sentence (Burda et al. 2016), fast.
 
-    Sentences are batched by length (sorted, so batches carry almost no padding) and encoded once
-    per batch. Each sentence's K samples become K decoder rows; the B x K rows of a batch are
-    decoded ``chunk_rows`` at a time (by default as many as keep R x T x V logits under
-    ``memory_mb``, and at most :data:`CPU_MAX_CHUNK_ROWS` on the CPU), so memory stays bounded
-    at any K. The log weights of each sentence are
-    collected and reduced with one logsumexp at the end.
+    Sentences are sorted by length (so passes carry almost no padding) and encoded once per
+    pass. Each sentence's K samples become K decoder rows; the B x K rows of a pass, sentence
+    after sentence, are decoded ``chunk_rows`` at a time, a chunk spanning sentences where it
+    can. By default :func:`chunk_rule` sizes the chunks (the free memory on CUDA, 256 MB and at
+    most :data:`CPU_MAX_CHUNK_ROWS` rows on the CPU); a pass holds :data:`MIN_PASS_SENTENCES`
+    sentences, on CUDA more if they fill one chunk, so memory stays bounded at any K and a GPU
+    is filled at any K. The log weights of each sentence are reduced with one logsumexp.
+    None of this changes the result beyond float rounding: each sentence's noise is drawn on its
+    own (:func:`sentence_noise`).
 
     Args:
         model: the model (its mode is restored afterwards; evaluation runs in eval mode).
         ids: S token-id lists without bos/eos, each non-empty.
         tokenizer: gives the bos, eos and pad ids.
         samples: K >= 1 (ignored for the LM baseline, whose NLL is exact).
-        batch_size: sentences per encoder pass.
-        memory_mb: budget for one chunk's logits, used when ``chunk_rows`` is None.
+        batch_size: sentences per encoder pass (default: :data:`MIN_PASS_SENTENCES`, on CUDA
+            more if they fill one chunk).
+        memory_mb: budget for one chunk's logits, overriding the device's default
+            (:func:`chunk_rule`); used when ``chunk_rows`` is None.
         chunk_rows: decoder rows per call, overriding ``memory_mb``.
         device: where to compute.
         seed: sentence i's noise is :func:`sentence_noise` ``(seed, i, K, Z)``.
@@ -124,6 +237,9 @@ def iw_nll(
     s = len(ids)
     k = samples if model.is_vae else 1
     vocab = model.output.out_features
+    rule = chunk_rule(device, memory_mb)
+    if chunk_rows:  # a fixed row count: a rule whose cap always binds (below the logit cap)
+        rule = ChunkRule(2**62, chunk_rows, fill_passes=rule.fill_passes)
     lengths_all = [len(x) + 1 for x in ids]
     out = {name: torch.zeros(s, dtype=torch.float64)
            for name in ("iw_nll", "neg_elbo", "reconstruction", "kl")}
@@ -131,45 +247,44 @@ def iw_nll(
     if model.is_vae:
         latent = {name: torch.zeros(s, model.latent_dim) for name in ("mu", "logvar", "z")}
     bar = tqdm(total=s, disable=not progress, desc=f"IW-NLL K={k}", unit="sent", dynamic_ncols=True)
-    for indices in BucketBatchSampler(lengths_all, batch_size, shuffle=False).batches(0):
-        batch = collate([ids[i] for i in indices], bos_id=tokenizer.bos_id,
-                        eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id).to(device)
-        b = len(indices)
-        index = torch.tensor(indices)
-        if not model.is_vae:
-            ll = _rows_log_likelihood(model, batch.ids, batch.lengths, None).cpu()  # (B,)
-            out["iw_nll"][index] = -ll
-            out["neg_elbo"][index] = -ll
-            out["reconstruction"][index] = -ll
+    with ieee_float32_rnns(device):
+        for indices in _passes(lengths_all, k, vocab, rule, batch_size):
+            batch = collate([ids[i] for i in indices], bos_id=tokenizer.bos_id,
+                            eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id).to(device)
+            b = len(indices)
+            index = torch.tensor(indices)
+            if not model.is_vae:
+                ll = _rows_log_likelihood(model, batch.ids, batch.lengths, None).cpu()  # (B,)
+                out["iw_nll"][index] = -ll
+                out["neg_elbo"][index] = -ll
+                out["reconstruction"][index] = -ll
+                bar.update(b)
+                continue
+            mu, logvar = model.encode(batch.ids[:, 1:], batch.lengths)  # (B, Z) each
+            eps = torch.stack([sentence_noise(seed, i, k, model.latent_dim) for i in indices])
+            eps = eps.to(device)  # (B, K, Z)
+            z = reparameterize(mu.unsqueeze(1).expand_as(eps), logvar.unsqueeze(1).expand_as(eps), eps=eps)
+            log_px = torch.empty(b * k, dtype=torch.float64, device=device)  # row r = (r // K, r % K)
+            rows = rule.rows(batch.ids.shape[1] - 1, vocab)
+            flat_z = z.reshape(b * k, -1)  # (B*K, Z), sentence-major
+            for start in range(0, b * k, rows):
+                stop = min(start + rows, b * k)
+                sent = torch.arange(start, stop, device=device) // k  # (R,) sentence of each row
+                lengths = batch.lengths[sent]  # (R,)
+                # Cut the chunk to its own longest sentence: bos + targets, (R, T_chunk + 1).
+                rows_ids = batch.ids[sent, : int(lengths.max()) + 1]
+                log_px[start:stop] = _rows_log_likelihood(model, rows_ids, lengths, flat_z[start:stop])
+            log_px = log_px.view(b, k)  # (B, K)
+            log_w = iw_log_weights(log_px, z.double(), mu.double(), logvar.double())  # (B, K)
+            kl = kl_standard_normal(mu.double(), logvar.double()).sum(1)  # (B,)
+            out["iw_nll"][index] = iw_nll_from_log_weights(log_w).cpu()
+            out["reconstruction"][index] = -log_px.mean(1).cpu()
+            out["kl"][index] = kl.cpu()
+            out["neg_elbo"][index] = (-log_px.mean(1) + kl).cpu()
+            latent["mu"][index] = mu.float().cpu()
+            latent["logvar"][index] = logvar.float().cpu()
+            latent["z"][index] = z[:, 0].float().cpu()
             bar.update(b)
-            continue
-        mu, logvar = model.encode(batch.ids[:, 1:], batch.lengths)  # (B, Z) each
-        eps = torch.stack([sentence_noise(seed, i, k, model.latent_dim) for i in indices])
-        eps = eps.to(device)  # (B, K, Z)
-        z = reparameterize(mu.unsqueeze(1).expand_as(eps), logvar.unsqueeze(1).expand_as(eps), eps=eps)
-        log_px = torch.empty(b * k, dtype=torch.float64, device=device)  # row r = (r // K, r % K)
-        rows = chunk_rows or _chunk_rows(memory_mb, batch.ids.shape[1] - 1, vocab)
-        if chunk_rows is None and device.type == "cpu":
-            rows = min(rows, CPU_MAX_CHUNK_ROWS)
-        flat_z = z.reshape(b * k, -1)  # (B*K, Z), sentence-major
-        for start in range(0, b * k, rows):
-            stop = min(start + rows, b * k)
-            sent = torch.arange(start, stop, device=device) // k  # (R,) sentence of each row
-            lengths = batch.lengths[sent]  # (R,)
-            # Cut the chunk to its own longest sentence: bos + targets, (R, T_chunk + 1).
-            rows_ids = batch.ids[sent, : int(lengths.max()) + 1]
-            log_px[start:stop] = _rows_log_likelihood(model, rows_ids, lengths, flat_z[start:stop])
-        log_px = log_px.view(b, k)  # (B, K)
-        log_w = iw_log_weights(log_px, z.double(), mu.double(), logvar.double())  # (B, K)
-        kl = kl_standard_normal(mu.double(), logvar.double()).sum(1)  # (B,)
-        out["iw_nll"][index] = iw_nll_from_log_weights(log_w).cpu()
-        out["reconstruction"][index] = -log_px.mean(1).cpu()
-        out["kl"][index] = kl.cpu()
-        out["neg_elbo"][index] = (-log_px.mean(1) + kl).cpu()
-        latent["mu"][index] = mu.float().cpu()
-        latent["logvar"][index] = logvar.float().cpu()
-        latent["z"][index] = z[:, 0].float().cpu()
-        bar.update(b)
     bar.close()
     model.train(was_training)
     return IWResult(**out, mu=latent.get("mu"), logvar=latent.get("logvar"), z=latent.get("z"))

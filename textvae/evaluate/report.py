@@ -16,7 +16,7 @@ from textvae.data.corpus import build_corpus
 from textvae.decoding import DEFAULT_MAX_LEN
 from textvae.errors import TextVAEError
 from textvae.evaluate.iw import iw_nll
-from textvae.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
+from textvae.evaluate.settings import DEFAULT_IW_SAMPLES
 from textvae.evaluate.text_metrics import distinct_n, reconstruction_bleu, self_bleu
 from textvae.metrics import active_units, mutual_information, perplexity, reconstruction_accuracy
 from textvae.quality import format_quality_report, grammar_quality_report
@@ -28,8 +28,8 @@ def evaluate(
     *,
     split: str = "test",
     samples: int = DEFAULT_IW_SAMPLES,
-    batch_size: int = 64,
-    memory_mb: float = DEFAULT_MEMORY_MB,
+    batch_size: int | None = None,
+    memory_mb: float | None = None,
     seed: int = 0,
     diversity_samples: int = 1000,
     self_bleu_hypotheses: int = 500,
@@ -45,8 +45,10 @@ def evaluate(
         ids: S token-id lists (without bos/eos) of the evaluation split, all of it.
         split: the split's name, recorded in the report.
         samples: K for the importance-weighted NLL.
-        batch_size: sentences per encoder pass.
-        memory_mb: memory budget for one decoder chunk's logits.
+        batch_size: sentences per encoder pass of the IW-NLL (default 64; on CUDA more, as
+            many as fill one decoder chunk).
+        memory_mb: memory budget for one decoder chunk's logits (default: half the free memory
+            on CUDA, 256 MB on the CPU; :func:`textvae.evaluate.iw.chunk_rule`).
         seed: seeds the posterior samples, the prior samples and the self-BLEU subset.
         diversity_samples: greedy decodes of z ~ N(0, I) for distinct-n and self-BLEU.
         self_bleu_hypotheses: at most this many of them are scored against the others.

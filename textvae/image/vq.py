@@ -13,7 +13,6 @@ K = codebook size.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -86,7 +85,7 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _ema_update(self, flat: Tensor, codes: Tensor) -> None:
-        onehot = F.one_hot(codes, self.codebook.shape[0]).to(flat.dtype)  # (N, K)
+        onehot = _one_hot(codes, self.codebook.shape[0], flat.dtype)  # (N, K)
         self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
         self.ema_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
         # Laplace smoothing keeps unused codes from dividing by zero.
@@ -97,12 +96,14 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def _restart_dead_codes(self, flat: Tensor, codes: Tensor) -> None:
         # flat: (N, D) this batch's encoder outputs; codes: (N,) the code each was assigned.
-        counts = torch.bincount(codes, minlength=len(self.usage)).to(self.usage.dtype)  # (K,)
+        counts = _one_hot(codes, len(self.usage), self.usage.dtype).sum(0)  # (K,)
         self.usage.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         # Only codes this batch left unused may restart: a code just chosen is quantizing some
         # of these inputs (its vector is the decoder's input in this very step), however low its
         # moving-average usage still is.
         dead = (self.usage < self.dead_threshold) & (counts == 0)  # (K,)
+        # The one step that waits for the device on a GPU: how many codes restart, and so how
+        # many random picks are drawn, depends on the data (tests/image/test_sync.py).
         dead = dead.nonzero().squeeze(1)  # (n_dead,) code indices
         if len(dead) == 0:
             return
@@ -117,3 +118,9 @@ class VectorQuantizer(nn.Module):
     def lookup(self, codes: Tensor) -> Tensor:
         """codes (B, S, S) -> code vectors (B, D, S, S)."""
         return self.codebook[codes].permute(0, 3, 1, 2)
+
+
+def _one_hot(codes: Tensor, k: int, dtype: torch.dtype) -> Tensor:
+    """codes (N,) -> (N, K) one-hot rows, by a scatter: ``F.one_hot`` reads the codes' range
+    back to the host (a wait on a GPU); the codes come from an argmin, so they are in range."""
+    return torch.zeros(len(codes), k, dtype=dtype, device=codes.device).scatter_(1, codes[:, None], 1.0)

@@ -15,8 +15,16 @@ Shape legend:
     B = batch, T = time steps, V = vocabulary, E = embedding size, Z = latent size,
     H = hidden size (per direction), L = layers, D = directions,
     N = number of non-pad target positions in the batch (= lengths.sum()).
+
+Host lengths. What the host must know of a batch (whether any row is padded, the CPU lengths
+``pack_padded_sequence`` wants, where the non-pad positions are) it reads from ``host_lengths``, the
+lengths as Python ints, which the training step takes from the batch (``Batch.host_lengths``,
+counted in ``collate`` before the batch moves to the device). Given them, a forward pass never
+waits for a GPU. Callers that pass only the device ``lengths`` (evaluation) still work: the model
+then reads them once (``lengths.tolist()``, one wait on a GPU).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -185,12 +193,15 @@ class SentenceVAE(nn.Module):
 
     # ----------------------------------------------------------------------------- encoder
 
-    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def encode(
+        self, tokens: Tensor, lengths: Tensor, host_lengths: Sequence[int] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Posterior parameters of q(z | x).
 
         Args:
             tokens: (B, T) encoder input, words + eos then padding (``ids[:, 1:]``).
             lengths: (B,) true lengths, each >= 1.
+            host_lengths: the same lengths as Python ints; default: read from ``lengths``.
 
         Returns:
             ``(mu, logvar)``, each (B, Z).
@@ -198,8 +209,8 @@ class SentenceVAE(nn.Module):
         if not self.is_vae:
             raise ValueError("the LM baseline (model_type='lm') has no encoder")
         x = self.dropout(self.embedding(tokens))  # (B, T, E)
-        lengths_cpu = lengths.cpu()  # pack_padded_sequence wants CPU lengths (one sync on CUDA)
-        if int(lengths_cpu.min()) == tokens.shape[1]:
+        host_lengths = _on_host(lengths, host_lengths)
+        if min(host_lengths) == tokens.shape[1]:
             # No row is padded (length-bucketed training batches mostly are like this): the
             # plain run already ends at every row's true end, and skips the packing, which
             # also lets the CPU use oneDNN's fused recurrent kernel.
@@ -207,7 +218,8 @@ class SentenceVAE(nn.Module):
         else:
             # Packing makes the final state the one at each sentence's true length, not at
             # the end of the padding.
-            packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
+            packed = pack_padded_sequence(x, torch.tensor(host_lengths), batch_first=True,
+                                          enforce_sorted=False)  # CPU lengths, as it wants
             _, state = self.encoder(packed)  # (L*D, B, H), returned in the original batch order
         summary = final_hidden(state, self.encoder_layers, self.bidirectional)  # (B, L*D*H)
         # The posterior parameters stay in float32 even under autocast: they are tiny, and a
@@ -264,7 +276,13 @@ class SentenceVAE(nn.Module):
             x = torch.cat([x, z_steps], dim=-1)  # (B, T, E+Z)
         return x
 
-    def decode(self, inputs: Tensor, lengths: Tensor, z: Tensor | None) -> Tensor:
+    def decode(
+        self,
+        inputs: Tensor,
+        lengths: Tensor,
+        z: Tensor | None,
+        host_lengths: Sequence[int] | None = None,
+    ) -> Tensor:
         """Teacher-forced decoder logits at the non-pad positions only.
 
         The RNN runs over the padded batch unpacked (padding sits at the end, so it cannot change
@@ -275,17 +293,22 @@ class SentenceVAE(nn.Module):
             inputs: (B, T) decoder input, bos + words then padding (``ids[:, :-1]``).
             lengths: (B,) number of real positions per row.
             z: (B, Z) latent codes, or None for the LM baseline.
+            host_lengths: the same lengths as Python ints; default: read from ``lengths``.
 
         Returns:
             (N, V) logits, N = ``lengths.sum()``, rows in row-major order over (b, t) with
             ``t < lengths[b]``: sentence 0's positions in order, then sentence 1's, ...
         """
+        positions = nonpad_positions(_on_host(lengths, host_lengths), inputs.shape[1],
+                                     inputs.device)
+        return self._decode(inputs, z, positions)
+
+    def _decode(self, inputs: Tensor, z: Tensor | None, positions: Tensor | None) -> Tensor:
+        """:meth:`decode` given the non-pad positions (:func:`nonpad_positions`)."""
         state = self.initial_state(z, inputs.shape[0])
         outputs, _ = self.decoder(self._decoder_inputs(inputs, z), state)  # (B, T, H)
-        steps = torch.arange(inputs.shape[1], device=inputs.device)  # (T,)
-        mask = steps.unsqueeze(0) < lengths.to(inputs.device).unsqueeze(1)  # (B, T)
-        hidden = self.dropout(outputs[mask])  # (N, H), row-major over (b, t)
-        return self.output(hidden)  # (N, V)
+        hidden = _gather_rows(outputs, positions)  # (N, H), row-major over (b, t)
+        return self.output(self.dropout(hidden))  # (N, V)
 
     def decode_step(
         self, tokens: Tensor, state: RNNState, z: Tensor | None
@@ -318,6 +341,7 @@ class SentenceVAE(nn.Module):
         decoder_inputs: Tensor | None = None,
         generator: torch.Generator | None = None,
         eps: Tensor | None = None,
+        host_lengths: Sequence[int] | None = None,
     ) -> SentenceVAEOutput:
         """Encode, sample z, decode with teacher forcing.
 
@@ -328,6 +352,8 @@ class SentenceVAE(nn.Module):
                 ``ids[:, :-1]``.
             generator: optional seeded generator for the reparameterization noise.
             eps: (B, Z) the reparameterization noise itself (overrides ``generator``).
+            host_lengths: ``lengths`` as Python ints (``Batch.host_lengths``); given, the pass
+                never waits for the device. Default: read from ``lengths``.
 
         Returns:
             A :class:`SentenceVAEOutput`; ``logits``/``targets`` rows are grouped by sentence.
@@ -335,14 +361,41 @@ class SentenceVAE(nn.Module):
         targets_padded = ids[:, 1:]  # (B, T): words + eos, also the encoder input
         if decoder_inputs is None:
             decoder_inputs = ids[:, :-1]  # (B, T): bos + words
+        host_lengths = _on_host(lengths, host_lengths)
         mu = logvar = z = None
         if self.is_vae:
-            mu, logvar = self.encode(targets_padded, lengths)  # (B, Z) each
+            mu, logvar = self.encode(targets_padded, lengths, host_lengths)  # (B, Z) each
             z = self.reparameterize(mu, logvar, generator=generator, eps=eps)  # (B, Z)
-        logits = self.decode(decoder_inputs, lengths, z)  # (N, V)
-        steps = torch.arange(targets_padded.shape[1], device=ids.device)  # (T,)
-        mask = steps.unsqueeze(0) < lengths.to(ids.device).unsqueeze(1)  # (B, T)
-        return SentenceVAEOutput(logits, targets_padded[mask], mu, logvar, z, lengths)
+        positions = nonpad_positions(host_lengths, targets_padded.shape[1], ids.device)  # (N,)
+        logits = self._decode(decoder_inputs, z, positions)  # (N, V)
+        targets = _gather_rows(targets_padded.unsqueeze(-1), positions).squeeze(-1)  # (N,)
+        return SentenceVAEOutput(logits, targets, mu, logvar, z, lengths)
+
+
+def nonpad_positions(host_lengths: Sequence[int], width: int, device: torch.device
+                     ) -> Tensor | None:
+    """Where the non-pad positions of a (B, T) batch lie in its flattened (B*T) rows: (N,) long,
+    row-major over (b, t) with ``t < host_lengths[b]``; None when no row is padded (all of them).
+
+    Built on the host from the host lengths and copied without waiting (``non_blocking``): a
+    boolean mask would make the device count its True entries and the host wait for the count.
+    """
+    if min(host_lengths) == width:
+        return None
+    flat = [row * width + t for row, n in enumerate(host_lengths) for t in range(n)]
+    return torch.tensor(flat).to(device, non_blocking=True)
+
+
+def _gather_rows(x: Tensor, positions: Tensor | None) -> Tensor:
+    """(B, T, H) -> (N, H): the rows at ``positions`` of ``x`` flattened over (b, t)."""
+    flat = x.reshape(-1, x.shape[-1])  # (B*T, H)
+    return flat if positions is None else flat.index_select(0, positions)
+
+
+def _on_host(lengths: Tensor, host_lengths: Sequence[int] | None) -> Sequence[int]:
+    """The lengths as Python ints: ``host_lengths`` when given, else read from the device
+    (one wait on a GPU)."""
+    return lengths.tolist() if host_lengths is None else host_lengths
 
 
 def _full_precision(like: Tensor):

@@ -21,8 +21,16 @@ import torch
 from tqdm.auto import tqdm
 
 from textvae.device import autocast_dtype, choose_threads, cpu_has_fast_bf16, precision_note
-from textvae.errors import TextVAEError
 from textvae.objectives import LossTerms
+from textvae.training.budget import budget_notes, planned_steps
+from textvae.training.optim import (
+    PendingNonfinite,
+    adam_optimizer,
+    nonfinite_error,
+    nonfinite_flag,
+    skips_on_device,
+)
+from textvae.training.run_dir import tensorboard_writer
 from textvae.training.signals import StopSignals
 
 ResultT = TypeVar("ResultT")  # what a trainer's run() returns
@@ -90,6 +98,7 @@ class TrainerBase(Generic[ResultT]):
         self.batch_in_epoch = 0
         self.bad_epochs = 0  # epochs since validation last improved (early stopping)
         self.skipped_batches = 0  # batches dropped for a non-finite loss (train.nonfinite=skip)
+        self._pending_nonfinite = PendingNonfinite()  # seen by guarded_step, not yet read
         self.tb = tensorboard_writer(self.run_dir) if writes else None
         self._improved = False  # whether this step's scheduled validation improved on the best
         # The selection score of the checkpoint `best` points at. Apart from the subclasses' best
@@ -154,33 +163,60 @@ class TrainerBase(Generic[ResultT]):
         """Whether ``flag`` holds on any process of the job (one process: ``flag``)."""
         return flag
 
+    def _stop_check_due(self, epoch_done: bool) -> bool:
+        """Whether this step checks the clock and signals (one process: every step)."""
+        return True
+
+    def _any_rank_on_device(self, flag: torch.Tensor) -> torch.Tensor:
+        """:meth:`_any_rank` of a 0/1 float32 device scalar, without reading it."""
+        return flag
+
     def skip_nonfinite(self, loss: torch.Tensor) -> bool:
         """Apply ``train.nonfinite`` to a batch's loss: False to go on with the update, True to
-        skip the batch (``skip``, counted); with ``stop`` a non-finite loss raises."""
+        skip the batch (``skip``, counted); with ``stop`` a non-finite loss raises. Reads the
+        loss on the host; :meth:`guarded_step` does not (:mod:`textvae.training.optim`)."""
         if not self._any_rank(not bool(torch.isfinite(loss))):
             return False
-        if self.tc.nonfinite == "skip":
-            # No update from this batch; the batch still counts as consumed, so the data order
-            # (and hence resume) is unchanged.
-            self.skipped_batches += 1
-            return True
-        last = self.run_dir / "last"
-        kept = (f"the last good checkpoint, {last.resolve().name}, is kept in {self.run_dir}"
-                if last.exists() else "no checkpoint had been saved yet")
-        raise TextVAEError(
-            f"the training loss became {loss.item()} at step {self.step + 1}; stopped "
-            f"without saving, and {kept}. Lower train.lr, set train.grad_clip, or set "
-            "train.nonfinite=skip to skip such batches."
-        )
+        self._nonfinite(1, self.step + 1, loss.item())
+        return True
 
-    def optimizer_step(self, loss: torch.Tensor, before_step: Callable[[], None] | None = None
-                       ) -> None:
+    def _nonfinite(self, count: int, first_step: int, first_loss: float) -> None:
+        if self.tc.nonfinite != "skip":
+            raise nonfinite_error(first_loss, first_step, self.run_dir)
+        # No update from them; still consumed, so the data order (and resume) is unchanged.
+        self.skipped_batches += count
+
+    def guarded_step(self, loss: torch.Tensor, before_step: Callable[[], None] | None = None,
+                     *, global_loss: torch.Tensor | None = None) -> None:
+        """:meth:`optimizer_step` unless ``loss`` is non-finite, decided on the device; the policy
+        applies at the next :meth:`settle_nonfinite` (the design: :mod:`textvae.training.optim`).
+        ``global_loss``: the loss already summed over ranks (it is non-finite when any rank's
+        is), which spares the job a second all-reduce for the test."""
+        if not skips_on_device(self.optimizer, self.scaler):  # test the loss on the host
+            return None if self.skip_nonfinite(loss) else self.optimizer_step(loss, before_step)
+        if global_loss is not None:
+            bad = nonfinite_flag(global_loss)  # ()
+        else:
+            bad = self._any_rank_on_device(nonfinite_flag(loss))  # ()
+        self._pending_nonfinite.add(bad, loss, self.step + 1)
+        self.optimizer_step(loss, before_step, found_inf=bad)
+
+    def settle_nonfinite(self) -> None:
+        """Apply ``train.nonfinite`` to the non-finite losses :meth:`guarded_step` has seen
+        since the last call (one wait on a GPU)."""
+        seen = self._pending_nonfinite.read()
+        if seen is not None:
+            self._nonfinite(*seen)
+
+    def optimizer_step(self, loss: torch.Tensor, before_step: Callable[[], None] | None = None,
+                       *, found_inf: torch.Tensor | None = None) -> None:
         """Backward, ``before_step()`` (e.g. dropping the gradients of parameters this step
         must not update), gradient clipping, update.
 
         ``before_step`` runs before clipping, so the clipping norm is that of the gradients the
         step applies (clipping first would scale the kept gradients by a norm that counted the
-        dropped ones)."""
+        dropped ones). ``found_inf``: a float32 device scalar, 1 to make a fused optimiser skip
+        its update (:meth:`guarded_step`)."""
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if before_step is not None:
@@ -188,7 +224,10 @@ class TrainerBase(Generic[ResultT]):
         if self.tc.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        if found_inf is not None:
+            self.optimizer.found_inf = found_inf  # a fused optimiser's step() skips on it
         self.scaler.step(self.optimizer)
+        vars(self.optimizer).pop("found_inf", None)
         self.scaler.update()
 
     # -- records -------------------------------------------------------------------------------
@@ -280,25 +319,11 @@ class TrainerBase(Generic[ResultT]):
 
     def planned_steps(self) -> int:
         """The steps the budget plans: ``train.epochs`` of batches, capped by ``max_steps``."""
-        planned = self.tc.epochs * len(self.batches(0))
-        return planned if self.tc.max_steps is None else min(planned, self.tc.max_steps)
+        return planned_steps(self.tc.epochs, len(self.batches(0)), self.tc.max_steps)
 
     def budget_notes(self, stopped: str) -> list[str]:
-        """What the summary must say when ``max_minutes`` ended the run before its planned steps:
-        a note, or a warning when it ran less than half of them (the model is then far from the
-        recipe's, and its figures and samples must not pass for a finished run's)."""
-        if not stopped.startswith("reached max_minutes"):
-            return []
-        planned = self.planned_steps()
-        if self.step >= planned:
-            return []
-        done = f"{self.step:,} of {planned:,} planned steps ({self.step / planned:.0%})"
-        if 2 * self.step >= planned:
-            return [f"note: train.max_minutes ended the run after {done}"]
-        return [f"warning: train.max_minutes ended the run after {done}: the model is far from "
-                "trained, and its figures and samples are not those of the finished recipe. "
-                "Continue it with --resume --set train.max_minutes=null, or train where the cores "
-                "are free (see the threads line above)"]
+        """What the summary must say when ``max_minutes`` ended the run early (:func:`budget_notes`)."""
+        return budget_notes(stopped, self.step, self.planned_steps())
 
     def result(self, stopped: str, valid: dict[str, float], seconds: float) -> ResultT:
         """What :meth:`run` returns: ``stopped`` says why it stopped, ``valid`` holds the last
@@ -355,6 +380,7 @@ class TrainerBase(Generic[ResultT]):
                     bar.update(1)
                     epoch_done = self.batch_in_epoch == len(batches)
                     if self.step % tc.log_every == 0 or epoch_done:
+                        self.settle_nonfinite()  # the row's skipped_batches; a stop raises
                         elapsed = time.monotonic() - window_start
                         row = {"split": "train", "step": self.step, "epoch": self.epoch,
                                **self.train_metrics(terms, window_units / max(elapsed, 1e-9))}
@@ -376,8 +402,10 @@ class TrainerBase(Generic[ResultT]):
                         stopped = stopped or f"reached max_steps={tc.max_steps}"
                     out_of_time = (tc.max_minutes is not None
                                    and time.monotonic() - start >= 60 * tc.max_minutes)
-                    # Ranks must stop at the same step: agree on the two clock/signal events.
-                    if self._any_rank(out_of_time or bool(signals.received)):
+                    # Ranks must stop at the same step: agree on the two clock/signal events, at
+                    # the steps where a distributed job compares notes (no all-reduce per step).
+                    if (self._stop_check_due(epoch_done)
+                            and self._any_rank(out_of_time or bool(signals.received))):
                         if signals.received:
                             stopped = f"received {signals.received}"
                         else:
@@ -387,6 +415,7 @@ class TrainerBase(Generic[ResultT]):
                     # saved at once, so `best` is always the best model validated.
                     if (self.step % tc.checkpoint_every == 0 or epoch_done or stopped
                             or self._improved):
+                        self.settle_nonfinite()  # nothing is saved after a stopping loss
                         if stopped and valid_step != self.step:
                             # A closing validation for the summary. It may pick `best` but
                             # moves nothing that training reads (LR plateau, early stopping,
@@ -406,25 +435,3 @@ class TrainerBase(Generic[ResultT]):
         if self.tb is not None:
             self.tb.close()
         return self.result(stopped, valid or {}, time.monotonic() - start)
-
-
-
-def adam_optimizer(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
-    """Adam with the fused kernel where this torch has it for the device (CPU since torch 2.4):
-    one pass over each parameter instead of a dozen, a third of the step time of the default
-    implementation on the PTB model's 6.2M parameters."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError):  # older torch, or a device without the fused kernel
-        return torch.optim.Adam(params, lr=lr)
-
-
-
-def tensorboard_writer(run_dir: Path):
-    """A SummaryWriter when tensorboard is installed (``pip install textvae[tensorboard]``)."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-

@@ -151,3 +151,12 @@ def resume_trainer(trainer: Any, checkpoint: Checkpoint | None, log: Callable[[s
     trainer.load_state_dict(checkpoint.trainer_state)
     truncate_metrics(trainer.run_dir / "metrics.jsonl", trainer.step)
     log(f"resumed from {checkpoint.path} at step {trainer.step} (epoch {trainer.epoch + 1})")
+
+
+def tensorboard_writer(run_dir: Path):
+    """A SummaryWriter when tensorboard is installed (``pip install textvae[tensorboard]``)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
