@@ -1,5 +1,6 @@
 import pytest
 import torch
+from tiny import TINY_RUN
 
 from textvae.config import load_config
 
@@ -12,19 +13,10 @@ def tiny_config(tmp_path):
         return load_config(
             None,
             [
-                "data.source=grammar",
-                "data.grammar_size=200",
-                "model.embed_dim=11",
-                "model.encoder_hidden_dim=13",
-                "model.decoder_hidden_dim=17",
-                "model.latent_dim=7",
+                *TINY_RUN,  # tests/tiny.py: the grammar corpus, odd sizes, float32
                 "model.dropout=0.1",
-                "train.batch_size=7",
                 "train.word_dropout=0.3",
                 "train.log_every=4",
-                # float32 whatever the CPU: train.amp=auto would pick bf16 on CPUs with AMX, and
-                # the tests' figures must not depend on the machine (tests/test_device.py covers auto).
-                "train.amp=off",
                 "train.threads=1",  # not chosen from the machine's load: figures must not move
                 f"train.out_dir={tmp_path / out}",
                 *overrides,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny import train_tiny
 
 import textvae
 from textvae.api import (
@@ -30,7 +31,6 @@ from textvae.data.tokenizers import WordTokenizer
 from textvae.errors import CheckpointError
 from textvae.generate import DecodingError
 from textvae.models.sentence_vae import build_model
-from textvae.train import train
 
 REPO = Path(__file__).resolve().parents[2]
 A, B_, C = "the dog barked .", "the dogs barked .", "the cat ran ."
@@ -48,9 +48,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train(out, *overrides):
-    cfg = load_config(None, [*TINY, *overrides, f"train.out_dir={out}"])
-    train(cfg, progress=False, log=lambda m: None)
-    return out
+    return train_tiny(out, *TINY, *overrides)
 
 
 @pytest.fixture(scope="module")

@@ -7,25 +7,18 @@ import tracemalloc
 
 import pytest
 import torch
+from tiny import train_tiny
 
 import textvae.api.memory as memory
 import textvae.api.model as model_module
 from textvae.api import InputError, TextVAE, load
 from textvae.api.memory import estimate_generation_bytes
-from textvae.config import load_config
 from textvae.generate import DecodingError, interpolation_path
-from textvae.train import train
-
-TINY = ["data.grammar_size=200", "model.embed_dim=11", "model.encoder_hidden_dim=13",
-        "model.decoder_hidden_dim=17", "model.latent_dim=7", "train.batch_size=7", "train.amp=off"]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _train(out, *overrides):
-    train(load_config(None, [*TINY, *overrides, f"train.out_dir={out}"]), progress=False,
-          log=lambda m: None)
-    return out
+_train = train_tiny
 
 
 @pytest.fixture(scope="module")

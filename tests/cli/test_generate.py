@@ -5,23 +5,17 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny import train_tiny
 
 from textvae.api import load
 from textvae.cli import main
-from textvae.config import load_config
-from textvae.train import train
 
 SENTENCES = ["the dog ran .", "the cats sat ."]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("encode") / "run"
-    cfg = load_config(None, ["data.grammar_size=200", "model.embed_dim=11", "model.encoder_hidden_dim=13",
-                             "model.decoder_hidden_dim=17", "model.latent_dim=7", "train.amp=off",
-                             "train.max_steps=3", f"train.out_dir={out}"])
-    train(cfg, progress=False, log=lambda m: None)
-    return out
+    return train_tiny(tmp_path_factory.mktemp("encode") / "run", "train.batch_size=32", "train.max_steps=3")
 
 
 def _known(run_dir):

@@ -7,25 +7,19 @@ import sys
 import time
 
 import pytest
+from tiny import train_tiny
 
 import textvae.api.memory as memory
 import textvae.api.model as model_module
 from textvae.api import TextVAE, load
 from textvae.cli import main
-from textvae.config import load_config
-from textvae.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, one_thread):
-    out = tmp_path_factory.mktemp("stream-cli") / "run"
-    cfg = load_config(None, ["data.grammar_size=200", "model.embed_dim=11", "model.encoder_hidden_dim=13",
-                             "model.decoder_hidden_dim=17", "model.latent_dim=7", "train.amp=off",
-                             "train.max_steps=3", f"train.out_dir={out}"])
-    train(cfg, progress=False, log=lambda m: None)
-    return out
+    return train_tiny(tmp_path_factory.mktemp("stream-cli") / "run", "train.batch_size=32", "train.max_steps=3")
 
 
 @pytest.fixture
