@@ -2,6 +2,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from textvae.models.gaussian import (
+    FixedScaleBatchNorm,
     kl_standard_normal,
     log_normal,
     log_standard_normal,
@@ -55,3 +56,35 @@ def test_closed_form_kl_matches_monte_carlo():
     se = terms.std(0) / terms.shape[0] ** 0.5
     gap = (terms.mean(0) - kl_standard_normal(mu, logvar).sum(-1)).abs()
     assert (gap < 4 * se).all()
+
+
+def test_bn_vae_keeps_the_batch_kl_above_its_floor():
+    """Zhu et al. 2020: with the posterior means batch-normalized at a fixed scale gamma, the
+    batch's mean KL is at least Z * gamma^2 / 2, however small the encoder makes the means."""
+    gen = torch.Generator().manual_seed(3)
+    norm = FixedScaleBatchNorm(32, 0.7)
+    mu = 0.3 * torch.randn(37, 32, generator=gen) + 5.0  # (B, Z): all near 5, batch variance >> eps
+    logvar = torch.zeros(37, 32)  # sigma = 1: the variance term adds nothing to the KL
+    kl = kl_standard_normal(norm(mu), logvar).sum(1).mean()
+    assert kl >= 32 * 0.7**2 / 2 * (1 - 1e-3)  # 7.84 nats
+    assert kl_standard_normal(mu * 0, logvar).sum() == 0  # without the head the KL vanishes
+
+
+def test_bn_vae_evaluates_with_running_statistics_that_the_state_dict_keeps():
+    gen = torch.Generator().manual_seed(5)
+    norm = FixedScaleBatchNorm(7, 0.6, momentum=0.5)
+    for _ in range(3):
+        norm(torch.randn(11, 7, generator=gen) * 2 + 1)  # training batches move the running stats
+    with torch.no_grad():
+        norm.beta.fill_(0.25)
+    norm.eval()
+    x = torch.randn(5, 7, generator=gen)
+    expected = (x - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps) * 0.6 + 0.25
+    torch.testing.assert_close(norm(x), expected)
+    copy = FixedScaleBatchNorm(7, 0.6).eval()
+    copy.load_state_dict(norm.state_dict())  # gamma, beta and the running statistics
+    torch.testing.assert_close(copy(x), expected)
+    assert not copy.gamma.requires_grad and copy.beta.requires_grad
+    norm.train()
+    one = norm(x[:1])  # a one-sentence training batch has no variance: running statistics
+    torch.testing.assert_close(one, expected[:1])

@@ -353,3 +353,32 @@ def test_posterior_stays_float32_under_bf16_autocast():
         out = model(ids, torch.full((B,), 8))
     assert out.mu.dtype == out.logvar.dtype == out.z.dtype == torch.float32
     assert out.logits.dtype == torch.bfloat16  # the big matmul did run in bf16
+
+
+def test_bn_vae_trains_resumes_and_evaluates_with_its_running_statistics(tiny_config):
+    from textvae.checkpoint import load_checkpoint, load_weights
+    from textvae.models.sentence_vae import build_model
+    from textvae.train import train
+
+    cfg = tiny_config("model.posterior_bn_gamma=0.6", "train.max_steps=6")
+    result = train(cfg, progress=False, log=lambda m: None)
+    ckpt = load_checkpoint(result.run_dir / "last")
+    assert ckpt.config.model.posterior_bn_gamma == 0.6
+    state = ckpt.model_state
+    assert torch.all(state["mu_norm.gamma"] == 0.6)
+    assert not torch.all(state["mu_norm.running_mean"] == 0)  # moved by the training batches
+    model = build_model(ckpt.config.model, ckpt.tokenizer.vocab_size, ckpt.tokenizer.pad_id)
+    load_weights(model, ckpt)
+    torch.testing.assert_close(model.mu_norm.running_var, state["mu_norm.running_var"])
+    # Evaluation normalizes with the running statistics: a sentence's mean does not depend on
+    # the batch it is encoded in (batch statistics would make it).
+    model.eval()
+    ids = [ckpt.tokenizer.encode(s) for s in ("the dog ran .", "the cats sat .", "the owl barked .")]
+    from textvae.data.batching import collate
+
+    batch = collate(ids, bos_id=ckpt.tokenizer.bos_id, eos_id=ckpt.tokenizer.eos_id,
+                    pad_id=ckpt.tokenizer.pad_id)
+    with torch.no_grad():
+        together, _ = model.encode(batch.ids[:, 1:], batch.lengths)
+        alone, _ = model.encode(batch.ids[:1, 1:], batch.lengths[:1])
+    torch.testing.assert_close(alone[0], together[0])

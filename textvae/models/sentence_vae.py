@@ -53,6 +53,9 @@ class ModelConfig:
     z_to_inputs: bool = False
     tie_embeddings: bool = False
     dropout: float = 0.0
+    # BN-VAE (Zhu et al. 2020): batch-normalize the posterior means with this fixed scale, which
+    # keeps the expected KL above latent_dim * gamma^2 / 2; null: off.
+    posterior_bn_gamma: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("embed_dim", "encoder_hidden_dim", "decoder_hidden_dim", "latent_dim",
@@ -63,6 +66,8 @@ class ModelConfig:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.tie_embeddings and self.embed_dim != self.decoder_hidden_dim:
             raise ValueError("model.tie_embeddings needs embed_dim == decoder_hidden_dim")
+        if self.posterior_bn_gamma is not None and not self.posterior_bn_gamma > 0:
+            raise ValueError(f"model.posterior_bn_gamma must be positive or null, got {self.posterior_bn_gamma}")
 
 
 MODEL_TYPES = ("vae", "lm")
@@ -144,6 +149,7 @@ class SentenceVAE(nn.Module):
         z_to_inputs: bool,
         tie_embeddings: bool,
         dropout: float,
+        posterior_bn_gamma: float | None = None,
     ) -> None:
         super().__init__()
         if model_type not in MODEL_TYPES:
@@ -180,6 +186,8 @@ class SentenceVAE(nn.Module):
             summary_dim = encoder_layers * directions * encoder_hidden_dim  # L*D*H
             self.to_mu = nn.Linear(summary_dim, latent_dim)
             self.to_logvar = nn.Linear(summary_dim, latent_dim)
+            self.mu_norm = (None if posterior_bn_gamma is None
+                            else gaussian.FixedScaleBatchNorm(latent_dim, posterior_bn_gamma))  # BN-VAE
             # z -> initial state of every decoder layer, (B, Z) -> (B, L*H).
             self.latent_to_hidden = nn.Linear(latent_dim, decoder_layers * decoder_hidden_dim)
 
@@ -226,7 +234,10 @@ class SentenceVAE(nn.Module):
         # bfloat16 mu (8-bit mantissa) would blur z and the KL.
         with _full_precision(summary):
             summary = summary.float()
-            return self.to_mu(summary), self.to_logvar(summary)  # (B, Z) each
+            mu = self.to_mu(summary)  # (B, Z)
+            if self.mu_norm is not None:
+                mu = self.mu_norm(mu)
+            return mu, self.to_logvar(summary)  # (B, Z) each
 
     def reparameterize(
         self,
@@ -429,4 +440,5 @@ def build_model(cfg: ModelConfig, vocab_size: int, pad_id: int) -> SentenceVAE:
         z_to_inputs=cfg.z_to_inputs,
         tie_embeddings=cfg.tie_embeddings,
         dropout=cfg.dropout,
+        posterior_bn_gamma=cfg.posterior_bn_gamma,
     )
