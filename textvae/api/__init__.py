@@ -69,7 +69,7 @@ def load(checkpoint_dir: str | os.PathLike[str], device: str | torch.device = "a
     if not os.path.exists(checkpoint_dir):
         raise CheckpointError(
             f"checkpoint not found: {checkpoint_dir} (train one first, e.g. "
-            "`textvae train --config quickstart`, or pass --checkpoint)"
+            "`textvae train --config quickstart`, or name another run or checkpoint)"
         )
     resolved = resolve_device(device)
     ckpt = load_checkpoint(checkpoint_dir)

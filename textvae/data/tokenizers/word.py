@@ -15,9 +15,9 @@ Decoding joins the words with single spaces; punctuation is not attached back, s
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
-import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -42,10 +42,13 @@ def _combining_marks() -> str:
     """Every combining mark (Unicode categories Mn, Mc, Me) as the body of a regex class.
 
     ``\\w`` leaves marks out, so without them a Devanagari vowel sign, a decomposed accent or the
-    dot that ``"İ".lower()`` adds would cut a word in two. Built once, on first use (~0.3 s).
+    dot that ``"İ".lower()`` adds would cut a word in two. Built once, on first use. Unicode puts
+    marks only in planes 0, 1 and 14 (planes 2-3 hold ideographs, 4-13 nothing), so only those are
+    scanned: 0.04 s instead of 0.3 s for all 1.1M code points, on every process that loads such
+    a tokenizer.
     """
     ranges: list[list[int]] = []
-    for code in range(sys.maxunicode + 1):
+    for code in itertools.chain(range(0x20000), range(0xE0000, 0xF0000)):
         if unicodedata.category(chr(code)).startswith("M"):
             if ranges and ranges[-1][1] == code - 1:
                 ranges[-1][1] = code
