@@ -484,12 +484,18 @@ def test_relative_links_resolve(page):
 
 
 def test_configs_page_names_every_config_key():
-    from textvae.config import DataConfig, KLScheduleConfig, TokenizerConfig, TrainConfig
+    from textvae.config import (
+        DataConfig,
+        KLScheduleConfig,
+        LabelsConfig,
+        TokenizerConfig,
+        TrainConfig,
+    )
     from textvae.models.sentence_vae import ModelConfig
 
     page = (ROOT / "docs" / "configs.md").read_text(encoding="utf-8")
     sections = {"data": DataConfig, "data.tokenizer": TokenizerConfig, "model": ModelConfig,
-                "train": TrainConfig, "train.kl": KLScheduleConfig}
+                "train": TrainConfig, "train.kl": KLScheduleConfig, "labels": LabelsConfig}
     nested = {"data.tokenizer", "train.kl"}
     missing = [f"{section}.{field.name}" for section, cls in sections.items()
                for field in dataclasses.fields(cls)

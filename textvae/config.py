@@ -1,8 +1,8 @@
 """Typed configs: dataclasses for data, model and training, checked as they are built.
 
-A config file is YAML with up to three sections, ``data``, ``model`` and ``train``, whose keys are
-the fields of :class:`DataConfig`, :class:`~textvae.models.sentence_vae.ModelConfig` and
-:class:`TrainConfig`. Anything missing takes its default. ``--set a.b=value`` overrides one key;
+A config file is YAML with up to four sections, ``data``, ``model``, ``train`` and ``labels``, whose
+keys are the fields of :class:`DataConfig`, :class:`~textvae.models.sentence_vae.ModelConfig`,
+:class:`TrainConfig` and :class:`LabelsConfig`. Anything missing takes its default. ``--set a.b=value`` overrides one key;
 the value is parsed as YAML (``--set train.lr=3e-4``, ``--set data.max_len=null``).
 
 Validation is strict, because a typo that silently falls back to a default wastes a training run:
@@ -218,12 +218,54 @@ class TrainConfig:
 
 
 @dataclass
+class LabelsConfig:
+    """Labels (Kingma et al. 2014; docs/labels.md). ``factors`` empty: an unlabelled run.
+
+    ``mode``: ``conditional`` (a conditional VAE: every training sentence labelled, the labels fed
+    to encoder and decoder), ``semi_supervised`` (M2: one factor, a classifier q(y|x), labelled
+    and unlabelled sentences) or ``classifier`` (the supervised-only baseline: M2's classifier
+    trained on the labelled sentences alone). Labels come from the data source: ``label<TAB>
+    sentence`` files (``format: tsv``), JSON Lines (``format: jsonl``, ``data.text_column`` and one
+    field per factor), a ``datasets`` column per factor (source ``hf``), or the grammar corpus's
+    factors.
+    """
+
+    factors: list[str] = field(default_factory=list)
+    mode: Literal["conditional", "semi_supervised", "classifier"] = "conditional"
+    format: Literal["tsv", "jsonl"] = "tsv"
+    # More training sentences, all used unlabelled (semi_supervised), in the same format.
+    unlabelled_path: str | None = None
+    # A seeded draw of this many labelled training sentences per class (label_seed fixes it;
+    # the drawn indices are saved in the run directory); the rest are used unlabelled.
+    labels_per_class: int | None = None
+    label_seed: int = 0
+    embed_dim: int = 16
+    # M2's classifier q(y|x): "shared" reads the VAE encoder's final state (so unlabelled sentences
+    # train its features too), "separate" has an RNN of its own over the shared embeddings.
+    classifier: Literal["shared", "separate"] = "shared"
+    # Kingma et al.'s alpha = alpha_scale * N (textvae/semisupervised.py).
+    alpha_scale: float = 0.1
+
+    def __post_init__(self) -> None:
+        if len(set(self.factors)) != len(self.factors):
+            raise ConfigError(f"labels.factors lists a factor twice: {self.factors}")
+        if self.mode != "conditional" and len(self.factors) > 1:
+            raise ConfigError(f"labels.mode {self.mode} infers one factor; labels.factors has {len(self.factors)}")
+        if self.labels_per_class is not None and self.labels_per_class <= 0:
+            raise ConfigError(f"labels.labels_per_class must be positive or null, got {self.labels_per_class}")
+        _check_positive(self, "labels", "embed_dim")
+        if self.alpha_scale < 0:
+            raise ConfigError(f"labels.alpha_scale must be >= 0, got {self.alpha_scale}")
+
+
+@dataclass
 class Config:
-    """A whole run: data, model and training."""
+    """A whole run: data, model, training and (optionally) labels."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
 
 
 def _check_positive(obj: Any, section: str, *names: str) -> None:

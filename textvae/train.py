@@ -30,6 +30,7 @@ from textvae.data.batching import Batch, BucketBatchSampler, collate
 from textvae.data.corpus import Corpus, build_corpus, given_sentences, with_absolute_paths
 from textvae.device import autocast, resolve_device
 from textvae.distributed import Distributed
+from textvae.errors import ConfigError
 from textvae.models.gaussian import kl_standard_normal
 from textvae.models.sentence_vae import SentenceVAE, build_model
 from textvae.objectives import (
@@ -372,6 +373,9 @@ def train(
         meta_extra: entries for every checkpoint's meta.json (the CLI records the command
             line that trained the run, for the model card).
     """
+    if config.labels.factors:
+        raise ConfigError("this config has labels (labels.factors): train it with "
+                          "textvae.train_labelled.train_labelled, or `textvae train`, which picks it")
     config, checkpoint = open_run(config, resume=resume, kind="text")
     if checkpoint is None:
         if train_sentences is not None:
@@ -411,12 +415,15 @@ def summary(result: TrainResult) -> str:
     lines = [
         f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min).",
     ]
-    if v:
+    if v and "neg_elbo" in v:
         lines.append(
             f"validation: -ELBO {v['neg_elbo']:.2f} nats/sentence (reconstruction "
             f"{v['reconstruction']:.2f} + KL {v['kl']:.2f}), PPL <= {v['ppl_bound']:.2f}, "
             f"active units {v['active_units']}"
         )
-    lines.append(f"checkpoint: {result.run_dir / 'last'}  (best by validation -ELBO: {result.run_dir / 'best'})")
+    if v and "accuracy" in v:  # a labelled run with a classifier, whose best is by this
+        lines.append(f"validation: accuracy {v['accuracy']:.4f}, classification NLL {v['class_nll']:.4f}")
+    best_by = "classification error" if v and "error" in v else "-ELBO"
+    lines.append(f"checkpoint: {result.run_dir / 'last'}  (best by validation {best_by}: {result.run_dir / 'best'})")
     return "\n".join(lines + result.notes)
 

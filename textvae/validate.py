@@ -27,6 +27,7 @@ def evaluate_elbo(
     device: torch.device,
     seed: int,
     with_mutual_information: bool = False,
+    labels: list[list[int]] | None = None,
 ) -> dict[str, float]:
     """The negative ELBO at beta = 1 and its parts over a whole split, one z ~ q(z|x) per
     sentence, plus the ELBO-bound perplexity and active units (CONVENTIONS.md).
@@ -34,6 +35,9 @@ def evaluate_elbo(
     Args:
         with_mutual_information: also return ``mutual_information`` (nats), estimated from the
             posteriors and the z this pass drew (a VAE only; the aggressive remedy needs it).
+        labels: per sentence (F,) class ids, for a labelled model
+            (:class:`~textvae.models.labelled.LabelledSentenceVAE`): the figures are then those
+            of x given its labels (q(z | x, y), p(x | y, z); without -log p(y)).
 
     Returns:
         ``neg_elbo``, ``reconstruction``, ``kl`` (nats per sentence), ``ppl_bound``
@@ -51,7 +55,8 @@ def evaluate_elbo(
     for indices in sampler.batches(0):
         batch = collate([ids[i] for i in indices], bos_id=tokenizer.bos_id,
                         eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id).to(device)
-        out = model(batch.ids, batch.lengths, generator=generator)  # float32: exact figures
+        given = () if labels is None else (torch.tensor([labels[i] for i in indices], device=device),)
+        out = model(batch.ids, batch.lengths, *given, generator=generator)  # float32: exact figures
         total_rec += reconstruction_nll(out.logits, out.targets, batch.lengths).sum().item()
         if out.mu is not None:
             total_kl += kl_standard_normal(out.mu.float(), out.logvar.float()).sum().item()

@@ -13,10 +13,11 @@ IMAGE_CONFIGS = [
 ]
 
 
-def test_the_five_image_configs_ship():
+def test_the_image_configs_ship():
     names = {p.name for p in IMAGE_CONFIGS}
     assert names == {"mnist_vae.yaml", "mnist_vae_burda.yaml", "mnist_conv_vae.yaml",
-                     "sprites_betavae.yaml", "mnist_vqvae.yaml"}
+                     "sprites_betavae.yaml", "mnist_vqvae.yaml", "mnist_m1.yaml",
+                     "mnist_m2.yaml", "mnist_m1m2.yaml"}
 
 
 @pytest.mark.parametrize("path", IMAGE_CONFIGS, ids=lambda p: p.name)
@@ -77,3 +78,26 @@ def test_image_configs_share_the_checks_of_the_train_section(tmp_path):
     with pytest.raises(ConfigError, match=r"duplicate key 'latent_dim' in section 'model' "
                                           r"\(lines 2 and 4\)"):
         load_image_config(path)
+
+
+def test_the_semi_supervised_configs_load_as_such_and_their_keys_are_documented():
+    import dataclasses
+
+    from textvae.image.config import ImageDataConfig, SemiSupConfig, SemiSupTrainConfig
+    from textvae.image.m2 import M2Config
+
+    for name in ("mnist_m2", "mnist_m1m2"):
+        cfg = load_image_config(CONFIG_DIR / f"{name}.yaml")
+        assert isinstance(cfg, SemiSupConfig) and cfg.data.labels_per_class == 10
+    assert load_image_config(CONFIG_DIR / "mnist_m1m2.yaml").model.m1_checkpoint == "runs/mnist_m1"
+    m1 = load_image_config(CONFIG_DIR / "mnist_m1.yaml").model
+    assert (m1.hidden_dims, m1.latent_dim, m1.activation) == ([600, 600], 50, "softplus")
+    page = (CONFIG_DIR.parents[1] / "docs" / "configs.md").read_text(encoding="utf-8")
+    keys = [f"data.{f.name}" for f in dataclasses.fields(ImageDataConfig)
+            if f.name in ("labels_per_class", "label_seed")]
+    keys += [f"model.{f.name}" for f in dataclasses.fields(M2Config)]
+    keys += [f"train.{f.name}" for f in dataclasses.fields(SemiSupTrainConfig)
+             if f.name in ("labelled_batch_size", "alpha_scale")]
+    assert not [k for k in keys if f"`{k}`" not in page]
+    with pytest.raises(ConfigError, match="data.labels_per_class must be positive"):
+        load_image_config(None, ["model.model_type=m2", "data.labels_per_class=0"])

@@ -7,6 +7,8 @@
     tv.sample(5, prior="aggregate", seed=0)
     tv.interpolate("the dog barked .", "the cats ran .", steps=8)
     tv.save_pretrained("my-model")                   # one folder to share (docs/sharing.md)
+    cv = textvae.load("runs/grammar_cvae")           # a labelled run: a LabelledTextVAE
+    cv.sample(3, label={"tense": "past"}); cv.transfer(["the cat sleeps ."], "tense=past")
     textvae.from_pretrained("my-model")              # or a Hugging Face Hub repo id
 
 Every method takes and returns sentences (strings), in batches. Decoding options (``method``,
@@ -22,16 +24,20 @@ methods), :mod:`.prior` (the aggregate prior, a diagonal Gaussian mixture), :mod
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 
 from textvae.api.hub import download
+from textvae.api.labelled import LabelledTextVAE
 from textvae.api.model import CHUNK, MAX_ENCODE_TOKENS, TextVAE
 from textvae.api.prior import AGGREGATE_PRIOR_FILE, PRIORS, DiagonalGMM, fit_diagonal_gmm
 from textvae.checkpoint import load_checkpoint, load_weights
+from textvae.data.labels import LabelSet
 from textvae.device import resolve_device
 from textvae.errors import CheckpointError, InputError, NoLatentSpaceError
 from textvae.generate import DEFAULT_MAX_LEN
+from textvae.models.labelled import build_labelled_model
 from textvae.models.sentence_vae import build_model
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "PRIORS",
     "DiagonalGMM",
     "InputError",
+    "LabelledTextVAE",
     "NoLatentSpaceError",
     "TextVAE",
     "fit_diagonal_gmm",
@@ -74,12 +81,27 @@ def load(checkpoint_dir: str | os.PathLike[str], device: str | torch.device = "a
     resolved = resolve_device(device)
     ckpt = load_checkpoint(checkpoint_dir)
     tokenizer = ckpt.tokenizer
+    if ckpt.config.labels.factors:  # a conditional VAE or M2 (docs/labels.md)
+        return _load_labelled(ckpt, resolved)
     model = build_model(ckpt.config.model, tokenizer.vocab_size, tokenizer.pad_id)
     load_weights(model, ckpt)
     # The resolved directory: if training moves `best` on later, the fitted aggregate prior
     # still lands beside the weights it was fitted to.
     return TextVAE(model, tokenizer, ckpt.config, device=resolved, path=ckpt.path.resolve(),
                    meta=ckpt.meta)
+
+
+def _load_labelled(ckpt: Any, device: torch.device) -> LabelledTextVAE:
+    if "labels" not in ckpt.meta:
+        raise CheckpointError(f"{ckpt.path}: a labelled run's checkpoint has no label set in meta.json")
+    label_set = LabelSet.from_dict(ckpt.meta["labels"])
+    cfg = ckpt.config
+    model = build_labelled_model(cfg.model, ckpt.tokenizer.vocab_size, ckpt.tokenizer.pad_id, label_set.sizes,
+                                 label_embed_dim=cfg.labels.embed_dim,
+                                 with_classifier=cfg.labels.mode != "conditional", classifier=cfg.labels.classifier)
+    load_weights(model, ckpt)
+    return LabelledTextVAE(model, ckpt.tokenizer, cfg, label_set, device=device, path=ckpt.path.resolve(),
+                           meta=ckpt.meta)
 
 
 def from_pretrained(

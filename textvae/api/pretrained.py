@@ -97,7 +97,7 @@ class Sharing:
         try:
             tmp.mkdir()
             write_checkpoint_files(tmp, config=self.config, tokenizer=self.tokenizer,
-                                   model_state=self.model.state_dict(), trainer_state=None,
+                                   model_state=self._state_to_share(), trainer_state=None,
                                    meta=meta)
             if prior is not None:
                 save_prior_file(prior.to("cpu"), tmp / AGGREGATE_PRIOR_FILE)
@@ -111,6 +111,10 @@ class Sharing:
                 raise FileWriteError(f"cannot write {target}: {err.strerror or err}") from None
             raise
         return target
+
+    def _state_to_share(self) -> dict:
+        """The weights the folder holds (a labelled model adds its label parts)."""
+        return self.model.state_dict()
 
     def _prior_to_share(
         self, target: Path, log: Callable[[str], None]

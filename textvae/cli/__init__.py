@@ -22,6 +22,7 @@ from textvae.cli.data import add_data_commands
 from textvae.cli.evaluate import add_evaluate_command
 from textvae.cli.generate import add_generation_commands
 from textvae.cli.image import add_image_commands
+from textvae.cli.labels import add_label_commands
 from textvae.cli.report import add_report_commands
 from textvae.cli.share import add_sharing_commands
 from textvae.cli.train import add_train_commands
@@ -40,6 +41,7 @@ def build_parser() -> Parser:
     add_data_commands(commands)
     add_train_commands(commands)
     add_generation_commands(commands)
+    add_label_commands(commands)
     add_bench_command(commands)
     add_evaluate_command(commands)
     add_image_commands(commands)

@@ -82,6 +82,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     start = time.perf_counter()  # the whole command, loading the model included
     use_free_cores()
     tv = load(args.checkpoint, device=args.device)
+    if hasattr(tv, "label_set"):  # a labelled run: docs/labels.md
+        return _evaluate_labelled(args, tv, start)
     report = evaluate_split(
         tv, args.split, sentences=args.sentences, seed=args.seed, samples=args.iw_samples,
         batch_size=args.batch_size, memory_mb=args.memory_mb,
@@ -97,4 +99,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     write_json(output, report, make_parents=True)
     print(format_report(report))
     print(f"total {report['timing']['total_seconds']:.1f} s; report written to {output}")
+    return 0
+
+
+def _evaluate_labelled(args: argparse.Namespace, tv, start: float) -> int:
+    from textvae.evaluate.labels import evaluate_labelled, format_labelled_report
+    from textvae.files import write_json
+
+    report = evaluate_labelled(tv, args.split, seed=args.seed, log=lambda message: None)
+    report["total_seconds"] = time.perf_counter() - start
+    output = args.output or tv.path / f"eval-labels-{args.split}.json"
+    write_json(output, report, make_parents=True)
+    print(format_labelled_report(report))
+    print(f"total {report['total_seconds']:.1f} s; report written to {output}")
     return 0

@@ -91,14 +91,21 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     tv = _load_model(args)
     method = args.method or (DEFAULT_METHOD if tv.latent_dim is not None else "sample")
     options = _decoding(args, method)
+    labelled = {}
+    if args.label:
+        if not hasattr(tv, "label_set"):
+            raise UsageError(f"--label: {tv.path} is not a labelled run (it was trained without labels; "
+                             "docs/labels.md)")
+        labelled = {"label": args.label}
     if args.prior == "aggregate" and tv.latent_dim is not None:
         tv.aggregate_prior(log=_note)  # read, or fitted once (minutes) and saved: say so
-    rows = tv.iter_sample(args.n, prior=args.prior, seed=args.seed, return_latents=True, **options)
+    rows = tv.iter_sample(args.n, prior=args.prior, seed=args.seed, return_latents=True, **labelled,
+                          **options)
     if args.format == "text":
         lines = (text for text, _ in rows)
     else:
         prior = args.prior if tv.latent_dim is not None else None  # the LM has no prior
-        settings = _settings(args, tv, options, prior=prior)
+        settings = _settings(args, tv, options, prior=prior, **labelled)
         lines = (
             json.dumps({"index": i, "text": text, "z": None if z is None else z.tolist(),
                         "settings": settings})
@@ -301,6 +308,11 @@ def add_generation_commands(commands) -> None:
     sample.add_argument(
         "--prior", choices=["standard", "aggregate"], default="standard",
         help="standard N(0, I) (default) or the aggregate prior fitted to training codes",
+    )
+    sample.add_argument(
+        "--label", action="append", default=[], metavar="FACTOR=VALUE",
+        help="a labelled run: generate with this label (repeat for several factors; the others "
+        "are drawn from the uniform prior)",
     )
     sample.set_defaults(func=_cmd_sample)
 

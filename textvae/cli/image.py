@@ -1,4 +1,4 @@
-"""``textvae image train|evaluate|sample|plot``: thin wrappers over textvae.image.
+"""``textvae image train|evaluate|sample|plot|classify|analogy``: thin wrappers over textvae.image.
 
 Registered on the main parser by :func:`add_image_commands`. Heavy imports (torch, matplotlib)
 happen inside the handlers, so ``textvae --help`` stays instant. User errors are
@@ -11,7 +11,13 @@ import argparse
 import json
 import sys
 
-from textvae.cli.common import add_train_args, check_output_file, positive_int, run_training
+from textvae.cli.common import (
+    UsageError,
+    add_train_args,
+    check_output_file,
+    positive_int,
+    run_training,
+)
 from textvae.errors import TextVAEError
 
 PLOTS = ("samples", "reconstructions", "manifold", "traversals", "curves")
@@ -25,15 +31,33 @@ def _config(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from textvae.image.train import train_image
+    from textvae.image.config import SemiSupConfig
 
-    status, _ = run_training(args, _config(args), train_image)
+    config = _config(args)
+    if isinstance(config, SemiSupConfig):  # M2, M1+M2, the classifier alone
+        from textvae.image.semisup_train import train_semisup as train
+    else:
+        from textvae.image.train import train_image as train
+    status, _ = run_training(args, config, train)
     return status
+
+
+def _is_semisup(run: str) -> bool:
+    from textvae.image.config import SEMI_SUPERVISED_TYPES
+    from textvae.image.train import image_model_type
+
+    return image_model_type(run) in SEMI_SUPERVISED_TYPES
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out")  # before the minutes of evaluation
-    from textvae.files import write_text
+
+    if _is_semisup(args.run):
+        from textvae.image.classify import evaluate_semisup_run
+
+        result = evaluate_semisup_run(args.run, split=args.split, max_images=args.max_images,
+                                      offset=args.offset, device=args.device, seed=args.seed)
+        return _print_json(result, args.out)
     from textvae.image.report import evaluate_run
 
     result = evaluate_run(
@@ -42,10 +66,52 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         beta_vae_train=args.beta_vae_train, beta_vae_test=args.beta_vae_test,
         mig_images=args.mig_images, log=lambda msg: print(msg, file=sys.stderr),
     )
+    return _print_json(result, args.out)
+
+
+def _print_json(result: dict, out: str | None) -> int:
+    from textvae.files import write_text
+
     text = json.dumps(result, indent=2)
     print(text)
-    if args.out:
-        write_text(args.out, text + "\n")
+    if out:
+        write_text(out, text + "\n")
+    return 0
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    if bool(args.images) == (args.split is not None):
+        raise UsageError("give image files to classify, or --split valid|test, not both")
+    from textvae.image.classify import classify_files, classify_images
+    from textvae.image.report import test_images
+    from textvae.image.semisup_train import LABEL_FACTOR, class_ids, load_semisup_model
+
+    model, cfg, _, label_set = load_semisup_model(args.checkpoint, args.device)
+    values = label_set.factors[LABEL_FACTOR]
+    if args.images:
+        for row in classify_files(model, label_set, args.images):
+            probs = " ".join(f"{v}:{p:.3f}" for v, p in row["probabilities"].items())
+            print(f"{row['file']}\t{LABEL_FACTOR}={row['predicted']}\t{probs}")
+        return 0
+    images, labels = test_images(cfg, args.split, args.max_images, args.offset)
+    probs = classify_images(model, images)  # (N, K)
+    truth = class_ids(labels, label_set)
+    for i, (p, y) in enumerate(zip(probs, truth, strict=True)):
+        shown = " ".join(f"{v}:{q:.3f}" for v, q in zip(values, p, strict=True))
+        print(f"{args.split}[{args.offset + i}]\ttrue={values[int(y)]}\t"
+              f"predicted={values[int(p.argmax())]}\t{shown}")
+    correct = int((probs.argmax(dim=1) == truth).sum())
+    print(f"accuracy {correct}/{len(truth)} = {correct / max(len(truth), 1):.4f}", file=sys.stderr)
+    return 0
+
+
+def _cmd_analogy(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out", make_parents=True)
+    from textvae.image.classify import analogy_from_run
+
+    path = analogy_from_run(args.checkpoint, args.out, n=args.n, split=args.split,
+                            device=args.device)
+    print(f"wrote {path}")
     return 0
 
 
@@ -116,7 +182,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def add_image_commands(commands) -> None:
     """Add ``image`` and its subcommands to the main parser's subparsers."""
     image = commands.add_parser(
-        "image", help="image VAEs (MNIST, sprites): train, evaluate, sample, plot"
+        "image",
+        help="image VAEs (MNIST, sprites): train, evaluate, sample, plot; M2: classify, analogy"
     )
     sub = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
 
@@ -166,3 +233,26 @@ def add_image_commands(commands) -> None:
     plot.add_argument("kind", choices=PLOTS)
     picture_args(plot, 16)
     plot.set_defaults(func=_cmd_plot)
+
+    classify = sub.add_parser(
+        "classify", help="class probabilities q(y|x) of images, from a semi-supervised run (M2)"
+    )
+    classify.add_argument("images", nargs="*", metavar="IMAGE",
+                          help="image files (PNG, ...; grey levels, resized to the model's side)")
+    classify.add_argument("-c", "--checkpoint", required=True, help="a run directory or checkpoint")
+    classify.add_argument("--split", choices=["valid", "test"],
+                          help="classify the run's own valid or test images instead (with labels)")
+    classify.add_argument("--max-images", type=positive_int, help="with --split: N images only")
+    classify.add_argument("--offset", type=int, default=0, help="with --split: start at this image")
+    classify.add_argument("--device", default="auto")
+    classify.set_defaults(func=_cmd_classify)
+
+    analogy = sub.add_parser(
+        "analogy", help="M2's analogy figure: each row one test image's z decoded with every class"
+    )
+    analogy.add_argument("-c", "--checkpoint", required=True, help="a run directory or checkpoint")
+    analogy.add_argument("--out", required=True, help="the PNG to write")
+    analogy.add_argument("--n", type=positive_int, default=10, help="rows (default %(default)s)")
+    analogy.add_argument("--split", default="test", choices=["valid", "test"])
+    analogy.add_argument("--device", default="auto")
+    analogy.set_defaults(func=_cmd_analogy)

@@ -14,13 +14,16 @@ from textvae.errors import TextVAEError
 def _cmd_train(args: argparse.Namespace) -> int:
     from textvae.config import load_config
     from textvae.train import train
+    from textvae.train_labelled import train_labelled
 
     cfg = load_config(*_config_and_overrides(args))
-    status, result = run_training(args, cfg, train)
+    labelled = bool(cfg.labels.factors)
+    status, result = run_training(args, cfg, train_labelled if labelled else train)
     # Under torchrun only rank 0 shows samples (the others have no run directory of their own).
-    if status == 0 and cfg.model.model_type == "vae" and os.environ.get("RANK", "0") == "0":
+    shows = cfg.model.model_type == "vae" and cfg.labels.mode != "classifier"
+    if status == 0 and shows and os.environ.get("RANK", "0") == "0":
         try:
-            _show_samples(result.run_dir, cfg)
+            (_show_labelled_samples if labelled else _show_samples)(result.run_dir, cfg)
         except Exception as err:  # noqa: BLE001 - the run is judged by its training, not this
             reason = str(err) if isinstance(err, TextVAEError) else f"{type(err).__name__}: {err}"
             print("textvae: warning: the run finished and its checkpoint is saved, but the "
@@ -56,6 +59,18 @@ def _config_and_overrides(args: argparse.Namespace) -> tuple[str, list[str]]:
 def _yaml_string(text: str) -> str:
     """A path as a YAML string literal (a name like `null` or `1e3` stays a string)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def _show_labelled_samples(run_dir, cfg) -> None:
+    """End a labelled run with two prior samples for each value of its first factor."""
+    from textvae.api import load
+
+    tv = load(run_dir, device=cfg.train.device)
+    factor, values = next(iter(tv.label_set.factors.items()))
+    print(f"samples from N(0, I) with each {factor}:")
+    for value in values:
+        for text in tv.sample(2, label={factor: value}, seed=0):
+            print(f"  {factor}={value}: {text}")
 
 
 def _show_samples(run_dir, cfg) -> None:

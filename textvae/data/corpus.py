@@ -104,20 +104,7 @@ def build_corpus(
     """
     if tokenizer is None:
         train = load_sentences(cfg, "train")
-        tok_cfg = cfg.tokenizer
-        tokenizer = build_tokenizer(
-            tok_cfg.kind,
-            train.sentences,
-            min_freq=tok_cfg.min_freq,
-            max_size=tok_cfg.max_size,
-            unk_token=tok_cfg.unk_token,
-            vocab_size=tok_cfg.vocab_size,
-            model_type=tok_cfg.model_type,
-            lowercase=tok_cfg.lowercase,
-            split_punctuation=tok_cfg.split_punctuation,
-            hf_tokenizer=tok_cfg.hf_tokenizer,
-        )
-        log(f"tokenizer: {tok_cfg.kind}, {tokenizer.vocab_size} ids")
+        tokenizer = fit_tokenizer(cfg, train.sentences, log)
         loaded = {"train": train}
     else:
         loaded = {}
@@ -136,6 +123,25 @@ def build_corpus(
         corpus.ids[split] = ids
         corpus.sentences[split] = sents.sentences
     return corpus
+
+
+def fit_tokenizer(cfg: DataConfig, sentences: list[str], log: Callable[[str], None] = print) -> Tokenizer:
+    """The tokenizer ``cfg.tokenizer`` asks for, fit on ``sentences`` (the training split)."""
+    tok_cfg = cfg.tokenizer
+    tokenizer = build_tokenizer(
+        tok_cfg.kind,
+        sentences,
+        min_freq=tok_cfg.min_freq,
+        max_size=tok_cfg.max_size,
+        unk_token=tok_cfg.unk_token,
+        vocab_size=tok_cfg.vocab_size,
+        model_type=tok_cfg.model_type,
+        lowercase=tok_cfg.lowercase,
+        split_punctuation=tok_cfg.split_punctuation,
+        hf_tokenizer=tok_cfg.hf_tokenizer,
+    )
+    log(f"tokenizer: {tok_cfg.kind}, {tokenizer.vocab_size} ids")
+    return tokenizer
 
 
 def with_absolute_paths(cfg: DataConfig) -> DataConfig:

@@ -11,11 +11,12 @@ import contextlib
 import glob
 import os
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from textvae.data.labels import records_from_columns
 from textvae.errors import ConfigError, DataError
 
 LOCAL_BUILDERS = ("text", "json", "csv", "parquet")
@@ -36,6 +37,8 @@ class SentenceList:
     sentences: list[str]
     blank_lines: int
     source: str
+    # Per sentence, its labels (factor -> value) or None; None here: the source has no labels.
+    labels: list[dict[str, str] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.sentences)
@@ -97,16 +100,20 @@ def hold_out(train: SentenceList, fraction: float, seed: int) -> tuple[SentenceL
     Raises:
         DataError: fewer than two sentences, so nothing would be left on one side.
     """
-    n = len(train.sentences)
-    if n < 2:
-        raise DataError(f"{train.source} has {n} sentence; holding out a validation share needs at least 2")
-    n_valid = min(n - 1, max(1, round(fraction * n)))
-    held = set(random.Random(seed).sample(range(n), n_valid))
+    held = held_out_indices(len(train.sentences), fraction, seed, train.source)
     kept = [s for i, s in enumerate(train.sentences) if i not in held]
     valid = [s for i, s in enumerate(train.sentences) if i in held]
     where = f"{train.source} (seeded {fraction:g} held out)"
     return (SentenceList(kept, train.blank_lines, f"{where}, train part"),
             SentenceList(valid, 0, f"{where}, valid part"))
+
+
+def held_out_indices(n: int, fraction: float, seed: int, source: str = "the corpus") -> set[int]:
+    """Which of ``n`` training sentences :func:`hold_out` holds out (also for labelled ones)."""
+    if n < 2:
+        raise DataError(f"{source} has {n} sentence; holding out a validation share needs at least 2")
+    n_valid = min(n - 1, max(1, round(fraction * n)))
+    return set(random.Random(seed).sample(range(n), n_valid))
 
 
 def read_hf(
@@ -118,6 +125,7 @@ def read_hf(
     data_files: str | list[str] | dict[str, str | list[str]] | None = None,
     streaming: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    label_columns: Sequence[str] = (),
 ) -> SentenceList:
     """Read sentences through ``datasets.load_dataset``.
 
@@ -141,6 +149,8 @@ def read_hf(
         data_files: local files (required with a local builder; paths, globs or URLs).
         streaming: iterate without writing an Arrow cache (the sentences are still collected in memory).
         cache_dir: ``datasets`` cache directory; ``None`` uses its default.
+        label_columns: columns read as label factors (``SentenceList.labels``; a ``ClassLabel``
+            column gives its names; None or a negative id is unlabelled). Not with streaming.
 
     Raises:
         ConfigError: inconsistent arguments (e.g. a local builder without ``data_files``).
@@ -206,10 +216,26 @@ def read_hf(
             values = (
                 _stream_column(dataset, text_column, source) if streaming else dataset[text_column]
             )
+            if label_columns:
+                return _with_labels(dataset, values, label_columns, source)
             return _collect(values, source)
         except (datasets.exceptions.DatasetsError, ValueError, OSError) as e:
             # A streamed dataset reads (and can fail) only now.
             raise DataError(f"cannot read {source}: {type(e).__name__}: {_cause_message(e)}") from e
+
+
+def _with_labels(dataset: Any, texts: list[Any], columns: Sequence[str], source: str) -> SentenceList:
+    """:func:`_collect` of a (non-streamed) dataset, with its label columns kept in step."""
+    missing = [c for c in columns if c not in dataset.column_names]
+    if missing:
+        raise DataError(f"{source}: no label column {', '.join(map(repr, missing))}; available "
+                        f"columns: {list(dataset.column_names)}")
+    read = _collect(texts, source)
+    kept = [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
+    names = {c: dataset.features[c].names for c in columns if hasattr(dataset.features[c], "names")}
+    values = {c: dataset[c] for c in columns}
+    _, labels = records_from_columns(read.sentences, {c: [values[c][i] for i in kept] for c in columns}, names)
+    return SentenceList(read.sentences, read.blank_lines, source, labels=labels)
 
 
 def _stream_column(dataset: Iterable[Mapping[str, Any]], column: str, source: str) -> Iterator[Any]:

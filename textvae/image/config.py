@@ -17,6 +17,7 @@ from typing import Literal
 from textvae.config import KLScheduleConfig, TrainConfig, from_dict
 from textvae.config_files import apply_overrides, read_yaml
 from textvae.errors import ConfigError
+from textvae.image.m2 import M2Config
 from textvae.image.models import ImageModelConfig
 
 
@@ -37,6 +38,10 @@ class ImageDataConfig:
     Bernoulli(intensity) draw; validation and test sets are binarized once, with
     ``binarize_seed``) or ``grey`` (intensities in [0, 1], for a Gaussian decoder and bits/dim).
     ``valid_size`` training images are held out for validation (the last ones).
+
+    Semi-supervised runs (:class:`SemiSupConfig`): ``labels_per_class`` training images of each
+    class keep their label, drawn with ``label_seed`` (``textvae.data.labels.draw_per_class``);
+    the rest of the training split is unlabelled. Null: every training label is kept.
     """
 
     source: Literal["mnist", "hf", "sprites"] = "mnist"
@@ -51,8 +56,12 @@ class ImageDataConfig:
     pixels: Literal["binary", "grey"] = "binary"
     binarize_seed: int = 0
     valid_size: int = 1000
+    labels_per_class: int | None = None
+    label_seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.labels_per_class is not None and self.labels_per_class <= 0:
+            raise ConfigError(f"data.labels_per_class must be positive, got {self.labels_per_class}")
         if self.sprites_size <= 0:
             raise ConfigError(f"data.sprites_size must be positive, got {self.sprites_size}")
         if self.valid_size < 0:
@@ -92,14 +101,53 @@ class ImageConfig:
     train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
 
 
+@dataclass
+class SemiSupTrainConfig(ImageTrainConfig):
+    """:class:`ImageTrainConfig` and what a semi-supervised run adds: every step trains on
+    ``batch_size`` unlabelled images and ``labelled_batch_size`` labelled ones (cycling through
+    the labelled set); ``alpha_scale`` weighs the classification term per example (0.1 is
+    Kingma et al.'s alpha = 0.1 N; :mod:`textvae.semisupervised`)."""
+
+    labelled_batch_size: int = 100
+    alpha_scale: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.labelled_batch_size <= 0:
+            raise ConfigError(
+                f"train.labelled_batch_size must be positive, got {self.labelled_batch_size}")
+        if self.alpha_scale < 0:
+            raise ConfigError(f"train.alpha_scale must be >= 0, got {self.alpha_scale}")
+
+
+@dataclass
+class SemiSupConfig:
+    """A semi-supervised image run (M2, M1+M2, or the classifier alone): data, model, train."""
+
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    model: M2Config = field(default_factory=M2Config)
+    train: SemiSupTrainConfig = field(default_factory=SemiSupTrainConfig)
+
+
+SEMI_SUPERVISED_TYPES = ("m2", "classifier")  # model.model_type values of SemiSupConfig
+
+
+def config_class_for(model_type: str | None) -> type:
+    """The config class of an image run whose ``model.model_type`` is ``model_type``."""
+    return SemiSupConfig if model_type in SEMI_SUPERVISED_TYPES else ImageConfig
+
+
 def load_image_config(
     path: str | Path | None = None, overrides: list[str] | None = None
-) -> ImageConfig:
-    """Defaults, then the YAML file (if any), then dotted ``--set`` overrides.
+) -> ImageConfig | SemiSupConfig:
+    """Defaults, then the YAML file (if any), then dotted ``--set`` overrides. A
+    ``model.model_type`` of ``m2`` or ``classifier`` makes a :class:`SemiSupConfig`.
 
     Raises:
         ConfigError: for a missing file, bad YAML, unknown keys, wrong types or invalid choices.
     """
     data = read_yaml(path) if path is not None else {}
     apply_overrides(data, overrides or [])
-    return from_dict(ImageConfig, data)
+    model = data.get("model")
+    model_type = model.get("model_type") if isinstance(model, dict) else None
+    return from_dict(config_class_for(model_type), data)

@@ -50,7 +50,7 @@ class ImageModelConfig:
     image_channels: int = 1
     image_size: int = 28
     hidden_dims: list[int] = field(default_factory=lambda: [400])
-    activation: Literal["relu", "tanh"] = "relu"
+    activation: Literal["relu", "tanh", "softplus"] = "relu"
     latent_dim: int = 20
     decoder: Literal["bernoulli", "gaussian"] = "bernoulli"
     beta: float = 1.0
@@ -114,8 +114,11 @@ class ImageOutput(NamedTuple):
     codes: Tensor | None = None
 
 
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
+
+
 def _activation(name: str) -> nn.Module:
-    return nn.Tanh() if name == "tanh" else nn.ReLU()
+    return _ACTIVATIONS[name]()
 
 
 def _mlp(sizes: list[int], activation: str) -> nn.Sequential:

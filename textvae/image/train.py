@@ -25,6 +25,7 @@ this pipeline (tests/image/test_pipeline.py pins them).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -40,11 +41,12 @@ from textvae.checkpoint import (
     load_weights,
     point_link,
     prune_checkpoints,
+    resolve_checkpoint_dir,
     write_checkpoint,
 )
 from textvae.device import autocast, resolve_device
-from textvae.errors import TextVAEError
-from textvae.image.config import ImageConfig
+from textvae.errors import CheckpointError, TextVAEError
+from textvae.image.config import SEMI_SUPERVISED_TYPES, ImageConfig
 from textvae.image.data import ImageSplits, binarize, evaluation_images, load_image_splits
 from textvae.image.evaluate import evaluate_images, image_objective
 from textvae.image.models import ImageVAE, build_image_model
@@ -291,8 +293,23 @@ def load_image_model(path: str | Path, device: str = "auto") -> tuple[nn.Module,
         CheckpointError: if the checkpoint is missing, unreadable, a text checkpoint, or its
             weights do not fit its config.
     """
+    if image_model_type(path) in SEMI_SUPERVISED_TYPES:
+        raise CheckpointError(
+            f"{path} holds a semi-supervised model (M2, M1+M2 or its classifier); use "
+            "`textvae image classify|analogy|evaluate` for it"
+        )
     checkpoint = load_checkpoint(path, kind="image", config_class=ImageConfig)
     model = build_image_model(checkpoint.config.model)
     load_weights(model, checkpoint)
     model.to(resolve_device(device)).eval()
     return model, checkpoint.config, checkpoint.meta
+
+
+def image_model_type(path: str | Path) -> str | None:
+    """The ``model_type`` a checkpoint's meta.json names, or None where it cannot be read (the
+    loader then gives its own error)."""
+    try:
+        meta = json.loads((resolve_checkpoint_dir(path) / "meta.json").read_text())
+    except (CheckpointError, OSError, ValueError):
+        return None
+    return meta.get("model_type") if isinstance(meta, dict) else None

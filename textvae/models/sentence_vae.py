@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from textvae.models import gaussian
+from textvae.models.positions import full_precision, gather_rows, nonpad_positions, on_host
 from textvae.models.rnn import RNNState, final_hidden, init_state, make_rnn
 
 
@@ -130,6 +131,10 @@ class SentenceVAE(nn.Module):
         tie_embeddings: share the output projection's weight with the embedding table
             (needs ``embed_dim == decoder_hidden_dim``).
         dropout: dropout on embeddings, between stacked RNN layers and on decoder outputs.
+        condition_dim: C, the size of a condition vector c (a labelled model's label
+            embeddings, :mod:`textvae.models.labelled`) that the posterior heads read beside the
+            encoder summary, q(z | x, c), and the decoder beside z, p(x | z, c): its ``z`` is
+            then the (B, Z + C) concatenation ``[z, c]``. 0: no condition.
     """
 
     def __init__(
@@ -150,6 +155,7 @@ class SentenceVAE(nn.Module):
         tie_embeddings: bool,
         dropout: float,
         posterior_bn_gamma: float | None = None,
+        condition_dim: int = 0,
     ) -> None:
         super().__init__()
         if model_type not in MODEL_TYPES:
@@ -166,6 +172,7 @@ class SentenceVAE(nn.Module):
         self.decoder_layers = decoder_layers
         self.decoder_hidden_dim = decoder_hidden_dim
         self.bidirectional = bidirectional
+        self.condition_dim = condition_dim
         self.is_vae = model_type == "vae"
         # z is concatenated to the inputs only when there is a z.
         self.z_to_inputs = z_to_inputs and self.is_vae
@@ -183,15 +190,15 @@ class SentenceVAE(nn.Module):
                 rnn_type, embed_dim, encoder_hidden_dim, encoder_layers, bidirectional, dropout
             )
             directions = 2 if bidirectional else 1
-            summary_dim = encoder_layers * directions * encoder_hidden_dim  # L*D*H
+            summary_dim = encoder_layers * directions * encoder_hidden_dim + condition_dim  # L*D*H+C
             self.to_mu = nn.Linear(summary_dim, latent_dim)
             self.to_logvar = nn.Linear(summary_dim, latent_dim)
             self.mu_norm = (None if posterior_bn_gamma is None
                             else gaussian.FixedScaleBatchNorm(latent_dim, posterior_bn_gamma))  # BN-VAE
-            # z -> initial state of every decoder layer, (B, Z) -> (B, L*H).
-            self.latent_to_hidden = nn.Linear(latent_dim, decoder_layers * decoder_hidden_dim)
+            # [z, c] -> initial state of every decoder layer, (B, Z+C) -> (B, L*H).
+            self.latent_to_hidden = nn.Linear(latent_dim + condition_dim, decoder_layers * decoder_hidden_dim)
 
-        decoder_input_dim = embed_dim + (latent_dim if self.z_to_inputs else 0)
+        decoder_input_dim = embed_dim + (latent_dim + condition_dim if self.z_to_inputs else 0)
         self.decoder = make_rnn(
             rnn_type, decoder_input_dim, decoder_hidden_dim, decoder_layers, False, dropout
         )
@@ -202,9 +209,10 @@ class SentenceVAE(nn.Module):
     # ----------------------------------------------------------------------------- encoder
 
     def encode(
-        self, tokens: Tensor, lengths: Tensor, host_lengths: Sequence[int] | None = None
+        self, tokens: Tensor, lengths: Tensor, host_lengths: Sequence[int] | None = None,
+        condition: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Posterior parameters of q(z | x).
+        """Posterior parameters of q(z | x) (of q(z | x, c) given a (B, C) ``condition``).
 
         Args:
             tokens: (B, T) encoder input, words + eos then padding (``ids[:, 1:]``).
@@ -214,10 +222,15 @@ class SentenceVAE(nn.Module):
         Returns:
             ``(mu, logvar)``, each (B, Z).
         """
+        return self.posterior(self.summarize(tokens, lengths, host_lengths), condition)
+
+    def summarize(self, tokens: Tensor, lengths: Tensor, host_lengths: Sequence[int] | None = None
+                  ) -> Tensor:
+        """The encoder's final state of each sentence: (B, T) -> (B, L*D*H)."""
         if not self.is_vae:
             raise ValueError("the LM baseline (model_type='lm') has no encoder")
         x = self.dropout(self.embedding(tokens))  # (B, T, E)
-        host_lengths = _on_host(lengths, host_lengths)
+        host_lengths = on_host(lengths, host_lengths)
         if min(host_lengths) == tokens.shape[1]:
             # No row is padded (length-bucketed training batches mostly are like this): the
             # plain run already ends at every row's true end, and skips the packing, which
@@ -229,10 +242,18 @@ class SentenceVAE(nn.Module):
             packed = pack_padded_sequence(x, torch.tensor(host_lengths), batch_first=True,
                                           enforce_sorted=False)  # CPU lengths, as it wants
             _, state = self.encoder(packed)  # (L*D, B, H), returned in the original batch order
-        summary = final_hidden(state, self.encoder_layers, self.bidirectional)  # (B, L*D*H)
+        return final_hidden(state, self.encoder_layers, self.bidirectional)  # (B, L*D*H)
+
+    def posterior(self, summary: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(B, L*D*H) summaries [and (B, C) conditions] -> ``(mu, logvar)``, each (B, Z)."""
+        if (condition is None) != (self.condition_dim == 0):
+            raise ValueError(f"this model takes a condition of size {self.condition_dim}"
+                             if self.condition_dim else "this model takes no condition")
+        if condition is not None:
+            summary = torch.cat([summary, condition.to(summary.dtype)], dim=1)  # (B, L*D*H+C)
         # The posterior parameters stay in float32 even under autocast: they are tiny, and a
         # bfloat16 mu (8-bit mantissa) would blur z and the KL.
-        with _full_precision(summary):
+        with full_precision(summary):
             summary = summary.float()
             mu = self.to_mu(summary)  # (B, Z)
             if self.mu_norm is not None:
@@ -267,7 +288,7 @@ class SentenceVAE(nn.Module):
             weight = self.output.weight  # any parameter: it fixes the device and dtype
             pre = weight.new_zeros(self.decoder_layers, batch_size, self.decoder_hidden_dim)
         else:
-            with _full_precision(z):
+            with full_precision(z):
                 pre = self.latent_to_hidden(z.float())  # (B, L*H), float32 like z itself
             pre = pre.view(z.shape[0], self.decoder_layers, self.decoder_hidden_dim)  # (B, L, H)
             pre = pre.transpose(0, 1).contiguous()  # (L, B, H); cuDNN wants it contiguous
@@ -310,7 +331,7 @@ class SentenceVAE(nn.Module):
             (N, V) logits, N = ``lengths.sum()``, rows in row-major order over (b, t) with
             ``t < lengths[b]``: sentence 0's positions in order, then sentence 1's, ...
         """
-        positions = nonpad_positions(_on_host(lengths, host_lengths), inputs.shape[1],
+        positions = nonpad_positions(on_host(lengths, host_lengths), inputs.shape[1],
                                      inputs.device)
         return self._decode(inputs, z, positions)
 
@@ -318,7 +339,7 @@ class SentenceVAE(nn.Module):
         """:meth:`decode` given the non-pad positions (:func:`nonpad_positions`)."""
         state = self.initial_state(z, inputs.shape[0])
         outputs, _ = self.decoder(self._decoder_inputs(inputs, z), state)  # (B, T, H)
-        hidden = _gather_rows(outputs, positions)  # (N, H), row-major over (b, t)
+        hidden = gather_rows(outputs, positions)  # (N, H), row-major over (b, t)
         return self.output(self.dropout(hidden))  # (N, V)
 
     def decode_step(
@@ -353,6 +374,7 @@ class SentenceVAE(nn.Module):
         generator: torch.Generator | None = None,
         eps: Tensor | None = None,
         host_lengths: Sequence[int] | None = None,
+        condition: Tensor | None = None,
     ) -> SentenceVAEOutput:
         """Encode, sample z, decode with teacher forcing.
 
@@ -365,6 +387,7 @@ class SentenceVAE(nn.Module):
             eps: (B, Z) the reparameterization noise itself (overrides ``generator``).
             host_lengths: ``lengths`` as Python ints (``Batch.host_lengths``); given, the pass
                 never waits for the device. Default: read from ``lengths``.
+            condition: (B, C) the condition vector c, for a model built with ``condition_dim``.
 
         Returns:
             A :class:`SentenceVAEOutput`; ``logits``/``targets`` rows are grouped by sentence.
@@ -372,49 +395,25 @@ class SentenceVAE(nn.Module):
         targets_padded = ids[:, 1:]  # (B, T): words + eos, also the encoder input
         if decoder_inputs is None:
             decoder_inputs = ids[:, :-1]  # (B, T): bos + words
-        host_lengths = _on_host(lengths, host_lengths)
+        host_lengths = on_host(lengths, host_lengths)
         mu = logvar = z = None
         if self.is_vae:
-            mu, logvar = self.encode(targets_padded, lengths, host_lengths)  # (B, Z) each
+            mu, logvar = self.encode(targets_padded, lengths, host_lengths, condition)  # (B, Z) each
             z = self.reparameterize(mu, logvar, generator=generator, eps=eps)  # (B, Z)
         positions = nonpad_positions(host_lengths, targets_padded.shape[1], ids.device)  # (N,)
-        logits = self._decode(decoder_inputs, z, positions)  # (N, V)
-        targets = _gather_rows(targets_padded.unsqueeze(-1), positions).squeeze(-1)  # (N,)
+        logits = self._decode(decoder_inputs, with_condition(z, condition), positions)  # (N, V)
+        targets = gather_rows(targets_padded.unsqueeze(-1), positions).squeeze(-1)  # (N,)
         return SentenceVAEOutput(logits, targets, mu, logvar, z, lengths)
 
 
-def nonpad_positions(host_lengths: Sequence[int], width: int, device: torch.device
-                     ) -> Tensor | None:
-    """Where the non-pad positions of a (B, T) batch lie in its flattened (B*T) rows: (N,) long,
-    row-major over (b, t) with ``t < host_lengths[b]``; None when no row is padded (all of them).
-
-    Built on the host from the host lengths and copied without waiting (``non_blocking``): a
-    boolean mask would make the device count its True entries and the host wait for the count.
-    """
-    if min(host_lengths) == width:
-        return None
-    flat = [row * width + t for row, n in enumerate(host_lengths) for t in range(n)]
-    return torch.tensor(flat).to(device, non_blocking=True)
+def with_condition(z: Tensor | None, condition: Tensor | None) -> Tensor | None:
+    """The decoder's conditioning input: (B, Z) z, or (B, Z + C) ``[z, c]`` with a condition."""
+    if z is None or condition is None:
+        return z
+    return torch.cat([z, condition.to(z.dtype)], dim=1)
 
 
-def _gather_rows(x: Tensor, positions: Tensor | None) -> Tensor:
-    """(B, T, H) -> (N, H): the rows at ``positions`` of ``x`` flattened over (b, t)."""
-    flat = x.reshape(-1, x.shape[-1])  # (B*T, H)
-    return flat if positions is None else flat.index_select(0, positions)
-
-
-def _on_host(lengths: Tensor, host_lengths: Sequence[int] | None) -> Sequence[int]:
-    """The lengths as Python ints: ``host_lengths`` when given, else read from the device
-    (one wait on a GPU)."""
-    return lengths.tolist() if host_lengths is None else host_lengths
-
-
-def _full_precision(like: Tensor):
-    """A context that switches autocast off on ``like``'s device (float32 inside)."""
-    return torch.autocast(like.device.type, enabled=False)
-
-
-def build_model(cfg: ModelConfig, vocab_size: int, pad_id: int) -> SentenceVAE:
+def build_model(cfg: ModelConfig, vocab_size: int, pad_id: int, condition_dim: int = 0) -> SentenceVAE:
     """Turn a :class:`ModelConfig` into a :class:`SentenceVAE` (the only reader of the config).
 
     Args:
@@ -441,4 +440,5 @@ def build_model(cfg: ModelConfig, vocab_size: int, pad_id: int) -> SentenceVAE:
         tie_embeddings=cfg.tie_embeddings,
         dropout=cfg.dropout,
         posterior_bn_gamma=cfg.posterior_bn_gamma,
+        condition_dim=condition_dim,
     )
