@@ -89,11 +89,11 @@ def test_textvae_train_takes_a_labels_section_and_ends_with_samples_per_value(tm
     train_file = write_labelled_tsv(tmp_path / "train.tsv", unlabelled=0)
     config = tmp_path / "cvae.yaml"
     config.write_text(
-        "data: {source: text, train_path: %s, valid_fraction: 0.2, tokenizer: {kind: word}}\n"
+        f"data: {{source: text, train_path: {train_file}, valid_fraction: 0.2, tokenizer: {{kind: word}}}}\n"
         "model: {embed_dim: 11, encoder_hidden_dim: 13, decoder_hidden_dim: 17, latent_dim: 7}\n"
         "labels: {factors: [colour], mode: conditional, embed_dim: 3}\n"
-        "train: {max_steps: 3, batch_size: 7, amp: 'off', threads: 1, out_dir: %s}\n"
-        % (train_file, tmp_path / "run"), encoding="utf-8")
+        f"train: {{max_steps: 3, batch_size: 7, amp: 'off', threads: 1, out_dir: {tmp_path / 'run'}}}\n",
+        encoding="utf-8")
     assert main(["train", "--config", str(config), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "samples from N(0, I) with each colour:" in out
