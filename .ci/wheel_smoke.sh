@@ -16,7 +16,8 @@ mkdir "$work/empty" && cd "$work/empty"
 python -c "import textvae, sys; assert '$repo' not in textvae.__file__, textvae.__file__; print('textvae from', textvae.__file__)"
 
 textvae --version
-textvae config --list | grep -q '^quickstart '
+textvae config --list > "$work/configs.txt"  # whole: grep -q would close the pipe at its match
+grep -q "^quickstart " "$work/configs.txt"
 small="--set train.max_minutes=null --set train.eval_every=25 --set train.checkpoint_every=25 --no-progress"
 # 1. A shipped config by name, with tiny budgets.
 textvae train --config quickstart --set data.grammar_size=600 --set train.max_steps=50 $small

@@ -128,3 +128,18 @@ def test_an_io_error_no_command_caught_is_one_line(error, message, evaluate_run,
     assert capsys.readouterr().err == f"textvae: error: {message}\n"
     with pytest.raises(OSError):
         main(["--debug", *argv])
+
+
+def test_a_reader_that_goes_away_ends_any_command_quietly_with_141(monkeypatch, capsys):
+    import io
+
+    class GoneReader(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            raise io.UnsupportedOperation("no descriptor")
+
+    monkeypatch.setattr("sys.stdout", GoneReader())
+    assert main(["config", "--list"]) == 141
+    assert capsys.readouterr().err == ""

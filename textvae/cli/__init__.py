@@ -25,6 +25,7 @@ from textvae.cli.image import add_image_commands
 from textvae.cli.labels import add_label_commands
 from textvae.cli.report import add_report_commands
 from textvae.cli.share import add_sharing_commands
+from textvae.cli.stream import silence_stdout
 from textvae.cli.train import add_train_commands
 from textvae.errors import TextVAEError
 from textvae.version import __version__
@@ -66,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("textvae: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, the shell's convention
+    except BrokenPipeError:  # the reader went away (`| head`, `| grep -q`): a quiet end
+        silence_stdout()
+        return 141  # 128 + SIGPIPE, the shell's convention
     except OSError as err:  # the last resort: an I/O error no command turned into a message
         if args.debug:
             raise

@@ -31,7 +31,7 @@ def stream_lines(lines: Iterator[str], total: int, chunk: int, *, progress: bool
                 _write_chunk(out, buffer, bar)
         _write_chunk(out, buffer, bar)
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return 141
     finally:
         bar.close()
@@ -48,7 +48,7 @@ def _write_chunk(out, buffer: list[str], bar) -> None:
     buffer.clear()
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """After a broken pipe: point stdout at /dev/null, so that Python's own flush at exit does
     not fail again with a traceback."""
     try:
