@@ -180,19 +180,9 @@ class SemiSupTrainer(ImageTrainer):
             "minutes": (time.monotonic() - self.run_start) / 60,
         }
 
-    def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float] | None:
-        valid = self.validate()
-        if valid is None:
-            return None
-        self._write_metrics({"split": "valid", "step": self.step, "epoch": self.epoch, **valid})
-        score = self.selection_score(valid)
-        improved = self._validation_improves(score, self.best_valid, end_of_epoch=end_of_epoch)
-        if improved:
-            self.best_valid = score
+    def validation_line(self, valid: dict[str, float]) -> str:
         bound = f", -ELBO {valid['neg_elbo']:.2f}" if "neg_elbo" in valid else ""
-        self.log(f"epoch {self.epoch} step {self.step} valid: error {valid['error']:.2%}, "
-                 f"class NLL {valid['class_nll']:.3f}{bound}" + ("  (best)" if improved else ""))
-        return valid
+        return f"error {valid['error']:.2%}, class NLL {valid['class_nll']:.3f}{bound}"
 
     def selection_score(self, valid: dict[str, float]) -> float:
         return valid["error"]

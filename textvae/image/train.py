@@ -190,6 +190,12 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
         improved = self._validation_improves(score, self.best_valid, end_of_epoch=end_of_epoch)
         if improved:
             self.best_valid = score
+        self.log(f"epoch {self.epoch} step {self.step} valid: {self.validation_line(valid)}"
+                 + ("  (best)" if improved else ""))
+        return valid
+
+    def validation_line(self, valid: dict[str, float]) -> str:
+        """The figures of a validation, as the log shows them."""
         extra = (
             f", codebook usage {valid['codebook_usage']:.0%}" if "codebook_usage" in valid else ""
         )
@@ -197,11 +203,7 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
             f"-ELBO {valid['neg_elbo']:.2f} = rec {valid['reconstruction']:.2f} + KL "
             f"{valid['kl']:.2f}" if "neg_elbo" in valid else f"rec {valid['reconstruction']:.2f}"
         )
-        self.log(
-            f"epoch {self.epoch} step {self.step} valid: {loss} nats/image, "
-            f"MSE {valid['mse_per_image']:.2f}/image{extra}" + ("  (best)" if improved else "")
-        )
-        return valid
+        return f"{loss} nats/image, MSE {valid['mse_per_image']:.2f}/image{extra}"
 
     def selection_score(self, valid: dict[str, float]) -> float:
         # The VAE is selected on its -ELBO, the AE and VQ-VAE on their reconstruction NLL.
