@@ -89,3 +89,8 @@ def test_a_shared_folder_keeps_the_labels_and_the_label_weights(cvae, tmp_path):
     assert again.sample(4, label="tense=past", seed=2) == cvae.sample(4, label="tense=past", seed=2)
     with pytest.raises(InputError, match="aggregate prior is not available"):
         again.sample(2, prior="aggregate")
+
+
+def test_encoding_no_sentences_gives_empty_codes(cvae):
+    mu, logvar = cvae.encode_ids([])
+    assert mu.shape == logvar.shape == (0, cvae.latent_dim)

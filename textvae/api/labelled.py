@@ -154,6 +154,8 @@ class LabelledTextVAE(TextVAE):
     @torch.no_grad()
     def encode_ids(self, ids: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
         """q(z | x, y) with the labels set for this call, else the inferred ones."""
+        if not ids:
+            return super().encode_ids(ids)  # the empty (0, Z) pair
         labels = self._encode_labels if self._encode_labels is not None else self._inferred(ids)
         tok = self.tokenizer
         mus, logvars = [], []
