@@ -52,9 +52,11 @@ from textvae.image.train import (
     check_image_shape,
     gather_batch,
     image_model_type,
+    run_and_report,
 )
+from textvae.metrics import ACTIVE_UNIT_THRESHOLD
 from textvae.training.loop import VALIDATION_SEED_OFFSET
-from textvae.training.run_dir import open_run, resume_trainer
+from textvae.training.run_dir import open_run
 
 LABEL_FACTOR = "digit"  # the one factor of MNIST's label set
 LABELLED_FILE = "labelled_indices.json"
@@ -236,16 +238,7 @@ def train_semisup(
                              progress=progress)
     trainer.meta_extra = {**(meta_extra or {}), "labels": label_set.to_dict(),
                           "labelled_examples": len(labelled), "m1": m1_meta}
-    resume_trainer(trainer, checkpoint, log)
-    result = trainer.run()
-    log(f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min); "
-        f"checkpoint: {result.run_dir / 'last'}")
-    for note in result.notes:
-        log(note)
-    return result
-
-
-ACTIVE_UNIT_VARIANCE = 0.01  # Burda et al. 2016: a unit is active if Var_x E[z|x] > 0.01
+    return run_and_report(trainer, checkpoint, log)
 
 
 def attach_m1(config: SemiSupConfig, data: ImageSplits
@@ -270,7 +263,7 @@ def attach_m1(config: SemiSupConfig, data: ImageSplits
         images = evaluation_images(config.data, data.images["train"], "train")
         with torch.no_grad():
             means = torch.cat([vae.encode(b)[0] for b in images.split(1000)])  # (N, Z1)
-        active = (means.var(dim=0) > ACTIVE_UNIT_VARIANCE).nonzero().squeeze(1).tolist()
+        active = (means.var(dim=0) > ACTIVE_UNIT_THRESHOLD).nonzero().squeeze(1).tolist()
         if not active:
             raise TextVAEError(f"M1 ({m1.path}) has no active unit: its posterior means do not "
                                "vary over the training images")

@@ -232,6 +232,11 @@ def train_image(
     model.to(device)
     trainer = ImageTrainer(config, data, model, device, log=log, progress=progress)
     trainer.meta_extra = dict(meta_extra or {})
+    return run_and_report(trainer, checkpoint, log)
+
+
+def run_and_report(trainer: ImageTrainer, checkpoint: Any, log: Callable[[str], None]) -> ImageTrainResult:
+    """Resume ``trainer`` from ``checkpoint`` (None: a fresh run), run it, log how it ended."""
     resume_trainer(trainer, checkpoint, log)
     result = trainer.run()
     log(f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min); "
