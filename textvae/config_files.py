@@ -10,6 +10,7 @@ wins, so a user's own copy of a config is used as it stands.
 
 from __future__ import annotations
 
+import difflib
 import re
 from importlib import resources
 from pathlib import Path
@@ -63,7 +64,7 @@ def resolve_config_path(text: str | Path) -> Path:
     """A ``--config`` value as a file: the path if it exists, else the shipped config it names.
 
     Raises:
-        ConfigError: neither exists; the message lists the shipped names.
+        ConfigError: neither exists; the message names the closest shipped configs.
     """
     path = Path(text)
     if path.is_file():
@@ -73,10 +74,12 @@ def resolve_config_path(text: str | Path) -> Path:
         shipped = shipped_dir() / f"{shipped_name(str(text))}{SUFFIX}"
         if shipped.is_file():
             return shipped
-    names = ", ".join(shipped_configs())
+    # The closest shipped names, not all of them: the list outgrew a readable message.
+    close = difflib.get_close_matches(shipped_name(str(text)), shipped_configs(), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ConfigError(
-        f"config file not found: {text} (neither a file here nor a shipped config; "
-        f"shipped configs: {names}; `textvae config --list` describes them)"
+        f"config file not found: {text} (neither a file here nor a shipped config; {hint}"
+        f"`textvae config --list` lists the {len(shipped_configs())} shipped configs)"
     )
 
 
