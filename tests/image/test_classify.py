@@ -13,8 +13,8 @@ from textvae.image.classify import (
     analogy_images,
     classify_files,
     classify_images,
-    read_image_file,
 )
+from textvae.image.pictures import read_image_file
 from textvae.image.semisup_train import load_semisup_model, train_semisup
 
 

@@ -17,7 +17,11 @@ def test_the_image_configs_ship():
     names = {p.name for p in IMAGE_CONFIGS}
     assert names == {"mnist_vae.yaml", "mnist_vae_burda.yaml", "mnist_conv_vae.yaml",
                      "sprites_betavae.yaml", "mnist_vqvae.yaml", "mnist_m1.yaml",
-                     "mnist_m2.yaml", "mnist_m1m2.yaml"}
+                     "mnist_m2.yaml", "mnist_m1m2.yaml",
+                     "mnist_vqvae2.yaml", "sprites_vqvae2.yaml", "mnist_vqvae2_prior.yaml",
+                     "sprites_vqvae2_prior.yaml", "mnist_vqvae_prior.yaml",
+                     "mnist_denoise.yaml", "mnist_inpaint.yaml", "mnist_superres.yaml",
+                     "mnist_judge.yaml", "sprites_judge.yaml"}
 
 
 @pytest.mark.parametrize("path", IMAGE_CONFIGS, ids=lambda p: p.name)

@@ -10,7 +10,8 @@ from textvae.image.evaluate import (
     image_objective,
     iw_nll,
 )
-from textvae.image.models import ImageModelConfig, build_image_model
+from textvae.image.models import ImageModelConfig
+from textvae.image.registry import build_image_model
 
 C, S = 1, 9  # 81 pixels
 

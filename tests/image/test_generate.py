@@ -3,7 +3,8 @@ import torch
 
 from textvae.errors import TextVAEError
 from textvae.image.generate import decode_mean, encode_means, reconstruct, sample_images
-from textvae.image.models import ImageModelConfig, build_image_model
+from textvae.image.models import ImageModelConfig
+from textvae.image.registry import build_image_model
 
 
 def _model(**kw):

@@ -10,8 +10,8 @@ from textvae.image.models import (
     ImageAE,
     ImageModelConfig,
     ImageVAE,
-    build_image_model,
 )
+from textvae.image.registry import build_image_model
 
 # Odd, distinct sizes: 3 channels, side 12 (divisible by 4 for two conv layers), batch 5.
 B, C, S = 5, 3, 12

@@ -74,7 +74,7 @@ def test_cpu_steps_match_a_replay_of_the_old_step(image_config, monkeypatch, one
     objective, clipping at the config's 5.0, Adam. Five trainer steps give bit-identical weights on any machine."""
     from textvae.image.data import binarize, load_image_splits
     from textvae.image.evaluate import image_objective
-    from textvae.image.models import build_image_model
+    from textvae.image.registry import build_image_model
     from textvae.training.optim import adam_optimizer
 
     *_, trained = _five_steps(image_config, monkeypatch, "mlp_binary")

@@ -12,7 +12,8 @@ import textvae.training.loop as loop
 from textvae.checkpoint import load_checkpoint
 from textvae.image.config import ImageConfig
 from textvae.image.evaluate import image_objective
-from textvae.image.models import ImageModelConfig, ImageOutput, build_image_model
+from textvae.image.models import ImageModelConfig, ImageOutput
+from textvae.image.registry import build_image_model
 from textvae.image.train import train_image
 
 SMALL = dict(image_size=12, hidden_dims=[13], latent_dim=7, channels=[5, 9], codebook_size=11,

@@ -6,7 +6,7 @@ import torch
 from sync import SyncDetector
 
 from textvae.image.data import load_image_splits
-from textvae.image.models import build_image_model
+from textvae.image.registry import build_image_model
 from textvae.image.train import ImageTrainer
 
 

@@ -31,11 +31,13 @@ def _config(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from textvae.image.config import SemiSupConfig
+    from textvae.image.config import PriorRunConfig, SemiSupConfig
 
     config = _config(args)
     if isinstance(config, SemiSupConfig):  # M2, M1+M2, the classifier alone
         from textvae.image.semisup_train import train_semisup as train
+    elif isinstance(config, PriorRunConfig):  # a PixelCNN prior over a VQ run's codes
+        from textvae.image.prior_train import train_prior as train
     else:
         from textvae.image.train import train_image as train
     status, _ = run_training(args, config, train)
@@ -51,7 +53,10 @@ def _is_semisup(run: str) -> bool:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out")  # before the minutes of evaluation
+    from textvae.cli.image_prior import prior_evaluate
 
+    if (result := prior_evaluate(args)) is not None:  # a PixelCNN prior run
+        return _print_json(result, args.out)
     if _is_semisup(args.run):
         from textvae.image.classify import evaluate_semisup_run
 
@@ -84,14 +89,15 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         raise UsageError("give image files to classify, or --split valid|test, not both")
     from textvae.image.classify import classify_files, classify_images
     from textvae.image.report import test_images
-    from textvae.image.semisup_train import LABEL_FACTOR, class_ids, load_semisup_model
+    from textvae.image.semisup_train import class_ids, load_semisup_model
 
     model, cfg, _, label_set = load_semisup_model(args.checkpoint, args.device)
-    values = label_set.factors[LABEL_FACTOR]
+    factor = label_set.names[0]
+    values = label_set.factors[factor]
     if args.images:
         for row in classify_files(model, label_set, args.images):
             probs = " ".join(f"{v}:{p:.3f}" for v, p in row["probabilities"].items())
-            print(f"{row['file']}\t{LABEL_FACTOR}={row['predicted']}\t{probs}")
+            print(f"{row['file']}\t{factor}={row['predicted']}\t{probs}")
         return 0
     images, labels = test_images(cfg, args.split, args.max_images, args.offset)
     probs = classify_images(model, images)  # (N, K)
@@ -116,6 +122,10 @@ def _cmd_analogy(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
+    from textvae.cli.image_prior import prior_sample
+
+    if (status := prior_sample(args)) is not None:  # a PixelCNN prior run
+        return status
     args.kind = "samples"
     return _cmd_plot(args)
 
@@ -256,3 +266,9 @@ def add_image_commands(commands) -> None:
     analogy.add_argument("--split", default="test", choices=["valid", "test"])
     analogy.add_argument("--device", default="auto")
     analogy.set_defaults(func=_cmd_analogy)
+
+    from textvae.cli.image_prior import add_prior_args  # --class, --judge of PixelCNN priors
+    from textvae.cli.image_restore import add_restore_commands  # restore, degrade, checkerboard
+
+    add_prior_args(sub.choices["sample"], sub.choices["evaluate"])
+    add_restore_commands(sub)

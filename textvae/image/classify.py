@@ -1,14 +1,16 @@
 """Using a trained semi-supervised image model (M2, M1+M2 or the classifier alone): class
 probabilities of images, Kingma et al. 2014's analogy figure, and the evaluation of a run.
 
-- :func:`read_image_file` reads a PNG (or any image PIL reads) as the model's input: grey levels
-  in [0, 1], resized to the model's side. The classifier sees the grey levels, the expected
-  value of the binarized image it was trained on.
+- Image files are read by :func:`textvae.image.pictures.read_image_file`: grey levels in
+  [0, 1], resized to the model's side. The classifier sees the grey levels, the expected value
+  of the binarized image it was trained on.
 - :func:`classify_images` -> q(y|x) per image; :func:`classify_files` names the classes.
 - :func:`analogy_images`: each row one image's z, inferred with its own label (the mean of
   q(z|x,y)), decoded with every class in turn (the paper's Figure 1 and 5).
 - :func:`evaluate_semisup_run`: accuracy and error on a labelled split and the bounds
-  (:func:`textvae.image.m2_objective.evaluate_m2`).
+  (:func:`textvae.image.m2_objective.evaluate_m2`); an evaluation of the whole test split is
+  also kept in the checkpoint directory (``TEST_RECORD``), where :mod:`textvae.image.judge`
+  reads it.
 
 Shapes: N = images, C = channels, H = W = side, D = the model's inputs, K = classes.
 """
@@ -19,42 +21,22 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from textvae.checkpoint import resolve_checkpoint_dir
 from textvae.data.labels import LabelSet
-from textvae.errors import InputError, TextVAEError
+from textvae.errors import TextVAEError
+from textvae.files import write_json
 from textvae.image import pictures
 from textvae.image.m2 import M2
 from textvae.image.m2_objective import class_probabilities, evaluate_m2
+from textvae.image.pictures import read_image_file
 from textvae.image.report import test_images
-from textvae.image.semisup_train import LABEL_FACTOR, class_ids, encode_inputs, load_semisup_model
+from textvae.image.semisup_train import class_ids, encode_inputs, load_semisup_model
 
-
-def read_image_file(path: str | Path, channels: int, size: int) -> Tensor:
-    """An image file as (C, size, size) float grey levels (or RGB) in [0, 1].
-
-    Raises:
-        InputError: the file is missing, a folder, or not an image.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"image not found: {path}")
-    if not path.is_file():
-        raise InputError(f"{path} is not a file")
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (size, size):
-                image = image.resize((size, size), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{path} is not an image that can be read ({type(err).__name__})") from None
-    t = torch.from_numpy(array.copy())
-    return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+# Written into the checkpoint directory by an evaluation of the whole test split.
+TEST_RECORD = "test_accuracy.json"
 
 
 @torch.no_grad()
@@ -74,7 +56,7 @@ def classify_files(model: M2, label_set: LabelSet, paths: Sequence[str | Path]) 
     c, s = model.image_shape[0], model.image_shape[1]
     images = torch.stack([read_image_file(p, c, s) for p in paths])  # (N, C, H, W)
     probs = classify_images(model, images)
-    values = label_set.factors[LABEL_FACTOR]
+    values = label_set.factors[label_set.names[0]]
     return [{"file": str(path), "predicted": values[int(p.argmax())],
              "probabilities": {v: round(float(q), 4) for v, q in zip(values, p, strict=True)}}
             for path, p in zip(paths, probs, strict=True)]
@@ -137,5 +119,11 @@ def evaluate_semisup_run(run: str | Path, *, split: str = "test", max_images: in
     figures = evaluate_m2(model, x, class_ids(labels, label_set).to(target), seed=seed)
     result.update(figures)
     result["error_percent"] = 100 * figures["error"]
-    return {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
-            for k, v in result.items()}
+    result = {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
+              for k, v in result.items()}
+    if split == "test" and max_images is None and offset == 0:
+        # The whole test split: kept beside the weights it measured, so that a judge of
+        # generated images (textvae.image.judge) can say how good it is.
+        write_json(resolve_checkpoint_dir(run) / TEST_RECORD,
+                   {k: result[k] for k in ("step", "images", "accuracy", "error")})
+    return result

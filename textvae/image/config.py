@@ -19,6 +19,8 @@ from textvae.config_files import apply_overrides, read_yaml
 from textvae.errors import ConfigError
 from textvae.image.m2 import M2Config
 from textvae.image.models import ImageModelConfig
+from textvae.image.prior import CodePriorConfig
+from textvae.image.sprites import FACTOR_NAMES
 
 
 @dataclass
@@ -39,9 +41,19 @@ class ImageDataConfig:
     ``binarize_seed``) or ``grey`` (intensities in [0, 1], for a Gaussian decoder and bits/dim).
     ``valid_size`` training images are held out for validation (the last ones).
 
+    ``degrade`` (image-to-image VAEs, :mod:`textvae.image.degrade`): ``none``, ``noise``
+    (Gaussian, std ``noise_std`` of the range, clipped to [0, 1]), ``mask`` (a random half of
+    each image hidden) or ``downsample`` (2x2 area average); the encoder sees the degraded image,
+    the decoder is scored on the clean one. Training batches get a fresh draw; validation and
+    test sets one fixed draw (``degrade_seed`` plus a per-split offset).
+
     Semi-supervised runs (:class:`SemiSupConfig`): ``labels_per_class`` training images of each
     class keep their label, drawn with ``label_seed`` (``textvae.data.labels.draw_per_class``);
     the rest of the training split is unlabelled. Null: every training label is kept.
+
+    ``label_factor``: the sprites' factor that is the class of a run that reads classes (the
+    judge classifier, class-conditional priors), e.g. ``shape``; the labels of every split are
+    then that factor's value (N,) instead of all five factors (N, 5). Null for MNIST.
     """
 
     source: Literal["mnist", "hf", "sprites"] = "mnist"
@@ -58,14 +70,27 @@ class ImageDataConfig:
     valid_size: int = 1000
     labels_per_class: int | None = None
     label_seed: int = 0
+    label_factor: str | None = None
+    # Image-to-image runs (textvae.image.degrade): the encoder sees the degraded image.
+    degrade: Literal["none", "noise", "mask", "downsample"] = "none"
+    noise_std: float = 0.5
+    degrade_seed: int = 0
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.noise_std <= 1.0:
+            raise ConfigError(
+                f"data.noise_std is a fraction of the intensity range, in (0, 1]; got {self.noise_std}")
         if self.labels_per_class is not None and self.labels_per_class <= 0:
             raise ConfigError(f"data.labels_per_class must be positive, got {self.labels_per_class}")
         if self.sprites_size <= 0:
             raise ConfigError(f"data.sprites_size must be positive, got {self.sprites_size}")
         if self.valid_size < 0:
             raise ConfigError(f"data.valid_size must be >= 0, got {self.valid_size}")
+        if self.label_factor is not None and (
+                self.source != "sprites" or self.label_factor not in FACTOR_NAMES):
+            raise ConfigError(
+                f"data.label_factor {self.label_factor!r}: only sprites have factors to choose "
+                f"from ({', '.join(FACTOR_NAMES)}); MNIST's class is its digit (leave it null)")
         if self.source == "hf" and self.hf_name is None:
             raise ConfigError("data.source is 'hf' but data.hf_name is not set")
 
@@ -132,8 +157,19 @@ class SemiSupConfig:
 SEMI_SUPERVISED_TYPES = ("m2", "classifier")  # model.model_type values of SemiSupConfig
 
 
+@dataclass
+class PriorRunConfig:
+    """A PixelCNN prior over a trained VQ run's codes (``model.model_type: prior``,
+    :mod:`textvae.image.prior`): no data section, the images are the VQ run's (``model.vq_run``)."""
+
+    model: CodePriorConfig = field(default_factory=CodePriorConfig)
+    train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
+
+
 def config_class_for(model_type: str | None) -> type:
     """The config class of an image run whose ``model.model_type`` is ``model_type``."""
+    if model_type == "prior":
+        return PriorRunConfig
     return SemiSupConfig if model_type in SEMI_SUPERVISED_TYPES else ImageConfig
 
 

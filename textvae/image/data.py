@@ -81,7 +81,7 @@ def binarize_fixed(images: Tensor, seed: int) -> Tensor:
 @dataclass
 class ImageSplits:
     """Images per split, (N, C, H, W) float in [0, 1], and labels per split: (N,) class labels
-    or (N, F) factor labels (sprites)."""
+    or (N, F) factor labels (sprites; (N,) with ``data.label_factor``)."""
 
     images: dict[str, Tensor]
     labels: dict[str, Tensor]
@@ -142,11 +142,13 @@ def load_image_splits(cfg: ImageDataConfig, splits: tuple[str, ...] = ("train", 
     """Read the source and cut the splits asked for; ``valid`` is the last ``valid_size``
     training images (no validation split when ``valid_size`` is 0)."""
     if cfg.source == "sprites":
-        from textvae.image.sprites import make_sprites
+        from textvae.image.sprites import FACTOR_NAMES, make_sprites
 
         # Train, then valid, then test: disjoint slices of one seeded draw.
         n_test = max(cfg.sprites_size // 10, 1)
         images, factors = make_sprites(cfg.sprites_size + n_test, cfg.sprites_seed)
+        if cfg.label_factor is not None:  # one factor's value is the class, (N,)
+            factors = factors[:, FACTOR_NAMES.index(cfg.label_factor)]
         raw = {
             "train": (images[: cfg.sprites_size], factors[: cfg.sprites_size]),
             "test": (images[cfg.sprites_size:], factors[cfg.sprites_size:]),

@@ -35,26 +35,33 @@ def image_objective(model, out, x: Tensor, *, kl_weight: float = 1.0) -> LossTer
 
 @torch.no_grad()
 def evaluate_images(
-    model, images: Tensor, *, batch_size: int = 500, seed: int = 0, device=None
+    model, images: Tensor, *, batch_size: int = 500, seed: int = 0, device=None,
+    inputs: Tensor | None = None,
 ) -> dict[str, float]:
     """Averages over a set, with one z ~ q(z|x) per image for the VAE.
+
+    ``inputs`` (N, C, H, W), for image-to-image runs: what the encoder sees (the degraded
+    images); the decoder is scored on ``images``. None: the images themselves.
 
     Returns:
         ``neg_elbo`` and ``kl`` (VAEs only), ``reconstruction`` (nats per image, beta = 1),
         ``mse_per_image``
         (squared error of the decoder's mean image, summed over pixels), ``mse_per_pixel``;
-        for the VQ-VAE also ``codebook_usage`` and ``codebook_perplexity``.
+        for the VQ-VAE also ``codebook_usage`` and ``codebook_perplexity``; for VQ-VAE-2
+        ``codebook_usage`` (the share of both codebooks' vectors in use) and, per level,
+        ``codebook_usage_top`` / ``_bottom`` and ``codebook_perplexity_top`` / ``_bottom``.
     """
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     rec = kl = se = 0.0
-    codes = []
+    codes, top_codes = [], []  # the VQ-VAE's (VQ-VAE-2's bottom level's), VQ-VAE-2's top's
     is_vae = False
-    for batch in images.split(batch_size):
+    inputs = images if inputs is None else inputs
+    for batch, batch_inputs in zip(images.split(batch_size), inputs.split(batch_size), strict=True):
         x = batch.to(device)
-        out = model(x, generator=generator)
+        out = model(batch_inputs.to(device), generator=generator)
         rec += -model.likelihood.log_prob(out.recon, x).sum().item()
         if out.mu is not None:
             is_vae = True
@@ -62,6 +69,8 @@ def evaluate_images(
         se += (model.likelihood.mean(out.recon) - x).pow(2).sum().item()
         if out.codes is not None:
             codes.append(out.codes.flatten().cpu())
+        if out.top_codes is not None:
+            top_codes.append(out.top_codes.flatten().cpu())
     model.train(was_training)
     n = len(images)
     # The AE and the VQ-VAE have no ELBO: only their reconstruction NLL is reported.
@@ -71,10 +80,18 @@ def evaluate_images(
         result["kl"] = kl / n
     result["mse_per_image"] = se / n
     result["mse_per_pixel"] = se / images[0].numel() / n
-    if codes:
+    if codes and not top_codes:
         usage = codebook_usage(torch.cat(codes), model.codebook_size)
         result["codebook_usage"] = usage["usage"]
         result["codebook_perplexity"] = usage["perplexity"]
+    elif codes:  # VQ-VAE-2: each level, and the share of all its code vectors in use
+        top = codebook_usage(torch.cat(top_codes), model.top_codebook_size)
+        bottom = codebook_usage(torch.cat(codes), model.codebook_size)
+        result["codebook_usage"] = (
+            (top["used"] + bottom["used"]) / (model.top_codebook_size + model.codebook_size))
+        for level, usage in (("top", top), ("bottom", bottom)):
+            result[f"codebook_usage_{level}"] = usage["usage"]
+            result[f"codebook_perplexity_{level}"] = usage["perplexity"]
     return result
 
 

@@ -48,7 +48,10 @@ class M2Config:
     too: the units whose mean varies over the training images by more than 0.01, Burda et al.
     2016's criterion; ``m1_active_units`` lists them, filled in when training starts).
     ``hidden_dims``: the encoder's layers (the decoder mirrors them); ``classifier_dims``: the
-    classifier's.
+    classifier's hidden layers. ``classifier_architecture``: ``mlp`` (the paper's) or ``conv``
+    (over pixels only: 3x3 convolutions of ``classifier_channels``, each followed by ReLU and 2x2
+    max pooling, then the ``classifier_dims`` layers; the judge that scores generated images,
+    :mod:`textvae.image.judge`).
     """
 
     model_type: Literal["m2", "classifier"] = "m2"
@@ -56,6 +59,8 @@ class M2Config:
     image_size: int = 28
     hidden_dims: list[int] = field(default_factory=lambda: [500])
     classifier_dims: list[int] = field(default_factory=lambda: [500])
+    classifier_architecture: Literal["mlp", "conv"] = "mlp"
+    classifier_channels: list[int] = field(default_factory=lambda: [32, 64])
     activation: Literal["relu", "tanh", "softplus"] = "softplus"
     latent_dim: int = 50
     m1_checkpoint: str | None = None
@@ -71,6 +76,16 @@ class M2Config:
             raise ValueError("model.hidden_dims and model.classifier_dims need at least one layer")
         if any(h <= 0 for h in [*self.hidden_dims, *self.classifier_dims]):
             raise ValueError("model.hidden_dims and model.classifier_dims must be positive integers")
+        if self.classifier_architecture == "conv":
+            if not self.classifier_channels or any(c <= 0 for c in self.classifier_channels):
+                raise ValueError("model.classifier_channels must list positive channel counts")
+            if self.image_size < 2 ** len(self.classifier_channels):
+                raise ValueError(
+                    f"model.image_size {self.image_size} is too small for "
+                    f"{len(self.classifier_channels)} pooling layers (model.classifier_channels)")
+            if self.m1_checkpoint is not None or self.m1 is not None:
+                raise ValueError("model.classifier_architecture 'conv' reads pixels; it cannot "
+                                 "be used with model.m1_checkpoint (M1+M2)")
         if self.m1 is not None and (self.m1.model_type != "vae" or self.m1.architecture != "mlp"):
             raise ValueError("M1 (model.m1_checkpoint) must be an MLP VAE (model_type vae, "
                              "architecture mlp)")
@@ -109,9 +124,10 @@ class M2(nn.Module):
         self.input_dim = dim
         self.image_shape = (cfg.image_channels, cfg.image_size, cfg.image_size)
         act = cfg.activation
-        self.classifier = nn.Sequential(  # (B, D) -> (B, K) logits
-            _mlp([dim, *cfg.classifier_dims], act), _activation(act),
-            nn.Linear(cfg.classifier_dims[-1], num_classes),
+        self.classifier = (  # (B, D) -> (B, K) logits
+            _conv_classifier(cfg, num_classes) if cfg.classifier_architecture == "conv"
+            else nn.Sequential(_mlp([dim, *cfg.classifier_dims], act), _activation(act),
+                               nn.Linear(cfg.classifier_dims[-1], num_classes))
         )
         self.encoder = self.decoder = None
         if self.generative:
@@ -210,6 +226,21 @@ class M2(nn.Module):
         if not self.generative:
             raise ValueError("this model is the classifier alone (model.model_type: classifier); "
                              "it has no encoder or decoder")
+
+
+def _conv_classifier(cfg: M2Config, num_classes: int) -> nn.Sequential:
+    """Flat pixels (B, C*H*W) -> (B, K) logits: the image's shape back, then per channel count
+    a 3x3 convolution, ReLU and 2x2 max pooling (the side halves, rounding down), then the
+    ``classifier_dims`` layers."""
+    layers: list[nn.Module] = [nn.Unflatten(1, (cfg.image_channels, cfg.image_size, cfg.image_size))]
+    channels, side = cfg.image_channels, cfg.image_size
+    for c in cfg.classifier_channels:
+        layers += [nn.Conv2d(channels, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        channels, side = c, side // 2
+    act = cfg.activation
+    layers += [nn.Flatten(), _mlp([channels * side * side, *cfg.classifier_dims], act),
+               _activation(act), nn.Linear(cfg.classifier_dims[-1], num_classes)]
+    return nn.Sequential(*layers)
 
 
 def build_m2(cfg: M2Config, num_classes: int) -> M2:

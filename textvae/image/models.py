@@ -7,7 +7,9 @@
 - beta-VAE (Higgins et al. 2017): ``beta`` weights the KL term of every VAE.
 - VQ-VAE (van den Oord et al. 2017): the convolutional encoder and decoder around a
   :class:`~textvae.image.vq.VectorQuantizer` (its codebook, straight-through gradients,
-  commitment cost, EMA updates and dead-code restarts are textvae.image.vq's).
+  commitment cost, EMA updates and dead-code restarts are textvae.image.vq's). Its two-level
+  successor, VQ-VAE-2, is :mod:`textvae.image.vqvae2`, which builds on this module's parts; the
+  registry of every image model (``build_image_model``) is :mod:`textvae.image.registry`.
 - Autoencoder: the deterministic case, z = encoder(x), trained on reconstruction alone.
 
 The Gaussian maths (reparameterization, KL, log densities) is textvae.models.gaussian, shared
@@ -38,14 +40,19 @@ class ImageModelConfig:
     """Every image model's hyperparameters, in one place.
 
     ``model_type``: ``vae`` (Gaussian posterior, KL to N(0, I) weighted by ``beta``), ``ae``
-    (deterministic) or ``vqvae`` (needs ``architecture: conv``). ``architecture``: ``mlp``
-    (``hidden_dims`` fully connected layers) or ``conv`` (``channels``, one stride-2
+    (deterministic), ``vqvae`` or ``vqvae2`` (both need ``architecture: conv``). ``architecture``:
+    ``mlp`` (``hidden_dims`` fully connected layers) or ``conv`` (``channels``, one stride-2
     convolution each, so ``image_size`` must be divisible by 2 ** len(channels)).
+    VQ-VAE-2 (:mod:`textvae.image.vqvae2`) adds one more stride-2 convolution for its top level,
+    so its side (``pad_to``, else ``image_size``) must be divisible by 2 ** (len(channels) + 1);
+    ``pad_to`` zero-pads its input to that side and crops the output back (MNIST: 28 -> 32);
+    ``codebook_size`` is its bottom level's, ``top_codebook_size`` its top level's (null: the
+    same); ``residual_blocks`` per level.
     ``decoder``: ``bernoulli`` (logits, for binary pixels) or ``gaussian`` (a sigmoid mean and
     one learned log-variance per channel, for grey levels).
     """
 
-    model_type: Literal["vae", "ae", "vqvae"] = "vae"
+    model_type: Literal["vae", "ae", "vqvae", "vqvae2"] = "vae"
     architecture: Literal["mlp", "conv"] = "mlp"
     image_channels: int = 1
     image_size: int = 28
@@ -66,6 +73,10 @@ class ImageModelConfig:
     # Codes whose moving-average use (assignments per training step, decay ema_decay) falls
     # below this are restarted at random encoder outputs of the batch (0 disables restarts).
     dead_code_threshold: float = 1.0
+    # VQ-VAE-2 only (the docstring above).
+    top_codebook_size: int | None = None
+    pad_to: int | None = None
+    residual_blocks: int = 0
 
     def __post_init__(self) -> None:
         for name in ("image_channels", "image_size", "latent_dim", "codebook_size", "code_dim"):
@@ -83,9 +94,16 @@ class ImageModelConfig:
             )
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"model.ema_decay must be in (0, 1), got {self.ema_decay}")
-        if self.model_type == "vqvae" and self.architecture != "conv":
-            raise ValueError("model.model_type 'vqvae' needs model.architecture 'conv'")
-        if self.architecture == "conv":
+        if self.model_type in ("vqvae", "vqvae2") and self.architecture != "conv":
+            raise ValueError(f"model.model_type {self.model_type!r} needs model.architecture 'conv'")
+        if self.model_type != "vqvae2" and (
+                self.pad_to is not None or self.top_codebook_size is not None
+                or self.residual_blocks):
+            raise ValueError("model.pad_to, model.top_codebook_size and model.residual_blocks "
+                             "are VQ-VAE-2 settings (model.model_type: vqvae2)")
+        if self.model_type == "vqvae2":
+            self._check_vqvae2()
+        elif self.architecture == "conv":
             if not self.channels:
                 raise ValueError("model.channels must list at least one layer for 'conv'")
             factor = 2 ** len(self.channels)
@@ -95,6 +113,23 @@ class ImageModelConfig:
                     f"(2 ** len(model.channels)); remove a layer from model.channels"
                 )
 
+    def _check_vqvae2(self) -> None:
+        if not self.channels:
+            raise ValueError("model.channels must list at least one layer for 'vqvae2'")
+        top = self.top_codebook_size
+        if self.residual_blocks < 0 or (top is not None and top <= 0):
+            raise ValueError("model.top_codebook_size must be positive and model.residual_blocks "
+                             f"non-negative, got {top}, {self.residual_blocks}")
+        side = self.image_size if self.pad_to is None else self.pad_to
+        factor = 2 ** (len(self.channels) + 1)
+        if side < self.image_size or side % factor:
+            raise ValueError(
+                f"VQ-VAE-2's side ({'model.image_size' if self.pad_to is None else 'model.pad_to'} "
+                f"{side}) must be divisible by {factor} (2 ** (len(model.channels) + 1)) and at "
+                f"least model.image_size {self.image_size}; set model.pad_to to a multiple of "
+                f"{factor}, e.g. {-(-self.image_size // factor) * factor}"
+            )
+
 
 class ImageOutput(NamedTuple):
     """What every image model's ``forward`` returns.
@@ -102,8 +137,10 @@ class ImageOutput(NamedTuple):
     ``recon``: (B, C, H, W) decoder parameters: logits (Bernoulli) or means (Gaussian).
     ``mu``, ``logvar``: (B, Z) posterior parameters; None for the AE and the VQ-VAE.
     ``z``: the latent that was decoded: (B, Z), or (B, D, S, S) quantized codes.
-    ``vq_loss``: (B,) codebook + commitment loss of the VQ-VAE, else None.
-    ``codes``: (B, S, S) codebook indices of the VQ-VAE, else None.
+    ``vq_loss``: (B,) codebook + commitment loss of the VQ-VAE (both levels' for VQ-VAE-2), else
+    None.
+    ``codes``: (B, S, S) codebook indices of the VQ-VAE (VQ-VAE-2: its bottom level's), else None.
+    ``top_codes``: (B, S_top, S_top) VQ-VAE-2's top-level indices, else None.
     """
 
     recon: Tensor
@@ -112,6 +149,7 @@ class ImageOutput(NamedTuple):
     z: Tensor
     vq_loss: Tensor | None = None
     codes: Tensor | None = None
+    top_codes: Tensor | None = None
 
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
@@ -312,7 +350,12 @@ class ImageAE(nn.Module):
 
 
 class VQVAE(nn.Module):
-    """VQ-VAE: conv encoder to a (D, S, S) grid, quantized per position, conv decoder back."""
+    """VQ-VAE: conv encoder to a (D, S, S) grid, quantized per position, conv decoder back.
+
+    The code-prior interface it shares with :class:`textvae.image.vqvae2.VQVAE2` (whose module
+    docstring states it): ``code_levels``, ``encode_codes`` and ``decode_code_maps``, with one
+    level here.
+    """
 
     def __init__(self, cfg: ImageModelConfig) -> None:
         super().__init__()
@@ -345,14 +388,21 @@ class VQVAE(nn.Module):
         """Codebook indices (B, S, S) -> decoder parameters (B, C, H, W)."""
         return self.decode(self.quantizer.lookup(codes))
 
+    @property
+    def code_levels(self) -> list[tuple[int, int]]:
+        """[(side S, codebook size K)] of the one code map."""
+        return [(self.grid_side, self.codebook_size)]
+
+    @torch.no_grad()
+    def encode_codes(self, x: Tensor) -> list[Tensor]:
+        """Images (B, C, H, W) -> [codes (B, S, S)]: nearest codes, with no codebook update."""
+        return [self.quantizer.nearest(self.encode(x))]
+
+    def decode_code_maps(self, codes: list[Tensor]) -> Tensor:
+        """[codes (B, S, S)] -> decoder parameters (B, C, H, W)."""
+        (single,) = codes  # one level
+        return self.decode_codes(single)
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> ImageOutput:
         q, codes, vq_loss = self.quantizer(self.encode(x))
         return ImageOutput(self.decode(q), None, None, q, vq_loss, codes)
-
-
-MODELS: dict[str, type[nn.Module]] = {"vae": ImageVAE, "ae": ImageAE, "vqvae": VQVAE}
-
-
-def build_image_model(cfg: ImageModelConfig) -> nn.Module:
-    """The model that ``cfg.model_type`` names, freshly initialised."""
-    return MODELS[cfg.model_type](cfg)

@@ -19,9 +19,11 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from textvae.errors import InputError
 from textvae.files import write_with
 
 PAD = 2
@@ -95,6 +97,11 @@ def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) 
     if nrow < 1:
         raise ValueError(f"nrow must be >= 1, got {nrow}")
     return _save_canvas(tile(images, nrow), path)
+
+
+def save_image(image: Tensor, path: str | os.PathLike) -> Path:
+    """Save one image (C, H, W) in [0, 1] as a PNG of exactly H x W pixels, no border."""
+    return _save_canvas(_check_images(image.unsqueeze(0))[0], path)
 
 
 def save_reconstructions(
@@ -299,3 +306,34 @@ def plot_curves(
     return write_with(
         out, lambda temp: figure.savefig(temp, format="png", dpi=100), make_parents=True
     )
+
+
+def read_image_file(path: str | Path, channels: int, size: int, *, resize: bool = True) -> Tensor:
+    """An image file (PNG, or anything PIL reads) as (C, size, size) float grey levels (or RGB)
+    in [0, 1]: resized to ``size`` (bilinear), or, with ``resize=False``, refused unless it is
+    ``size`` x ``size`` already (a restoration must see the pixels it was given).
+
+    Raises:
+        InputError: the file is missing, a folder, not an image, or (``resize=False``) of
+            another size.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input image not found: {path}")
+    if not path.is_file():
+        raise InputError(f"{path} is not a file")
+    try:
+        with Image.open(path) as image:
+            if image.size != (size, size) and not resize:
+                raise InputError(f"input {path} is {image.size[0]}x{image.size[1]} pixels; the "
+                                 f"model reads {size}x{size} images")
+            image = image.convert("L" if channels == 1 else "RGB")
+            if image.size != (size, size):
+                image = image.resize((size, size), Image.BILINEAR)
+            array = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"{path} is not an image that can be read ({type(err).__name__})") from None
+    t = torch.from_numpy(array.copy())
+    return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)

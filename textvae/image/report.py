@@ -25,6 +25,7 @@ from textvae.image.disentangle import beta_vae_metric, mig
 from textvae.image.evaluate import bits_per_dim, evaluate_images, iw_nll
 from textvae.image.generate import encode_means
 from textvae.image.models import ImageVAE
+from textvae.image.restore_run import checkerboard_metrics, degraded_split, restoration_report
 from textvae.image.sprites import make_sprites
 from textvae.image.train import load_image_model
 
@@ -87,9 +88,17 @@ def evaluate_run(
         raise TextVAEError(f"no {split} images from offset {offset}")
     result: dict = {"run": str(run), "step": meta["step"], "split": split, "offset": offset,
                     "images": len(images), "pixels": cfg.data.pixels}
-    result.update(evaluate_images(model, images, seed=seed))
+    restoring = cfg.data.degrade != "none"
+    if restoring:  # image-to-image: the encoder sees one fixed degradation of the split
+        images, degraded = degraded_split(cfg, split, max_images, offset)
+    result.update(evaluate_images(model, images, seed=seed,
+                                  inputs=degraded.encoder_input if restoring else None))
     dims = images[0].numel()  # C * H * W
-    if isinstance(model, ImageVAE) and iw_k > 0:
+    if restoring:  # PSNRs and baselines instead of the likelihood of the clean images
+        result.update(restoration_report(model, cfg, images, degraded))
+    elif isinstance(model, ImageVAE) and cfg.model.architecture == "conv":
+        result.update(checkerboard_metrics(model, cfg, split=split, seed=seed))
+    if isinstance(model, ImageVAE) and iw_k > 0 and not restoring:
         start = time.monotonic()
         every = max(len(images) // 10, 1)
 
@@ -107,7 +116,7 @@ def evaluate_run(
     elif isinstance(model, ImageVAE) and cfg.data.pixels == "grey":
         # Without importance sampling, the -ELBO bounds the NLL; bits/dim from that bound.
         result["bits_per_dim_bound"] = bits_per_dim(result["neg_elbo"], dims)
-    if cfg.data.source == "sprites" and cfg.model.model_type != "vqvae":
+    if cfg.data.source == "sprites" and cfg.model.model_type not in ("vqvae", "vqvae2"):
         result.update(sprite_metrics(model, seed=seed, n_mig=mig_images, n_train=beta_vae_train,
                                      n_test=beta_vae_test))
     return {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)

@@ -58,23 +58,24 @@ from textvae.metrics import ACTIVE_UNIT_THRESHOLD
 from textvae.training.loop import VALIDATION_SEED_OFFSET
 from textvae.training.run_dir import open_run
 
-LABEL_FACTOR = "digit"  # the one factor of MNIST's label set
+LABEL_FACTOR = "digit"  # the one factor of MNIST's label set (sprites: data.label_factor)
 LABELLED_FILE = "labelled_indices.json"
 
 
-def label_set_of(labels: Tensor) -> LabelSet:
+def label_set_of(labels: Tensor, factor: str = LABEL_FACTOR) -> LabelSet:
     """The label set of a split's (N,) integer labels: one factor, the values seen, in order."""
-    return LabelSet({LABEL_FACTOR: tuple(str(v) for v in sorted(set(labels.tolist())))})
+    return LabelSet({factor: tuple(str(v) for v in sorted(set(labels.tolist())))})
 
 
 def class_ids(labels: Tensor, label_set: LabelSet) -> Tensor:
     """(N,) dataset labels -> (N,) class ids of ``label_set``; an unknown label is an error."""
-    lookup = {int(v): i for i, v in enumerate(label_set.factors[LABEL_FACTOR])}
+    factor = label_set.names[0]
+    lookup = {int(v): i for i, v in enumerate(label_set.factors[factor])}
     unknown = sorted({int(v) for v in labels.tolist()} - set(lookup))
     if unknown:
         raise DataError(f"label(s) {', '.join(map(str, unknown))} are not in the model's label "
-                        f"set; known values of {LABEL_FACTOR}: "
-                        f"{', '.join(label_set.factors[LABEL_FACTOR])}")
+                        f"set; known values of {factor}: "
+                        f"{', '.join(label_set.factors[factor])}")
     return torch.tensor([lookup[int(v)] for v in labels.tolist()], dtype=torch.long)
 
 
@@ -205,14 +206,14 @@ def train_semisup(
     """Train M2, M1+M2 or the classifier alone from a config, or resume the run in
     ``config.train.out_dir`` (as :func:`textvae.image.train.train_image`)."""
     config, checkpoint = open_run(config, resume=resume, kind="image")
-    if config.data.source == "sprites":
-        raise TextVAEError("semi-supervised training needs class labels (data.source mnist or hf); "
-                           "sprites have factors, not classes")
+    if config.data.source == "sprites" and config.data.label_factor is None:
+        raise TextVAEError("semi-supervised training needs class labels: sprites have five "
+                           "factors; name the class with data.label_factor (e.g. shape)")
     device = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)
     data = load_image_splits(config.data, splits=("train", "valid"))
     check_image_shape(config, data.shape)
-    label_set = label_set_of(data.labels["train"])
+    label_set = label_set_of(data.labels["train"], config.data.label_factor or LABEL_FACTOR)
     labelled = labelled_indices(config, class_ids(data.labels["train"], label_set))
     run_dir = Path(config.train.out_dir)
     write_json(run_dir / LABELLED_FILE, {
@@ -227,7 +228,7 @@ def train_semisup(
         raise TextVAEError("model.m1 and model.m1_active_units are filled in from "
                            "model.m1_checkpoint when training starts; set model.m1_checkpoint (a "
                            "trained M1 run) and leave them unset")
-    model = build_m2(config.model, len(label_set.factors[LABEL_FACTOR]))
+    model = build_m2(config.model, label_set.sizes[0])
     if checkpoint is not None:
         load_weights(model, checkpoint)
         m1_meta = checkpoint.meta.get("m1", {})

@@ -48,8 +48,10 @@ from textvae.device import autocast, resolve_device
 from textvae.errors import CheckpointError, TextVAEError
 from textvae.image.config import SEMI_SUPERVISED_TYPES, ImageConfig
 from textvae.image.data import ImageSplits, binarize, evaluation_images, load_image_splits
+from textvae.image.degrade import degrade, degrade_split
 from textvae.image.evaluate import evaluate_images, image_objective
-from textvae.image.models import ImageVAE, build_image_model
+from textvae.image.models import ImageVAE
+from textvae.image.registry import build_image_model
 from textvae.objectives import LossTerms, kl_weight
 from textvae.training.loop import VALIDATION_SEED_OFFSET, TrainerBase
 from textvae.training.run_dir import open_run, resume_trainer
@@ -103,6 +105,11 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
             evaluation_images(config.data, data.images["valid"], "valid")
             if "valid" in data.images else None
         )
+        # Image-to-image runs: the encoder sees one fixed degradation of the validation images.
+        self.valid_inputs = (
+            degrade_split(config.data, self.valid_images, "valid").encoder_input
+            if self.valid_images is not None and config.data.degrade != "none" else None
+        )
         self.best_valid = math.inf
 
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path:
@@ -143,8 +150,12 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
         self.model.train()
         if self.config.data.pixels == "binary":
             x = binarize(x, self.generator)  # dynamic binarization: a fresh draw every batch
+        inputs = x
+        if self.config.data.degrade != "none":  # image-to-image: a fresh degradation every batch
+            inputs = degrade(x, self.config.data.degrade, noise_std=self.config.data.noise_std,
+                             generator=self.generator).encoder_input
         with autocast(self.device, self.amp_dtype):
-            out = self.model(x, generator=self.generator)
+            out = self.model(inputs, generator=self.generator)  # scored on the clean x below
         terms = image_objective(self.model, out, x, kl_weight=kl_weight(self.step, self.tc.kl))
         self.guarded_step(terms.loss)  # the non-finite test stays on the device
         return terms
@@ -155,6 +166,7 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
         return evaluate_images(
             self.model, self.valid_images, batch_size=max(self.tc.batch_size, 500),
             seed=self.tc.seed + VALIDATION_SEED_OFFSET, device=self.device,
+            inputs=self.valid_inputs,
         )
 
     # -- the loop's hooks ----------------------------------------------------------------------
@@ -305,6 +317,10 @@ def load_image_model(path: str | Path, device: str = "auto") -> tuple[nn.Module,
             f"{path} holds a semi-supervised model (M2, M1+M2 or its classifier); use "
             "`textvae image classify|analogy|evaluate` for it"
         )
+    if image_model_type(path) == "prior":
+        raise CheckpointError(f"{path} holds a PixelCNN prior over a VQ run's codes; use "
+                              "`textvae image sample|evaluate` for it (textvae.image.prior_train."
+                              "load_prior in Python)")
     checkpoint = load_checkpoint(path, kind="image", config_class=ImageConfig)
     model = build_image_model(checkpoint.config.model)
     load_weights(model, checkpoint)

@@ -62,15 +62,26 @@ class VectorQuantizer(nn.Module):
         with torch.autocast(z_e.device.type, enabled=False):
             return self._quantize(z_e.float())
 
-    def _quantize(self, z_e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    @torch.no_grad()
+    def nearest(self, z_e: Tensor) -> Tensor:
+        """z_e (B, D, H', W') -> codes (B, H', W') of the nearest codebook vectors, in float32,
+        with no update of the codebook (in training mode too): the codes ``forward`` assigns."""
         b, d, h, w = z_e.shape
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)  # (B*H'*W', D)
-        # Squared distances to every code, (B*H'*W', K).
+        with torch.autocast(z_e.device.type, enabled=False):
+            return self._nearest(z_e.float().permute(0, 2, 3, 1).reshape(-1, d)).view(b, h, w)
+
+    def _nearest(self, flat: Tensor) -> Tensor:
+        """flat (N, D) -> (N,) index of the nearest code (squared distances (N, K))."""
         dist = (
             flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t()
             + self.codebook.pow(2).sum(1)
         )
-        codes = dist.argmin(1)  # (B*H'*W',)
+        return dist.argmin(1)
+
+    def _quantize(self, z_e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        b, d, h, w = z_e.shape
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)  # (B*H'*W', D)
+        codes = self._nearest(flat)  # (B*H'*W',)
         if self.ema and self.training:
             self._ema_update(flat.detach(), codes)
         if self.dead_threshold > 0 and self.training:

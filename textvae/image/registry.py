@@ -1,0 +1,20 @@
+"""The image models by ``model.model_type``: a small explicit registry and its builder.
+
+It lives apart from :mod:`textvae.image.models` because VQ-VAE-2 (:mod:`textvae.image.vqvae2`)
+builds on that module's parts: the registry sees both without an import cycle.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from textvae.image.models import VQVAE, ImageAE, ImageModelConfig, ImageVAE
+from textvae.image.vqvae2 import VQVAE2
+
+MODELS: dict[str, type[nn.Module]] = {"vae": ImageVAE, "ae": ImageAE, "vqvae": VQVAE,
+                                      "vqvae2": VQVAE2}
+
+
+def build_image_model(cfg: ImageModelConfig) -> nn.Module:
+    """The model that ``cfg.model_type`` names, freshly initialised."""
+    return MODELS[cfg.model_type](cfg)
