@@ -104,3 +104,16 @@ def test_config_validates_the_degradation():
         load_image_config(None, ["data.noise_std=0"])
     with pytest.raises(ConfigError, match="degrade"):
         load_image_config(None, ["data.degrade=blur"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available here")
+@pytest.mark.parametrize("kind", ["noise", "mask", "downsample"])
+def test_on_cuda_degradations_stay_on_the_device_and_follow_the_seed(kind):
+    x = torch.rand(5, 1, 12, 12, device="cuda")
+
+    def draw(seed):
+        return degrade(x, kind, generator=torch.Generator(device="cuda").manual_seed(seed))
+
+    first = draw(3)
+    assert first.observed.device.type == "cuda" and first.encoder_input.shape == x.shape
+    assert torch.equal(first.encoder_input, draw(3).encoder_input)

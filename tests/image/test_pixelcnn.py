@@ -163,3 +163,23 @@ def test_training_lowers_the_nll():
         optimizer.step()
     after = -code_log_likelihood(model(codes), codes).mean().item()
     assert after < before - H * W * 0.5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available here")
+def test_on_cuda_the_likelihood_matches_the_cpu_and_sampling_is_seeded():
+    cpu_model = _model().eval()
+    gpu_model = _model().cuda().eval()
+    codes, classes, condition = _inputs(cpu_model, batch=3)
+    on_cpu = code_log_likelihood(cpu_model(codes, classes, condition), codes)
+    on_gpu = code_log_likelihood(gpu_model(codes.cuda(), classes.cuda(), condition.cuda()),
+                                 codes.cuda())
+    assert on_gpu.cpu().tolist() == pytest.approx(on_cpu.tolist(), abs=1e-3)
+
+    def sample(seed):
+        g = torch.Generator(device="cuda").manual_seed(seed)
+        return sample_codes(gpu_model, 3, H, W, classes=classes.cuda(),
+                            condition=condition.cuda(), generator=g)
+
+    first = sample(5)
+    assert first.device.type == "cuda" and first.shape == (3, H, W)
+    assert torch.equal(first, sample(5))

@@ -220,3 +220,15 @@ def test_other_image_commands_refuse_a_prior_clearly(vq_run, tmp_path, capsys, o
     assert main(["image", "plot", "reconstructions", str(out), "--out",
                  str(tmp_path / "r.png")]) == 2
     assert "holds a PixelCNN prior" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available here")
+def test_a_prior_trains_and_samples_on_cuda(vq_run, tmp_path, one_thread):
+    out = tmp_path / "prior_cuda"
+    result = train_prior(_prior_config(vq_run, out, "train.max_steps=3", "train.device=cuda",
+                                       "train.amp=off"), log=lambda _: None)
+    assert result.step == 3 and math.isfinite(result.valid["bits_per_code"])
+    loaded = load_prior(out, "cuda")
+    requested = torch.tensor([class_id(loaded, class_names(loaded)[0])] * 2)
+    images = sample_images(loaded, requested, generator=torch.Generator(device="cuda").manual_seed(0))
+    assert images.shape == (2, 1, 12, 12)

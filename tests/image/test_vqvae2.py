@@ -158,3 +158,14 @@ def test_trains_resumes_and_evaluates_on_the_fake_mnist(image_config, one_thread
     report = evaluate_run(resumed.run_dir, log=_quiet)
     assert report["images"] == 9 and report["mse_per_image"] > 0
     assert 0 < report["codebook_usage_top"] <= 1 and 0 < report["codebook_usage_bottom"] <= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available here")
+def test_on_cuda_codes_round_trip_to_the_forward_pass():
+    model = _model().cuda()
+    x = torch.rand(B, C, 13, 13, device="cuda")
+    model(x)  # a training pass fills the codebooks from the data
+    model.eval()
+    codes = model.encode_codes(x)
+    assert all(c.device.type == "cuda" for c in codes)
+    torch.testing.assert_close(model.decode_code_maps(codes), model(x).recon)
