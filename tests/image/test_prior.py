@@ -232,3 +232,15 @@ def test_a_prior_trains_and_samples_on_cuda(vq_run, tmp_path, one_thread):
     requested = torch.tensor([class_id(loaded, class_names(loaded)[0])] * 2)
     images = sample_images(loaded, requested, generator=torch.Generator(device="cuda").manual_seed(0))
     assert images.shape == (2, 1, 12, 12)
+
+
+def test_a_sprite_vq_run_gives_its_prior_the_shape_as_class_unless_it_named_a_factor():
+    from textvae.image.prior_train import class_data
+
+    sprites = load_image_config(None, ["data.source=sprites", "model.image_size=64"])
+    assert class_data(sprites).label_factor == "shape"
+    scaled = load_image_config(None, ["data.source=sprites", "data.label_factor=scale",
+                                      "model.image_size=64"])
+    assert class_data(scaled).label_factor == "scale"
+    mnist = load_image_config(None, [])
+    assert class_data(mnist) is mnist.data and mnist.data.label_factor is None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,11 +39,10 @@ from textvae.checkpoint import load_checkpoint, load_weights, resolve_checkpoint
 from textvae.data.labels import LabelSet
 from textvae.device import autocast, resolve_device
 from textvae.errors import CheckpointError, TextVAEError
-from textvae.image.config import ImageConfig, PriorRunConfig
+from textvae.image.config import ImageConfig, ImageDataConfig, PriorRunConfig
 from textvae.image.data import evaluation_images, load_image_splits
 from textvae.image.prior import CodePrior, build_code_prior
 from textvae.image.semisup_train import LABEL_FACTOR, class_ids, label_set_of
-from textvae.image.sprites import FACTOR_NAMES
 from textvae.image.train import (
     ImageTrainer,
     ImageTrainResult,
@@ -89,15 +88,14 @@ def encode_code_maps(vq: nn.Module, images: Tensor, batch_size: int = 500) -> li
     return [torch.cat([p[level].cpu() for p in parts]) for level in range(len(parts[0]))]
 
 
-def class_labels(vq_config: ImageConfig, labels: Tensor) -> tuple[str, Tensor]:
-    """The class factor and (N,) class values of a VQ run's split labels: MNIST's digit, the
-    sprites' shape (or the factor ``data.label_factor`` chose)."""
+def class_data(vq_config: ImageConfig) -> ImageDataConfig:
+    """The VQ run's data section, reading one class per image: MNIST's digit, or the sprites'
+    ``data.label_factor`` (the shape where the VQ run named none). The column is picked where
+    every class-reading run picks it, :func:`textvae.image.data.load_image_splits`."""
     data = vq_config.data
-    if data.source != "sprites":
-        return LABEL_FACTOR, labels
-    if labels.dim() == 1:  # the VQ run kept one factor already
-        return data.label_factor, labels
-    return SPRITE_CLASS_FACTOR, labels[:, FACTOR_NAMES.index(SPRITE_CLASS_FACTOR)]
+    if data.source == "sprites" and data.label_factor is None:
+        return replace(data, label_factor=SPRITE_CLASS_FACTOR)
+    return data
 
 
 def prepare_codes(vq: nn.Module, vq_config: ImageConfig, splits: tuple[str, ...],
@@ -106,12 +104,14 @@ def prepare_codes(vq: nn.Module, vq_config: ImageConfig, splits: tuple[str, ...]
     """The code maps and classes of the VQ run's ``splits``, and the label set: ``label_set``
     (a trained prior's), else the classes seen in ``splits``; None when the images have no
     classes and the prior does not need them."""
-    data = load_image_splits(vq_config.data, splits=splits)
-    codes, values, factor = {}, {}, LABEL_FACTOR
+    data_cfg = class_data(vq_config)
+    data = load_image_splits(data_cfg, splits=splits)
+    factor = data_cfg.label_factor or LABEL_FACTOR
+    codes, values = {}, {}
     for split in splits:
-        images = evaluation_images(vq_config.data, data.images[split], split)
+        images = evaluation_images(data_cfg, data.images[split], split)
         codes[split] = torch.cat([c.flatten(1) for c in encode_code_maps(vq, images)], dim=1)
-        factor, values[split] = class_labels(vq_config, data.labels[split])
+        values[split] = data.labels[split]  # (N,) class values
     seen = torch.cat(list(values.values()))  # (N_all,)
     if bool((seen < 0).any()):
         if class_conditional:
