@@ -3,6 +3,7 @@
 #   bash scripts/results.sh TABLE ROW [all|train|evaluate] [OUT_ROOT]
 #   TABLE ptb:     ROW lm bowman cyclical freebits aggressive pretrain_freebits (needs data/ptb/),
 #                  and the free-bits variants freebits_016 freebits_018 freebits_020 freebits_total6
+#   TABLE ptb_converged: ROW lm bowman freebits_018 bn_06 bn_07 du_vae (needs data/ptb/)
 #   TABLE grammar: ROW lm quickstart quickstart_recon (the built-in corpus, no download)
 # OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW.
 #
@@ -11,12 +12,15 @@
 # evaluated twice: on the whole test split at K = 1 (-ELBO, KL, MI, active units), and at K = 500
 # on a seeded random subset of RESULTS_SENTENCES (default 300) test sentences, the same subset for
 # every row, so each VAE's IW-NLL can be compared pairwise with the LM's exact NLL
-# (scripts/results_table.py). Grammar rows train the configs' step counts with the max_minutes
+# (scripts/results_table.py). ptb_converged rows train with the configs' own schedules until the
+# validation -ELBO stops improving: the LR halves after each validation (one per epoch) without
+# improvement and the run stops after 3 in a row (the best checkpoint is evaluated), in bf16;
+# they are evaluated like the PTB rows. Grammar rows train the configs' step counts with the max_minutes
 # guard lifted (so the run does not depend on the machine's speed) and are evaluated on the whole
 # test split at K = 500. RESULTS.md's figures were measured with OMP_NUM_THREADS=1 and two rows
 # running side by side on a 2-core machine; the runs are deterministic for a given thread count.
 set -euo pipefail
-usage="usage: bash scripts/results.sh ptb|grammar ROW [all|train|evaluate] [OUT_ROOT]"
+usage="usage: bash scripts/results.sh ptb|ptb_converged|grammar ROW [all|train|evaluate] [OUT_ROOT]"
 if [[ $# -lt 2 ]]; then echo "$usage" >&2; exit 2; fi
 table=$1
 row=$2
@@ -45,6 +49,12 @@ case "$table/$row" in
                         --set train.eval_every=50 --set train.max_minutes=50) ;;
   ptb/pretrain_freebits) args=(--config configs/ptb_pretrain_freebits.yaml
                                --set train.pretrain_ae_steps=2630 --set train.kl.warmup_steps=1315) ;;
+  ptb_converged/lm)           args=(--config configs/ptb_lm.yaml) ;;
+  ptb_converged/bowman)       args=(--config configs/ptb_bowman.yaml) ;;
+  ptb_converged/freebits_018) args=(--config configs/ptb_freebits.yaml --set train.free_bits=0.18) ;;
+  ptb_converged/bn_06)        args=(--config configs/ptb_bn_vae.yaml --set model.posterior_bn_gamma=0.6) ;;
+  ptb_converged/bn_07)        args=(--config configs/ptb_bn_vae.yaml) ;;
+  ptb_converged/du_vae)       args=(--config configs/ptb_du_vae.yaml) ;;
   grammar/lm)               args=(--config configs/quickstart.yaml --set model.model_type=lm) ;;
   grammar/quickstart)       args=(--config configs/quickstart.yaml) ;;
   grammar/quickstart_recon) args=(--config configs/quickstart_recon.yaml) ;;
@@ -52,6 +62,8 @@ case "$table/$row" in
 esac
 if [[ $table == ptb ]]; then
   args+=(--set train.epochs=6 --set train.amp=bf16)
+elif [[ $table == ptb_converged ]]; then
+  args+=(--set train.amp=bf16 --set train.early_stop_patience=3 --set train.lr_patience=1)
 else
   args+=(--set train.max_minutes=null)
 fi
@@ -68,7 +80,7 @@ if [[ $phase == all || $phase == train ]]; then
   echo "$table $row: training wall time $seconds s"
 fi
 [[ $phase == all || $phase == evaluate ]] || exit 0
-if [[ $table == ptb ]]; then
+if [[ $table == ptb* ]]; then
   textvae evaluate "$run" --split test --iw-samples 1 --no-progress
   textvae evaluate "$run" --split test --iw-samples 500 --sentences "${RESULTS_SENTENCES:-300}" \
     --no-progress

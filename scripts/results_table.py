@@ -1,13 +1,16 @@
 """Print RESULTS.md's tables from the evaluation reports that scripts/results.sh writes.
 
     python scripts/results_table.py ptb [runs/results/ptb] [--subset eval-test-k500-n300-seed0.json]
+    python scripts/results_table.py ptb_converged [runs/results/ptb_converged] [--subset ...]
     python scripts/results_table.py grammar [runs/results/grammar]
 
 PTB: for each row directory it reads two `textvae evaluate` reports: the whole test split at K = 1
 (`eval-test-k1.json`: -ELBO, KL, mutual information, active units) and the random test subset at
 K = 500 (IW-NLL and its perplexity). The LM row's subset report gives the exact NLL of the same
 sentences, so each VAE's IW-NLL is also shown as a paired difference from the LM, with the
-standard error of the mean difference.
+standard error of the mean difference. ptb_converged adds the latent-use columns of the K = 1
+report: distinct-1 / distinct-2 of the greedy decodes of 1,000 prior samples, and the share of
+homotopy points whose decode differs from both neighbours'.
 
 Grammar: the whole-test K = 500 report (`eval-test-k500.json`) of each row, with the grammar
 quality report's headline shares.
@@ -23,6 +26,7 @@ from pathlib import Path
 ROWS = {
     "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits",
             "freebits_016", "freebits_018", "freebits_020", "freebits_total6"),
+    "ptb_converged": ("lm", "bowman", "freebits_018", "bn_06", "bn_07", "du_vae"),
     "grammar": ("lm", "quickstart", "quickstart_recon"),
 }
 
@@ -66,12 +70,14 @@ def paired(vae: dict, lm: dict) -> tuple[float, float]:
     return mean, math.sqrt(var / len(diff))
 
 
-def ptb_table(root: Path, subset: str) -> None:
+def ptb_table(root: Path, subset: str, table: str = "ptb") -> None:
     lm_subset = find_report(root / "lm", subset)
+    latent_use = table == "ptb_converged"
+    extra = " distinct-1 / 2 | homotopy changes |" if latent_use else ""
     print("| row | IW-NLL, K = 500 (subset) | VAE - LM, paired | PPL (subset) | -ELBO (test) "
-          "| KL | MI | AU | epochs (steps), wall time | command |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for row in ROWS["ptb"]:
+          f"| KL | MI | AU |{extra} epochs (steps), wall time | command |")
+    print("|---" * (12 if latent_use else 10) + "|")
+    for row in ROWS[table]:
         run_dir = root / row
         if not run_dir.exists():
             continue
@@ -99,7 +105,12 @@ def ptb_table(root: Path, subset: str) -> None:
             cells += [f"{full['likelihood']['nll_nats_per_sentence']:.2f} (exact NLL)"] + ["–"] * 3
         else:
             cells += ["?"] * 4
-        cells += [budget(run_dir), f"`bash scripts/results.sh ptb {row}`"]
+        if latent_use:
+            div = full.get("diversity") if full else None
+            cells.append(f"{div['distinct_1']:.3f} / {div['distinct_2']:.3f}" if div else "?")
+            hom = full.get("homotopy") if full else None
+            cells.append(f"{hom['changed_share']:.0%}" if hom else "–")
+        cells += [budget(run_dir), f"`bash scripts/results.sh {table} {row}`"]
         print("| " + " | ".join(cells) + " |")
 
 
@@ -142,8 +153,8 @@ def main() -> None:
     if not any((root / row).is_dir() for row in ROWS[args.table]):
         raise SystemExit(f"no {args.table} rows in {root}; run `bash scripts/results.sh "
                          f"{args.table} ROW` first, or give the directory that holds them")
-    if args.table == "ptb":
-        ptb_table(root, args.subset)
+    if args.table.startswith("ptb"):
+        ptb_table(root, args.subset, args.table)
     else:
         grammar_table(root)
 

@@ -19,7 +19,11 @@ ROWS = [("ptb", r) for r in ("lm", "bowman", "cyclical", "freebits", "aggressive
 FREE_BITS = {"freebits": (0.25, "dim"), "freebits_016": (0.16, "dim"),
              "freebits_018": (0.18, "dim"), "freebits_020": (0.20, "dim"),
              "freebits_total6": (6.0, "total")}
+ROWS += [("ptb_converged", r) for r in ("lm", "bowman", "freebits_018", "bn_06", "bn_07", "du_vae")]
 ROWS += [("grammar", r) for r in ("lm", "quickstart", "quickstart_recon")]
+# The posterior head of each converged row: BN-VAE's gamma, DU-VAE's variance dropout and floor.
+HEADS = {"lm": (None, 0.0, 0.0), "bowman": (None, 0.0, 0.0), "freebits_018": (None, 0.0, 0.0),
+         "bn_06": (0.6, 0.0, 0.0), "bn_07": (0.7, 0.0, 0.0), "du_vae": (0.5, 0.2, 1.0)}
 
 
 def dry_run(table: str, row: str) -> subprocess.CompletedProcess:
@@ -43,6 +47,13 @@ def test_every_row_is_a_valid_training_command(table, row):
         assert cfg.train.epochs == 6 and cfg.train.amp == "bf16"
         if row in FREE_BITS:
             assert (cfg.train.free_bits, cfg.train.free_bits_mode) == FREE_BITS[row]
+    elif table == "ptb_converged":  # early stopping, not a fixed budget
+        assert cfg.train.amp == "bf16" and cfg.train.epochs == 30 and cfg.train.max_steps is None
+        assert (cfg.train.early_stop_patience, cfg.train.lr_patience) == (3, 1)
+        model = cfg.model
+        assert (model.posterior_bn_gamma, model.posterior_var_dropout,
+                model.posterior_var_floor) == HEADS[row]
+        assert cfg.train.free_bits == (0.18 if row == "freebits_018" else 0.0)
     else:
         assert cfg.train.max_minutes is None and cfg.train.max_steps is not None
 
@@ -77,8 +88,8 @@ def _report(run_dir: Path, name: str, nll: list[float], index: list[int], vae: b
     (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
 
 
-def table(root: Path) -> list[str]:
-    done = subprocess.run([sys.executable, "scripts/results_table.py", "ptb", str(root)],
+def table(root: Path, name: str = "ptb") -> list[str]:
+    done = subprocess.run([sys.executable, "scripts/results_table.py", name, str(root)],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
@@ -104,3 +115,21 @@ def test_ptb_table_pairs_each_vae_with_the_lm(tmp_path):
     done = subprocess.run([sys.executable, "scripts/results_table.py", "ptb", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode != 0 and "subsets differ" in done.stderr
+
+
+def test_converged_table_adds_the_latent_use_columns(tmp_path):
+    subset = "eval-test-k500-n300-seed0.json"
+    _report(tmp_path / "lm", subset, [10.0, 20.0, 30.0], [2, 4, 6], vae=False)
+    _report(tmp_path / "bn_07", subset, [9.0, 19.0, 31.0], [2, 4, 6], vae=True)
+    _report(tmp_path / "bn_07", "eval-test-k1.json", [9.0, 19.0, 31.0], [0, 1, 2], vae=True)
+    full = tmp_path / "bn_07" / "best" / "eval-test-k1.json"
+    report = json.loads(full.read_text())
+    report["diversity"] = {"distinct_1": 0.0613, "distinct_2": 0.2871}
+    report["homotopy"] = {"changed_share": 0.8125}
+    full.write_text(json.dumps(report))
+    lines = table(tmp_path, "ptb_converged")
+    assert lines[0].count("|") == lines[1].count("|") == 13  # 12 columns
+    row = next(line for line in lines if line.startswith("| bn_07"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[8:10] == ["0.061 / 0.287", "81%"]
+    assert cells[-1] == "`bash scripts/results.sh ptb_converged bn_07`"

@@ -45,9 +45,24 @@ def test_report_has_every_section_and_formats(tiny_config, monkeypatch):
     assert 0.0 <= report["reconstruction"]["exact_match"] <= 1.0
     assert report["diversity"]["self_bleu_hypotheses"] == 5
     assert report["grammar_quality"]["grammaticality"]["prior"] == 0.5
+    hom = report["homotopy"]
+    assert (hom["pairs"], hom["steps"], len(hom["example"])) == (10, 8, 10)
+    assert all(a != b and 0 <= a < len(ids) and 0 <= b < len(ids) for a, b in hom["pair_index"])
+    assert 0.0 <= hom["changed_share"] <= 1.0
+    # The path's ends are the greedy decodes of the two posterior means.
+    a, b = hom["pair_index"][0]
+    ends = tv.decode_ids(torch.stack([report_mu(tv, ids[a]), report_mu(tv, ids[b])]),
+                         method="greedy")
+    assert [tv.tokenizer.decode(d) for d in ends] == [hom["example"][0], hom["example"][-1]]
     text = format_report(report)
     assert "IW-NLL (K = 7)" in text and "PPL per word (no eos)" in text
-    assert "sentences/s" in text
+    assert "sentences/s" in text and "differs from both neighbours" in text
+
+
+def report_mu(tv, sentence_ids):
+    """The posterior mean of one tokenized sentence, (Z,)."""
+    mu, _ = tv.encode([tv.tokenizer.decode(sentence_ids)])
+    return mu[0]
 
 
 def test_report_for_the_lm_baseline(tiny_config):
@@ -55,5 +70,5 @@ def test_report_for_the_lm_baseline(tiny_config):
     report = evaluate(tv, ids, samples=7, diversity_samples=5, quality=True)
     assert set(report["likelihood"]) == {"nll_nats_per_sentence", "ppl_per_token_incl_eos",
                                          "ppl_per_word_excl_eos"}
-    assert "latent" not in report and "grammar_quality" not in report
+    assert "latent" not in report and "grammar_quality" not in report and "homotopy" not in report
     assert "NLL (exact)" in format_report(report)

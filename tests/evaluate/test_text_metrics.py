@@ -4,7 +4,12 @@ import random
 
 import pytest
 
-from textvae.evaluate.text_metrics import distinct_n, reconstruction_bleu, self_bleu
+from textvae.evaluate.text_metrics import (
+    distinct_n,
+    homotopy_change_share,
+    reconstruction_bleu,
+    self_bleu,
+)
 
 
 def test_distinct_n_counts_unique_ngrams():
@@ -12,6 +17,17 @@ def test_distinct_n_counts_unique_ngrams():
     assert distinct_n(sents, 1) == pytest.approx(2 / 5)
     assert distinct_n(sents, 2) == pytest.approx(2 / 3)  # (a b), (b a), (a b)
     assert distinct_n([["a"]], 2) == 0.0
+
+
+def test_homotopy_change_share_counts_interior_points_unlike_both_neighbours():
+    # Interior points of path 1: b (a | c: counts), c (b | c: not), c (c | d: not);
+    # of path 2: y (x | y: not), y (y | z: not). 1 of 5.
+    paths = [["a", "b", "c", "c", "d"], ["x", "y", "y", "z"]]
+    assert homotopy_change_share(paths) == pytest.approx(1 / 5)
+    assert homotopy_change_share([["s"] * 10]) == 0.0  # an ignored latent: one sentence
+    assert homotopy_change_share([list("abcdefg")]) == 1.0
+    with pytest.raises(ValueError, match="at least 3 points"):
+        homotopy_change_share([["a", "b"]])
 
 
 def test_bleu_extremes():

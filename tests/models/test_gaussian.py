@@ -1,8 +1,14 @@
+import math
+
+import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
 from textvae.models.gaussian import (
+    VARIANCE_FLOOR_UNIT,
     FixedScaleBatchNorm,
+    check_posterior_options,
+    floored_log_variance,
     kl_standard_normal,
     log_normal,
     log_standard_normal,
@@ -88,3 +94,33 @@ def test_bn_vae_evaluates_with_running_statistics_that_the_state_dict_keeps():
     norm.train()
     one = norm(x[:1])  # a one-sentence training batch has no variance: running statistics
     torch.testing.assert_close(one, expected[:1])
+
+
+def test_du_vae_variances_sit_on_a_floor_and_dropout_acts_in_training_only():
+    """Shen et al. 2021: sigma^2 = exp(raw) + alpha / (2 pi e); in training the part above the
+    floor is dropped with probability p and the rest scaled by 1 / (1 - p)."""
+    gen = torch.Generator().manual_seed(11)
+    raw = torch.randn(301, 7, generator=gen)  # (B, Z)
+    floor = 1.5 * VARIANCE_FLOOR_UNIT
+    assert VARIANCE_FLOOR_UNIT == pytest.approx(1 / (2 * math.pi * math.e))
+    evaluated = floored_log_variance(raw, 1.5, 0.3, training=False)
+    torch.testing.assert_close(evaluated, torch.log(raw.exp() + floor))  # no dropout
+    torch.manual_seed(0)
+    trained = floored_log_variance(raw, 1.5, 0.3, training=True)
+    dropped = torch.isclose(trained, torch.full_like(trained, math.log(floor)))
+    assert 0.25 < dropped.float().mean() < 0.35  # about p of the 2,107 variances
+    kept = ~dropped
+    torch.testing.assert_close(trained[kept], torch.log(raw.exp()[kept] / 0.7 + floor))
+    assert (trained >= math.log(floor) - 1e-6).all()
+    assert floored_log_variance(raw, 0.0, 0.0, training=True) is raw  # both off: untouched
+
+
+@pytest.mark.parametrize("gamma, drop, floor, needle", [
+    (0.0, 0.0, 0.0, "posterior_bn_gamma"),
+    (None, 1.0, 1.0, "posterior_var_dropout"),
+    (None, 0.0, -0.5, "posterior_var_floor"),
+    (0.5, 0.2, 0.0, "needs model.posterior_var_floor"),
+])
+def test_bad_posterior_options_are_refused_by_name(gamma, drop, floor, needle):
+    with pytest.raises(ValueError, match=needle):
+        check_posterior_options(gamma, drop, floor)

@@ -5,6 +5,7 @@ hidden 17) so that a transposed or mis-reshaped dimension cannot pass by acciden
 """
 
 import io
+import math
 
 import pytest
 import torch
@@ -382,3 +383,41 @@ def test_bn_vae_trains_resumes_and_evaluates_with_its_running_statistics(tiny_co
         together, _ = model.encode(batch.ids[:, 1:], batch.lengths)
         alone, _ = model.encode(batch.ids[:1, 1:], batch.lengths[:1])
     torch.testing.assert_close(alone[0], together[0])
+
+
+def test_du_vae_resumes_to_the_weights_and_statistics_of_an_uninterrupted_run(tiny_config):
+    """DU-VAE's variance dropout draws from the training RNG and its BN head keeps running
+    statistics: a resumed run must still end exactly where an uninterrupted one does."""
+    from textvae.checkpoint import load_checkpoint
+    from textvae.train import train
+
+    du = ("model.posterior_bn_gamma=0.5", "model.posterior_var_dropout=0.3",
+          "model.posterior_var_floor=1.0", "train.checkpoint_every=3", "train.eval_every=5")
+    full = tiny_config(*du, "train.max_steps=11", out="full")
+    train(full, progress=False, log=lambda m: None)
+    part = tiny_config(*du, "train.max_steps=4", out="part")
+    train(part, progress=False, log=lambda m: None)
+    resumed = tiny_config(*du, "train.max_steps=11", out="part")
+    train(resumed, resume=True, progress=False, log=lambda m: None)
+    a = load_checkpoint(f"{full.train.out_dir}/last")
+    b = load_checkpoint(f"{part.train.out_dir}/last")
+    assert b.config.model.posterior_var_dropout == 0.3 and b.config.model.posterior_var_floor == 1.0
+    assert a.model_state.keys() == b.model_state.keys()
+    for name in a.model_state:
+        assert torch.equal(a.model_state[name], b.model_state[name]), name
+    assert not torch.all(a.model_state["mu_norm.running_mean"] == 0)
+
+
+def test_du_vae_posterior_is_floored_and_deterministic_in_eval_mode():
+    model = make_model(posterior_bn_gamma=0.5, posterior_var_dropout=0.4, posterior_var_floor=1.0)
+    ids = torch.randint(3, V, (B, 9))
+    lengths = torch.full((B,), 9)
+    floor = math.log(1 / (2 * math.pi * math.e))
+    model.train()
+    _, logvar = model.encode(ids, lengths)
+    assert (logvar >= floor - 1e-6).all()
+    assert torch.isclose(logvar, torch.full_like(logvar, floor)).any()  # some variances dropped
+    model.eval()
+    first, second = model.encode(ids, lengths)[1], model.encode(ids, lengths)[1]
+    torch.testing.assert_close(first, second)
+    assert not torch.isclose(first, torch.full_like(first, floor)).any()

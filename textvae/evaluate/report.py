@@ -17,9 +17,20 @@ from textvae.decoding import DEFAULT_MAX_LEN
 from textvae.errors import TextVAEError
 from textvae.evaluate.iw import iw_nll
 from textvae.evaluate.settings import DEFAULT_IW_SAMPLES
-from textvae.evaluate.text_metrics import distinct_n, reconstruction_bleu, self_bleu
+from textvae.evaluate.text_metrics import (
+    distinct_n,
+    homotopy_change_share,
+    reconstruction_bleu,
+    self_bleu,
+)
+from textvae.generate import interpolation_path
 from textvae.metrics import active_units, mutual_information, perplexity, reconstruction_accuracy
 from textvae.quality import format_quality_report, grammar_quality_report
+
+# Latent use along homotopies (issue 22): this many seeded pairs of evaluated sentences, each path
+# with this many points strictly between the two posterior means.
+HOMOTOPY_PAIRS = 10
+HOMOTOPY_STEPS = 8
 
 
 def evaluate(
@@ -127,6 +138,8 @@ def evaluate(
         }
         timing["reconstruction_seconds"] = time.perf_counter() - start
         log(f"reconstruction done ({timing['reconstruction_seconds']:.1f} s)")
+        if len(ids) >= 2:
+            report["homotopy"] = homotopy_report(tv, res["mu"], seed=seed, max_len=max_len)
 
     start = time.perf_counter()
     prior = tv.sample(diversity_samples, seed=seed, max_len=max_len)  # greedy for a VAE
@@ -149,6 +162,26 @@ def evaluate(
         timing["grammar_quality_seconds"] = time.perf_counter() - start
     report["timing"] = timing
     return report
+
+
+def homotopy_report(tv: TextVAE, mu: torch.Tensor, *, seed: int, max_len: int) -> dict[str, Any]:
+    """Greedy decodes along linear paths between the posterior means of HOMOTOPY_PAIRS seeded
+    pairs of sentences, HOMOTOPY_STEPS points between each pair's ends, and the share of those
+    points whose sentence differs from both neighbours' (:func:`homotopy_change_share`).
+
+    Args:
+        mu: (S, Z) posterior means of the evaluated sentences, S >= 2.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    points = HOMOTOPY_STEPS + 2  # both ends included
+    pairs = [torch.randperm(mu.shape[0], generator=generator)[:2].tolist()
+             for _ in range(HOMOTOPY_PAIRS)]
+    z = torch.cat([interpolation_path(mu[a], mu[b], steps=points) for a, b in pairs])  # (P*points, Z)
+    decodes = [tv.tokenizer.decode(d)
+               for d in tv.decode_ids(z.to(tv.device), method="greedy", max_len=max_len)]
+    paths = [decodes[i : i + points] for i in range(0, len(decodes), points)]
+    return {"pairs": HOMOTOPY_PAIRS, "steps": HOMOTOPY_STEPS, "pair_index": pairs,
+            "changed_share": homotopy_change_share(paths), "example": paths[0]}
 
 
 _LABELS = {
@@ -198,6 +231,12 @@ def format_report(report: dict[str, Any]) -> str:
         lat = report["latent"]
         section(f"latent space (Z = {lat['latent_dim']})", lat, skip=("latent_dim",))
         section("reconstruction of the posterior mean (greedy)", report["reconstruction"])
+    if "homotopy" in report:
+        hom = report["homotopy"]
+        lines.extend(["", f"homotopies ({hom['pairs']} pairs, {hom['steps']} points between each "
+                          "pair's posterior means, greedy)",
+                      f"  {'points whose decode differs from both neighbours':<42} "
+                      f"{hom['changed_share']:.1%}"])
     div = report["diversity"]
     section(f"prior samples ({div['samples']}, {div['decoding']}; self-BLEU over "
             f"{div['self_bleu_hypotheses']} of them against the rest)", div,

@@ -1,5 +1,6 @@
 """Text metrics of generated sentences, as pure functions of strings: corpus BLEU of
-reconstructions (via sacrebleu), distinct-n (Li et al. 2016) and self-BLEU (Zhu et al. 2018).
+reconstructions (via sacrebleu), distinct-n (Li et al. 2016), self-BLEU (Zhu et al. 2018) and
+how often the decodes along a homotopy change.
 """
 
 from __future__ import annotations
@@ -17,6 +18,21 @@ def distinct_n(sentences: Sequence[Sequence[str]], n: int) -> float:
     """Li et al. 2016: unique n-grams / total n-grams over all token lists (0 if there are none)."""
     grams = [tuple(toks[i : i + n]) for toks in sentences for i in range(len(toks) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def homotopy_change_share(paths: Sequence[Sequence[str]]) -> float:
+    """The share of a homotopy's interior points whose decode differs from both neighbours'.
+
+    Each path is the decodes of evenly spaced points from one sentence's code to another's,
+    endpoints included; each interior point (all but the first and last) counts once. A latent
+    the decoder ignores gives paths of one repeated sentence (share 0); a decoder that follows
+    z changes its sentence at nearly every step (share near 1).
+    """
+    counts = [(path[i] != path[i - 1] and path[i] != path[i + 1])
+              for path in paths for i in range(1, len(path) - 1)]
+    if not counts:
+        raise ValueError("homotopy paths need at least 3 points each")
+    return sum(counts) / len(counts)
 
 
 def _sacrebleu():

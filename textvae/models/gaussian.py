@@ -57,6 +57,50 @@ def log_standard_normal(z: Tensor) -> Tensor:
     return -0.5 * (_LOG_2PI + z.pow(2)).sum(-1)
 
 
+# DU-VAE's variance floor is written as a rate alpha: sigma^2 >= alpha / (2 pi e), which keeps each
+# dimension's entropy 0.5 * log(2 pi e sigma^2) at or above 0.5 * log(alpha) (0 nats at alpha = 1).
+VARIANCE_FLOOR_UNIT = 1.0 / (2.0 * math.pi * math.e)
+
+
+def check_posterior_options(bn_gamma: float | None, var_dropout: float, var_floor: float) -> None:
+    """Validate the BN-VAE / DU-VAE options of a posterior head (``model.posterior_*``)."""
+    if bn_gamma is not None and not bn_gamma > 0:
+        raise ValueError(f"model.posterior_bn_gamma must be positive or null, got {bn_gamma}")
+    if not 0.0 <= var_dropout < 1.0:
+        raise ValueError(f"model.posterior_var_dropout must be in [0, 1), got {var_dropout}")
+    if not var_floor >= 0.0:
+        raise ValueError(f"model.posterior_var_floor must be >= 0, got {var_floor}")
+    if var_dropout > 0 and var_floor == 0:
+        raise ValueError("model.posterior_var_dropout needs model.posterior_var_floor > 0 (DU-VAE "
+                         "uses 1.0): a dropped variance of 0 would make the KL infinite")
+
+
+def floored_log_variance(raw_logvar: Tensor, floor_rate: float, drop: float, training: bool) -> Tensor:
+    """DU-VAE's posterior variances (Shen et al. 2021, "Regularizing Variational Autoencoder
+    with Diversity and Uncertainty Awareness"): sigma^2 = exp(raw) + floor, and while training,
+    dropout on the part above the floor: each dimension's exp(raw) is zeroed with probability
+    ``drop`` and the rest scaled by 1 / (1 - drop), so a dropped dimension of a sentence has the
+    floor's variance for that step (a near-certain code the KL must pay for) and the batch's
+    expected variance is unchanged. The KL and the sample both use the result.
+
+    Args:
+        raw_logvar: (..., Z) the encoder's log-variances.
+        floor_rate: alpha >= 0; the floor is alpha / (2 pi e). Must be > 0 when ``drop`` > 0
+            (a dropped variance of 0 has no logarithm).
+        drop: dropout probability in [0, 1) on the variances, in training only.
+        training: apply the dropout.
+
+    Returns:
+        (..., Z) log-variances.
+    """
+    if floor_rate == 0.0 and drop == 0.0:
+        return raw_logvar
+    variance = raw_logvar.exp()
+    if training and drop > 0.0:
+        variance = F.dropout(variance, p=drop, training=True)
+    return torch.log(variance + floor_rate * VARIANCE_FLOOR_UNIT)
+
+
 class FixedScaleBatchNorm(nn.Module):
     """BN-VAE's head on the posterior means (Zhu et al. 2020, "A Batch Normalized Inference
     Network Keeps the KL Vanishing Away"): batch normalization with a fixed scale ``gamma`` and a

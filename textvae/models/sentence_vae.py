@@ -16,14 +16,12 @@ Shape legend:
     H = hidden size (per direction), L = layers, D = directions,
     N = number of non-pad target positions in the batch (= lengths.sum()).
 
-Host lengths. What the host must know of a batch (whether any row is padded, the CPU lengths
-``pack_padded_sequence`` wants, where the non-pad positions are) it reads from ``host_lengths``, the
-lengths as Python ints, which the training step takes from the batch (``Batch.host_lengths``,
-counted in ``collate`` before the batch moves to the device). Given them, a forward pass never
-waits for a GPU. Callers that pass only the device ``lengths`` (evaluation) still work: the model
-then reads them once (``lengths.tolist()``, one wait on a GPU).
+Host lengths. What the host must know of a batch (padding, packing, non-pad positions) it reads
+from ``host_lengths``, the lengths as Python ints (``Batch.host_lengths``, counted in ``collate``),
+so a forward pass never waits for a GPU; without them the model reads ``lengths`` once.
 """
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -57,6 +55,10 @@ class ModelConfig:
     # BN-VAE (Zhu et al. 2020): batch-normalize the posterior means with this fixed scale, which
     # keeps the expected KL above latent_dim * gamma^2 / 2; null: off.
     posterior_bn_gamma: float | None = None
+    # DU-VAE (Shen et al. 2021) = posterior_bn_gamma plus dropout on the posterior variances in
+    # training, above a floor of posterior_var_floor / (2 pi e) (gaussian.floored_log_variance).
+    posterior_var_dropout: float = 0.0
+    posterior_var_floor: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("embed_dim", "encoder_hidden_dim", "decoder_hidden_dim", "latent_dim",
@@ -67,8 +69,8 @@ class ModelConfig:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.tie_embeddings and self.embed_dim != self.decoder_hidden_dim:
             raise ValueError("model.tie_embeddings needs embed_dim == decoder_hidden_dim")
-        if self.posterior_bn_gamma is not None and not self.posterior_bn_gamma > 0:
-            raise ValueError(f"model.posterior_bn_gamma must be positive or null, got {self.posterior_bn_gamma}")
+        gaussian.check_posterior_options(self.posterior_bn_gamma, self.posterior_var_dropout,
+                                         self.posterior_var_floor)
 
 
 MODEL_TYPES = ("vae", "lm")
@@ -156,6 +158,8 @@ class SentenceVAE(nn.Module):
         dropout: float,
         posterior_bn_gamma: float | None = None,
         condition_dim: int = 0,
+        posterior_var_dropout: float = 0.0,
+        posterior_var_floor: float = 0.0,
     ) -> None:
         super().__init__()
         if model_type not in MODEL_TYPES:
@@ -173,6 +177,8 @@ class SentenceVAE(nn.Module):
         self.decoder_hidden_dim = decoder_hidden_dim
         self.bidirectional = bidirectional
         self.condition_dim = condition_dim
+        gaussian.check_posterior_options(posterior_bn_gamma, posterior_var_dropout, posterior_var_floor)
+        self.var_dropout, self.var_floor = posterior_var_dropout, posterior_var_floor  # DU-VAE
         self.is_vae = model_type == "vae"
         # z is concatenated to the inputs only when there is a z.
         self.z_to_inputs = z_to_inputs and self.is_vae
@@ -258,7 +264,9 @@ class SentenceVAE(nn.Module):
             mu = self.to_mu(summary)  # (B, Z)
             if self.mu_norm is not None:
                 mu = self.mu_norm(mu)
-            return mu, self.to_logvar(summary)  # (B, Z) each
+            logvar = gaussian.floored_log_variance(self.to_logvar(summary), self.var_floor,
+                                                   self.var_dropout, self.training)
+            return mu, logvar  # (B, Z) each
 
     def reparameterize(
         self,
@@ -424,21 +432,5 @@ def build_model(cfg: ModelConfig, vocab_size: int, pad_id: int, condition_dim: i
     Returns:
         The model, on the CPU; the caller moves it to a device.
     """
-    return SentenceVAE(
-        vocab_size,
-        pad_id,
-        model_type=cfg.model_type,
-        rnn_type=cfg.rnn_type,
-        embed_dim=cfg.embed_dim,
-        encoder_hidden_dim=cfg.encoder_hidden_dim,
-        decoder_hidden_dim=cfg.decoder_hidden_dim,
-        latent_dim=cfg.latent_dim,
-        encoder_layers=cfg.encoder_layers,
-        decoder_layers=cfg.decoder_layers,
-        bidirectional=cfg.bidirectional,
-        z_to_inputs=cfg.z_to_inputs,
-        tie_embeddings=cfg.tie_embeddings,
-        dropout=cfg.dropout,
-        posterior_bn_gamma=cfg.posterior_bn_gamma,
-        condition_dim=condition_dim,
-    )
+    # Every config field is a constructor argument of the same name.
+    return SentenceVAE(vocab_size, pad_id, condition_dim=condition_dim, **dataclasses.asdict(cfg))
