@@ -324,6 +324,23 @@ def test_forward_backward_on_cuda(rnn_type):
     assert logits.shape == (B, V) and logits.device.type == "cuda"
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+def test_bn_and_du_vae_heads_train_and_evaluate_on_cuda():
+    device = torch.device("cuda")
+    model = make_model(posterior_bn_gamma=0.5, posterior_var_dropout=0.3,
+                       posterior_var_floor=1.0).to(device)
+    ids, lengths = make_batch().to(device), LENGTHS.to(device)
+    out = model(ids, lengths)
+    floor = math.log(1 / (2 * math.pi * math.e))
+    assert out.logvar.device.type == "cuda" and (out.logvar >= floor - 1e-5).all()
+    loss_fn(out).backward()
+    assert model.mu_norm.beta.grad is not None
+    assert model.mu_norm.running_mean.device.type == "cuda"
+    model.eval()
+    first, second = model.encode(ids[:, 1:], lengths), model.encode(ids[:, 1:], lengths)
+    torch.testing.assert_close(first[1], second[1])  # no variance dropout in evaluation
+
+
 @MATRIX
 def test_unpadded_batches_skip_packing_with_the_same_posterior(rnn_type, num_layers, bidirectional):
     model = make_model(rnn_type=rnn_type, encoder_layers=num_layers, bidirectional=bidirectional)
