@@ -76,6 +76,17 @@ def test_bn_vae_keeps_the_batch_kl_above_its_floor():
     assert kl_standard_normal(mu * 0, logvar).sum() == 0  # without the head the KL vanishes
 
 
+def test_bn_vae_floor_survives_an_encoder_that_shrinks_its_means():
+    """A trained PTB encoder shrank its means' batch variance to about 1e-9, under BN's usual
+    eps of 1e-5, which let the KL fall to 0.75 nats against a floor of 7.84: the head's eps
+    must be small enough for the floor to hold there."""
+    gen = torch.Generator().manual_seed(13)
+    norm = FixedScaleBatchNorm(32, 0.7)
+    mu = 3e-5 * torch.randn(41, 32, generator=gen) + 0.2  # (B, Z): batch variance ~1e-9
+    kl = kl_standard_normal(norm(mu), torch.zeros(41, 32)).sum(1).mean()
+    assert kl >= 32 * 0.7**2 / 2 * (1 - 1e-2)  # float32 variances of values near 0.2: 1e-3 off
+
+
 def test_bn_vae_evaluates_with_running_statistics_that_the_state_dict_keeps():
     gen = torch.Generator().manual_seed(5)
     norm = FixedScaleBatchNorm(7, 0.6, momentum=0.5)

@@ -108,15 +108,18 @@ class FixedScaleBatchNorm(nn.Module):
     and KL(q || N(0, I)) >= mu^2 / 2 per dimension, so the batch's mean KL is at least
     Z * gamma^2 / 2 (7.84 nats for Z = 32 at gamma = 0.7): the KL cannot vanish.
 
-    The floor holds while a mean dimension's batch variance is well above ``eps`` (1e-5), which
-    a training batch's means always are unless the encoder is exactly constant.
+    Why ``eps`` is 1e-12, not BN's usual 1e-5: over a batch the normalized means' squares sum to
+    B * gamma^2 * v / (v + eps) for a pre-normalization variance v, so eps leaves the KL one way
+    down, shrinking v. Adam follows that small, steady gradient: on PTB (Adam at 1e-3, gamma 0.7)
+    the encoder drove v to about 1e-9 within two epochs and the validation KL fell to 0.75 nats
+    against a floor of 7.84. At 1e-12 the pull is 10^7 times weaker at the same v.
 
     Training batches use their own statistics and update running ones; evaluation (and a
     training batch of one sentence, which has no variance) uses the running statistics, which
     checkpoints keep as buffers.
     """
 
-    def __init__(self, dim: int, gamma: float, *, momentum: float = 0.1, eps: float = 1e-5) -> None:
+    def __init__(self, dim: int, gamma: float, *, momentum: float = 0.1, eps: float = 1e-12) -> None:
         super().__init__()
         self.momentum, self.eps = momentum, eps
         self.beta = nn.Parameter(torch.zeros(dim))  # (Z,)
