@@ -133,3 +133,16 @@ def test_converged_table_adds_the_latent_use_columns(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[8:10] == ["0.061 / 0.287", "81%"]
     assert cells[-1] == "`bash scripts/results.sh ptb_converged bn_07`"
+
+
+def test_ptb_best_is_the_bn_07_row_it_reports():
+    """configs/ptb_best.yaml must stay the recipe whose figures RESULTS.md quotes for it."""
+    words = shlex.split(dry_run("ptb_converged", "bn_07").stdout)
+    overrides = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+    row = load_config(REPO / words[words.index("--config") + 1], overrides)
+    best = load_config(REPO / "configs/ptb_best.yaml")
+    assert best.model == row.model and best.data == row.data
+    settings = lambda cfg: {k: v for k, v in vars(cfg.train).items()  # noqa: E731
+                            if k not in ("out_dir", "amp")}
+    assert settings(best) == settings(row)
+    assert best.train.amp == "auto"  # bf16 on this AMX CPU, as the row trained

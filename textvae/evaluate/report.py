@@ -235,7 +235,7 @@ def format_report(report: dict[str, Any]) -> str:
         hom = report["homotopy"]
         lines.extend(["", f"homotopies ({hom['pairs']} pairs, {hom['steps']} points between each "
                           "pair's posterior means, greedy)",
-                      f"  {'points whose decode differs from both neighbours':<42} "
+                      f"  {'points decoded unlike both neighbours':<42} "
                       f"{hom['changed_share']:.1%}"])
     div = report["diversity"]
     section(f"prior samples ({div['samples']}, {div['decoding']}; self-BLEU over "
