@@ -3,7 +3,7 @@
 #   bash scripts/results.sh TABLE ROW [all|train|evaluate] [OUT_ROOT]
 #   TABLE ptb:     ROW lm bowman cyclical freebits aggressive pretrain_freebits (needs data/ptb/),
 #                  and the free-bits variants freebits_016 freebits_018 freebits_020 freebits_total6
-#   TABLE ptb_converged: ROW lm bowman freebits_018 bn_06 bn_07 du_vae (needs data/ptb/)
+#   TABLE ptb_converged: ROW lm bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae (needs data/ptb/)
 #   TABLE grammar: ROW lm quickstart quickstart_recon (the built-in corpus, no download)
 # OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW.
 #
@@ -54,6 +54,9 @@ case "$table/$row" in
   ptb_converged/freebits_018) args=(--config configs/ptb_freebits.yaml --set train.free_bits=0.18) ;;
   ptb_converged/bn_06)        args=(--config configs/ptb_bn_vae.yaml --set model.posterior_bn_gamma=0.6) ;;
   ptb_converged/bn_07)        args=(--config configs/ptb_bn_vae.yaml) ;;
+  # BN-VAE with z also concatenated to every decoder input, the decoder of Zhu et al.'s text runs
+  # (after He et al. 2019); the other rows feed z to the initial state only.
+  ptb_converged/bn_07_zin)    args=(--config configs/ptb_bn_vae.yaml --set model.z_to_inputs=true) ;;
   ptb_converged/du_vae)       args=(--config configs/ptb_du_vae.yaml) ;;
   grammar/lm)               args=(--config configs/quickstart.yaml --set model.model_type=lm) ;;
   grammar/quickstart)       args=(--config configs/quickstart.yaml) ;;

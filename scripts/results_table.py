@@ -26,7 +26,7 @@ from pathlib import Path
 ROWS = {
     "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits",
             "freebits_016", "freebits_018", "freebits_020", "freebits_total6"),
-    "ptb_converged": ("lm", "bowman", "freebits_018", "bn_06", "bn_07", "du_vae"),
+    "ptb_converged": ("lm", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin", "du_vae"),
     "grammar": ("lm", "quickstart", "quickstart_recon"),
 }
 
