@@ -3,7 +3,7 @@
 #   bash scripts/results.sh TABLE ROW [all|train|evaluate] [OUT_ROOT]
 #   TABLE ptb:     ROW lm bowman cyclical freebits aggressive pretrain_freebits (needs data/ptb/),
 #                  and the free-bits variants freebits_016 freebits_018 freebits_020 freebits_total6
-#   TABLE ptb_converged: ROW lm bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae (needs data/ptb/)
+#   TABLE ptb_converged: ROW lm lm_wd bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae (needs data/ptb/)
 #   TABLE grammar: ROW lm quickstart quickstart_recon (the built-in corpus, no download)
 # OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW.
 #
@@ -50,6 +50,8 @@ case "$table/$row" in
   ptb/pretrain_freebits) args=(--config configs/ptb_pretrain_freebits.yaml
                                --set train.pretrain_ae_steps=2630 --set train.kl.warmup_steps=1315) ;;
   ptb_converged/lm)           args=(--config configs/ptb_lm.yaml) ;;
+  # The LM with the Bowman VAE's word dropout: the baseline that shares the VAE's regulariser.
+  ptb_converged/lm_wd)        args=(--config configs/ptb_lm.yaml --set train.word_dropout=0.3) ;;
   ptb_converged/bowman)       args=(--config configs/ptb_bowman.yaml) ;;
   ptb_converged/freebits_018) args=(--config configs/ptb_freebits.yaml --set train.free_bits=0.18) ;;
   ptb_converged/bn_06)        args=(--config configs/ptb_bn_vae.yaml --set model.posterior_bn_gamma=0.6) ;;

@@ -2,13 +2,15 @@
 
     python scripts/results_table.py ptb [runs/results/ptb] [--subset eval-test-k500-n300-seed0.json]
     python scripts/results_table.py ptb_converged [runs/results/ptb_converged] [--subset ...]
+                                    [--lm lm_wd]
     python scripts/results_table.py grammar [runs/results/grammar]
 
 PTB: for each row directory it reads two `textvae evaluate` reports: the whole test split at K = 1
 (`eval-test-k1.json`: -ELBO, KL, mutual information, active units) and the random test subset at
 K = 500 (IW-NLL and its perplexity). The LM row's subset report gives the exact NLL of the same
 sentences, so each VAE's IW-NLL is also shown as a paired difference from the LM, with the
-standard error of the mean difference. ptb_converged adds the latent-use columns of the K = 1
+standard error of the mean difference; `--lm ROW` pairs with another LM row (ptb_converged's
+`lm_wd`, the LM trained with word dropout) instead of `lm`. ptb_converged adds the latent-use columns of the K = 1
 report: distinct-1 / distinct-2 of the greedy decodes of 1,000 prior samples, and the share of
 homotopy points whose decode differs from both neighbours'.
 
@@ -26,7 +28,7 @@ from pathlib import Path
 ROWS = {
     "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits",
             "freebits_016", "freebits_018", "freebits_020", "freebits_total6"),
-    "ptb_converged": ("lm", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin", "du_vae"),
+    "ptb_converged": ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin", "du_vae"),
     "grammar": ("lm", "quickstart", "quickstart_recon"),
 }
 
@@ -70,11 +72,13 @@ def paired(vae: dict, lm: dict) -> tuple[float, float]:
     return mean, math.sqrt(var / len(diff))
 
 
-def ptb_table(root: Path, subset: str, table: str = "ptb") -> None:
-    lm_subset = find_report(root / "lm", subset)
+def ptb_table(root: Path, subset: str, table: str = "ptb", lm_row: str = "lm") -> None:
+    lm_subset = find_report(root / lm_row, subset)
+    if lm_subset is not None and "latent" in lm_subset:
+        raise SystemExit(f"--lm {lm_row}: a VAE row, not an LM")
     latent_use = table == "ptb_converged"
     extra = " distinct-1 / 2 | homotopy changes |" if latent_use else ""
-    print("| row | IW-NLL, K = 500 (subset) | VAE - LM, paired | PPL (subset) | -ELBO (test) "
+    print(f"| row | IW-NLL, K = 500 (subset) | VAE - {lm_row}, paired | PPL (subset) | -ELBO (test) "
           f"| KL | MI | AU |{extra} epochs (steps), wall time | command |")
     print("|---" * (12 if latent_use else 10) + "|")
     for row in ROWS[table]:
@@ -88,7 +92,7 @@ def ptb_table(root: Path, subset: str, table: str = "ptb") -> None:
             lik = sub["likelihood"]
             nll = lik.get("iw_nll_nats_per_sentence", lik.get("nll_nats_per_sentence"))
             cells.append(f"{nll:.2f}")
-            if row != "lm" and lm_subset:
+            if "latent" in sub and lm_subset:  # an LM row has no latent to pair
                 mean, se = paired(sub, lm_subset)
                 cells.append(f"{mean:+.2f} ± {se:.2f}")
             else:
@@ -148,13 +152,17 @@ def main() -> None:
     parser.add_argument("root", nargs="?", help="default runs/results/TABLE")
     parser.add_argument("--subset", default="eval-test-k500-n300-seed0.json",
                         help="the PTB subset report's file name")
+    parser.add_argument("--lm", default="lm", dest="lm_row",
+                        help="the LM row each VAE is paired with (PTB tables)")
     args = parser.parse_args()
     root = Path(args.root or f"runs/results/{args.table}")
     if not any((root / row).is_dir() for row in ROWS[args.table]):
         raise SystemExit(f"no {args.table} rows in {root}; run `bash scripts/results.sh "
                          f"{args.table} ROW` first, or give the directory that holds them")
     if args.table.startswith("ptb"):
-        ptb_table(root, args.subset, args.table)
+        if args.lm_row not in ROWS[args.table]:
+            raise SystemExit(f"--lm {args.lm_row}: not a {args.table} row")
+        ptb_table(root, args.subset, args.table, args.lm_row)
     else:
         grammar_table(root)
 

@@ -19,11 +19,11 @@ ROWS = [("ptb", r) for r in ("lm", "bowman", "cyclical", "freebits", "aggressive
 FREE_BITS = {"freebits": (0.25, "dim"), "freebits_016": (0.16, "dim"),
              "freebits_018": (0.18, "dim"), "freebits_020": (0.20, "dim"),
              "freebits_total6": (6.0, "total")}
-ROWS += [("ptb_converged", r) for r in ("lm", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin",
+ROWS += [("ptb_converged", r) for r in ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin",
                                          "du_vae")]
 ROWS += [("grammar", r) for r in ("lm", "quickstart", "quickstart_recon")]
 # The posterior head of each converged row: BN-VAE's gamma, DU-VAE's variance dropout and floor.
-HEADS = {"lm": (None, 0.0, 0.0), "bowman": (None, 0.0, 0.0), "freebits_018": (None, 0.0, 0.0),
+HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0, 0.0), "freebits_018": (None, 0.0, 0.0),
          "bn_06": (0.6, 0.0, 0.0), "bn_07": (0.7, 0.0, 0.0), "bn_07_zin": (0.7, 0.0, 0.0),
          "du_vae": (0.5, 0.2, 1.0)}
 
@@ -57,6 +57,9 @@ def test_every_row_is_a_valid_training_command(table, row):
                 model.posterior_var_floor) == HEADS[row]
         assert cfg.train.free_bits == (0.18 if row == "freebits_018" else 0.0)
         assert model.z_to_inputs == (row == "bn_07_zin")
+        if row.startswith("lm"):  # lm_wd: the LM with the Bowman VAE's word dropout
+            assert model.model_type == "lm"
+            assert cfg.train.word_dropout == (0.3 if row == "lm_wd" else 0.0)
     else:
         assert cfg.train.max_minutes is None and cfg.train.max_steps is not None
 
@@ -91,8 +94,8 @@ def _report(run_dir: Path, name: str, nll: list[float], index: list[int], vae: b
     (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
 
 
-def table(root: Path, name: str = "ptb") -> list[str]:
-    done = subprocess.run([sys.executable, "scripts/results_table.py", name, str(root)],
+def table(root: Path, name: str = "ptb", *options: str) -> list[str]:
+    done = subprocess.run([sys.executable, "scripts/results_table.py", name, str(root), *options],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
@@ -136,6 +139,25 @@ def test_converged_table_adds_the_latent_use_columns(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[8:10] == ["0.061 / 0.287", "81%"]
     assert cells[-1] == "`bash scripts/results.sh ptb_converged bn_07`"
+
+
+def test_converged_table_pairs_with_the_lm_row_it_is_given(tmp_path):
+    subset = "eval-test-k500-n300-seed0.json"
+    _report(tmp_path / "lm", subset, [10.0, 20.0, 30.0], [2, 4, 6], vae=False)
+    _report(tmp_path / "lm_wd", subset, [9.5, 19.0, 29.0], [2, 4, 6], vae=False)
+    _report(tmp_path / "bowman", subset, [9.0, 19.0, 28.0], [2, 4, 6], vae=True)
+    cell = lambda lines, row: next(  # noqa: E731
+        [c.strip() for c in line.strip("|").split("|")] for line in lines
+        if line.startswith(f"| {row} "))[2]
+    lines = table(tmp_path, "ptb_converged")  # differences -1, -1, -2
+    assert "VAE - lm, paired" in lines[0] and cell(lines, "bowman") == "-1.33 ± 0.33"
+    lines = table(tmp_path, "ptb_converged", "--lm", "lm_wd")  # differences -0.5, 0, -1
+    assert "VAE - lm_wd, paired" in lines[0] and cell(lines, "bowman") == "-0.50 ± 0.29"
+    assert cell(lines, "lm") == cell(lines, "lm_wd") == "–"  # an LM is not paired
+    for bad, says in (("bowman", "a VAE row, not an LM"), ("nope", "not a ptb_converged row")):
+        done = subprocess.run([sys.executable, "scripts/results_table.py", "ptb_converged",
+                               str(tmp_path), "--lm", bad], cwd=REPO, capture_output=True, text=True)
+        assert done.returncode != 0 and says in done.stderr
 
 
 def test_ptb_best_is_the_bn_07_zin_row_it_reports():
