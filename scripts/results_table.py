@@ -10,9 +10,9 @@ PTB: for each row directory it reads two `textvae evaluate` reports: the whole t
 K = 500 (IW-NLL and its perplexity). The LM row's subset report gives the exact NLL of the same
 sentences, so each VAE's IW-NLL is also shown as a paired difference from the LM, with the
 standard error of the mean difference; `--lm ROW` pairs with another LM row (ptb_converged's
-`lm_wd`, the LM trained with word dropout) instead of `lm`. ptb_converged adds the latent-use columns of the K = 1
-report: distinct-1 / distinct-2 of the greedy decodes of 1,000 prior samples, and the share of
-homotopy points whose decode differs from both neighbours'.
+`lm_wd`, the LM trained with word dropout) instead of `lm`. ptb_converged adds the latent-use
+columns of the K = 1 report: distinct-1 / distinct-2 of the greedy decodes of 1,000 prior
+samples, and the share of homotopy points whose decode differs from both neighbours'.
 
 Grammar: the whole-test K = 500 report (`eval-test-k500.json`) of each row, with the grammar
 quality report's headline shares.
