@@ -3,7 +3,8 @@
 #   bash scripts/results.sh TABLE ROW [all|train|evaluate] [OUT_ROOT]
 #   TABLE ptb:     ROW lm bowman cyclical freebits aggressive pretrain_freebits (needs data/ptb/),
 #                  and the free-bits variants freebits_016 freebits_018 freebits_020 freebits_total6
-#   TABLE ptb_converged: ROW lm lm_wd bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae (needs data/ptb/)
+#   TABLE ptb_converged: ROW lm lm_wd bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae
+#                  (needs data/ptb/)
 #   TABLE grammar: ROW lm quickstart quickstart_recon (the built-in corpus, no download)
 # OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW.
 #

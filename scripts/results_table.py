@@ -28,7 +28,8 @@ from pathlib import Path
 ROWS = {
     "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits",
             "freebits_016", "freebits_018", "freebits_020", "freebits_total6"),
-    "ptb_converged": ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin", "du_vae"),
+    "ptb_converged": ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin",
+                      "du_vae"),
     "grammar": ("lm", "quickstart", "quickstart_recon"),
 }
 
@@ -78,8 +79,8 @@ def ptb_table(root: Path, subset: str, table: str = "ptb", lm_row: str = "lm") -
         raise SystemExit(f"--lm {lm_row}: a VAE row, not an LM")
     latent_use = table == "ptb_converged"
     extra = " distinct-1 / 2 | homotopy changes |" if latent_use else ""
-    print(f"| row | IW-NLL, K = 500 (subset) | VAE - {lm_row}, paired | PPL (subset) | -ELBO (test) "
-          f"| KL | MI | AU |{extra} epochs (steps), wall time | command |")
+    print(f"| row | IW-NLL, K = 500 (subset) | VAE - {lm_row}, paired | PPL (subset) "
+          f"| -ELBO (test) | KL | MI | AU |{extra} epochs (steps), wall time | command |")
     print("|---" * (12 if latent_use else 10) + "|")
     for row in ROWS[table]:
         run_dir = root / row

@@ -19,12 +19,13 @@ ROWS = [("ptb", r) for r in ("lm", "bowman", "cyclical", "freebits", "aggressive
 FREE_BITS = {"freebits": (0.25, "dim"), "freebits_016": (0.16, "dim"),
              "freebits_018": (0.18, "dim"), "freebits_020": (0.20, "dim"),
              "freebits_total6": (6.0, "total")}
-ROWS += [("ptb_converged", r) for r in ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin",
-                                         "du_vae")]
+ROWS += [("ptb_converged", r) for r in ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07",
+                                         "bn_07_zin", "du_vae")]
 ROWS += [("grammar", r) for r in ("lm", "quickstart", "quickstart_recon")]
 # The posterior head of each converged row: BN-VAE's gamma, DU-VAE's variance dropout and floor.
-HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0, 0.0), "freebits_018": (None, 0.0, 0.0),
-         "bn_06": (0.6, 0.0, 0.0), "bn_07": (0.7, 0.0, 0.0), "bn_07_zin": (0.7, 0.0, 0.0),
+HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0, 0.0),
+         "freebits_018": (None, 0.0, 0.0), "bn_06": (0.6, 0.0, 0.0), "bn_07": (0.7, 0.0, 0.0),
+         "bn_07_zin": (0.7, 0.0, 0.0),
          "du_vae": (0.5, 0.2, 1.0)}
 
 
@@ -72,8 +73,7 @@ def test_an_unknown_row_is_refused():
 
 
 def test_table_of_a_directory_without_rows_says_so(tmp_path):
-    done = subprocess.run([sys.executable, "scripts/results_table.py", "grammar", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True)
+    done = run_table(tmp_path, "grammar")
     assert done.returncode != 0 and f"no grammar rows in {tmp_path}" in done.stderr
 
 
@@ -94,9 +94,13 @@ def _report(run_dir: Path, name: str, nll: list[float], index: list[int], vae: b
     (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
 
 
-def table(root: Path, name: str = "ptb", *options: str) -> list[str]:
-    done = subprocess.run([sys.executable, "scripts/results_table.py", name, str(root), *options],
+def run_table(root: Path, name: str = "ptb", *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "scripts/results_table.py", name, str(root), *options],
                           cwd=REPO, capture_output=True, text=True)
+
+
+def table(root: Path, name: str = "ptb", *options: str) -> list[str]:
+    done = run_table(root, name, *options)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
@@ -118,8 +122,7 @@ def test_ptb_table_pairs_each_vae_with_the_lm(tmp_path):
     assert cells[8] == "2.60 (13), 1.5 min"  # 13 steps at 5 per epoch; 90 s
     # Different sentences cannot be paired.
     _report(tmp_path / "freebits", subset, vae, [3, 5, 8, 14], vae=True)
-    done = subprocess.run([sys.executable, "scripts/results_table.py", "ptb", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True)
+    done = run_table(tmp_path)
     assert done.returncode != 0 and "subsets differ" in done.stderr
 
 
@@ -155,8 +158,7 @@ def test_converged_table_pairs_with_the_lm_row_it_is_given(tmp_path):
     assert "VAE - lm_wd, paired" in lines[0] and cell(lines, "bowman") == "-0.50 ± 0.29"
     assert cell(lines, "lm") == cell(lines, "lm_wd") == "–"  # an LM is not paired
     for bad, says in (("bowman", "a VAE row, not an LM"), ("nope", "not a ptb_converged row")):
-        done = subprocess.run([sys.executable, "scripts/results_table.py", "ptb_converged",
-                               str(tmp_path), "--lm", bad], cwd=REPO, capture_output=True, text=True)
+        done = run_table(tmp_path, "ptb_converged", "--lm", bad)
         assert done.returncode != 0 and says in done.stderr
 
 
