@@ -19,12 +19,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "textvae"
 # names a module or a package and everything under it).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("textvae.version", "textvae.errors", "textvae.device", "textvae.files",
-                    "textvae.distributed")),
+                    "textvae.distributed", "textvae.progress")),
     ("text and pictures", ("textvae.data", "textvae.image.sprites", "textvae.image.pictures")),
     ("models", ("textvae.models", "textvae.image.models", "textvae.image.vq",
                 "textvae.image.vqvae2", "textvae.image.registry",
                 "textvae.image.m2", "textvae.image.pixelcnn", "textvae.image.prior")),
-    ("configs", ("textvae.config_files", "textvae.config", "textvae.image.config")),
+    ("configs", ("textvae.config_files", "textvae.config_types", "textvae.loop_config",
+                 "textvae.label_config", "textvae.config", "textvae.image.config")),
     ("batches", ("textvae.data.corpus", "textvae.data.labelled_corpus", "textvae.image.data",
                  "textvae.image.degrade")),
     ("objectives and metrics", ("textvae.objectives", "textvae.semisupervised", "textvae.label_posterior",

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from tiny import BF16_RNNS
 
 from textvae.bench import (
     flops_per_token,
@@ -63,6 +64,7 @@ def test_benchmark_on_cuda_with_mixed_precision(tiny_config):
     assert 0 < results["peak_memory"] and "bfloat16" in results["matmul_flops"]
 
 
+@BF16_RNNS
 def test_bf16_autocast_on_the_cpu_trains_and_keeps_the_posterior_in_float32(tiny_config, one_thread):
     from textvae.train import train
 

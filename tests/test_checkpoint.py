@@ -212,3 +212,23 @@ def test_weights_that_do_not_fit_are_one_clear_error(tmp_path):
     model = torch.nn.Linear(5, 3)  # 'weight' and 'bias', not 'w'
     with pytest.raises(CheckpointError, match="weights do not match the model its config describes"):
         load_weights(model, ckpt)
+
+
+def test_a_symbolic_link_loop_or_a_link_to_nothing_is_named(tmp_path):
+    from textvae.checkpoint import check_checkpoint_exists
+
+    loop = tmp_path / "loop"
+    os.symlink(loop, loop)
+    for call in (resolve_checkpoint_dir, load_checkpoint, convert_checkpoint, check_checkpoint_exists):
+        with pytest.raises(CheckpointError, match=rf"^checkpoint {loop} is a symbolic link loop; point it at"):
+            call(loop)
+    with pytest.raises(CheckpointError, match=r"passes through a symbolic link loop"):
+        resolve_checkpoint_dir(loop / "step-3")
+    dangling = tmp_path / "last"
+    os.symlink("checkpoints/step-9", dangling)
+    with pytest.raises(CheckpointError, match=r"is a symbolic link to checkpoints/step-9, which does not exist$"):
+        resolve_checkpoint_dir(dangling)
+    with pytest.raises(CheckpointError, match=r"^checkpoint not found: "):
+        resolve_checkpoint_dir(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match=r"^checkpoint not found: "):
+        check_checkpoint_exists("a\0b")

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,34 @@ def test_int_widens_to_float_but_not_the_reverse():
 def test_bad_configs_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_the_text_labels_section_keeps_its_keys_and_checks():
+    # The keys it shares with image runs are textvae.label_config's; the names are unchanged.
+    import dataclasses
+
+    from textvae.config import LabelsConfig
+    from textvae.label_config import SharedLabelsConfig
+
+    assert issubclass(LabelsConfig, SharedLabelsConfig)
+    assert {f.name for f in dataclasses.fields(LabelsConfig)} == {
+        "factors", "mode", "format", "unlabelled_path", "labels_per_class", "label_seed",
+        "embed_dim", "classifier", "alpha_scale"}
+    labels = load_config(None, ["labels.factors=[sentiment]", "labels.mode=semi_supervised",
+                                "labels.labels_per_class=5", "labels.label_seed=2",
+                                "labels.alpha_scale=1"]).labels
+    assert (labels.labels_per_class, labels.label_seed, labels.alpha_scale) == (5, 2, 1.0)
+    for override, message in [
+        ("labels.labels_per_class=0", "labels.labels_per_class must be positive or null, got 0"),
+        ("labels.alpha_scale=-1", "labels.alpha_scale must be >= 0"),
+        ("labels.factors=[a, a]", "labels.factors lists a factor twice"),
+        ("labels.embed_dim=0", "labels.embed_dim must be positive"),
+        ("labels.labelled_batch_size=3", "unknown key 'labels.labelled_batch_size'"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(None, [override])
+    with pytest.raises(ConfigError, match="labels.mode semi_supervised infers one factor"):
+        load_config(None, ["labels.factors=[a, b]", "labels.mode=semi_supervised"])
 
 
 def test_bad_yaml_file(tmp_path):

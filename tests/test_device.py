@@ -1,6 +1,7 @@
 """Precision and thread counts that pick themselves (train.amp: auto, train.threads: null)."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from textvae.device import (
     cuda_has_native_bf16,
     precision_note,
 )
+from textvae.errors import ConfigError
 
 CPU = torch.device("cpu")
 
@@ -69,3 +71,55 @@ def test_threads_follow_the_setting_then_omp_then_the_free_cores(monkeypatch):
 def test_busy_cores_reads_the_cpu_time_of_this_machine():
     busy = busy_cores(interval=0.05)
     assert busy is None or 0.0 <= busy <= (os.cpu_count() or 1) + 1e-9
+
+
+# ------------------------------------------------------------------------------------ resolve_device
+
+
+def test_resolve_device_names_where_the_device_came_from(monkeypatch):
+    from textvae.device import resolve_device
+    from textvae.errors import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto", source="--device") == CPU and resolve_device("cpu") == CPU
+    with pytest.raises(ConfigError, match=r"^--device cuda: CUDA is not available here; use auto or cpu$"):
+        resolve_device("cuda", source="--device")
+    with pytest.raises(ConfigError, match=r"^train.device='cuda:1': CUDA is not available here"):
+        resolve_device("cuda:1")
+    with pytest.raises(ConfigError, match=r"^device='tpu0': unknown device; use auto, cpu, cuda or cuda:N$"):
+        resolve_device("tpu0", source="device")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ConfigError, match=r"^--device cuda:5: this machine has 2 CUDA devices \(cuda:0 to cuda:1\)$"):
+        resolve_device("cuda:5", source="--device")
+    assert resolve_device("cuda:1", source="--device") == torch.device("cuda", 1)
+
+
+def test_bf16_is_refused_before_any_work_where_the_cpu_cannot_run_rnns_in_it(tiny_config,
+                                                                            monkeypatch):
+    import textvae.device as device
+    from textvae.train import train
+
+    monkeypatch.setitem(device._BF16_RNNS, "cpu", False)  # a CPU without AVX512 or AMX
+    cfg = tiny_config("train.amp=bf16", "train.device=cpu")
+    with pytest.raises(ConfigError, match=r"^train.amp=bf16: this CPU cannot run LSTM or GRU "
+                                          r"layers in bfloat16 .*use train.amp=off or auto$"):
+        train(cfg, progress=False, log=lambda _: None)
+    assert not Path(cfg.train.out_dir).exists()
+    device.check_rnn_precision("off", torch.device("cpu"))  # float32 is always fine
+    monkeypatch.setitem(device._BF16_RNNS, "cpu", True)
+    device.check_rnn_precision("bf16", torch.device("cpu"))
+
+
+def test_the_bf16_rnn_probe_answers_what_an_lstm_does():
+    from textvae.device import _BF16_RNNS, cpu_runs_bf16_rnns
+
+    _BF16_RNNS.clear()
+    lstm = torch.nn.LSTM(3, 5, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lstm(torch.zeros(2, 4, 3))
+        works = True
+    except RuntimeError:
+        works = False
+    assert cpu_runs_bf16_rnns() is works

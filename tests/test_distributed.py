@@ -157,3 +157,60 @@ def test_train_closes_its_distributed_context_however_it_ends(fails, tiny_config
     else:
         assert train_module.train(cfg, progress=False, log=lambda *_: None).step == 1
     assert closed == [Distributed()]
+
+
+# Only the text VAE's trainer trains data-parallel; every other trainer refuses a torchrun job
+# with one line before it touches the run directory (issue 32).
+def _labelled_text(out):
+    from textvae.config import load_config
+    from textvae.train_labelled import train_labelled
+
+    return train_labelled, load_config(None, ["labels.factors=[tense]", f"train.out_dir={out}"])
+
+
+def _image(out, *more):
+    from textvae.image.config import load_image_config
+
+    return load_image_config(None, [*more, f"train.out_dir={out}"])
+
+
+def _image_vae(out):
+    from textvae.image.train import train_image
+
+    return train_image, _image(out)
+
+
+def _semisup(out):
+    from textvae.image.semisup_train import train_semisup
+
+    return train_semisup, _image(out, "model.model_type=m2")
+
+
+def _prior(out):
+    from textvae.image.prior_train import train_prior
+
+    return train_prior, _image(out, "model.model_type=prior")
+
+
+@pytest.mark.parametrize("make, name", [
+    (_labelled_text, "the labelled text trainer"), (_image_vae, "image training"),
+    (_semisup, "semi-supervised image training"), (_prior, "prior training"),
+])
+def test_trainers_without_data_parallel_refuse_torchrun(make, name, tmp_path, torchrun_rank_1):
+    from textvae.errors import ConfigError
+
+    trainer, config = make(tmp_path / "run")
+    with pytest.raises(ConfigError, match=rf"^{name} .*does not support torchrun \(this is one of "
+                                          r"WORLD_SIZE=2 processes\); run it without torchrun"):
+        trainer(config, log=lambda _: None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_image_command_under_torchrun_says_so_in_one_line(tmp_path, torchrun_rank_1, capsys):
+    from textvae.cli import main
+
+    out = tmp_path / "run"
+    status = main(["image", "train", "--config", "mnist_vae", "--set", f"train.out_dir={out}"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and not out.exists()
+    assert err.startswith("textvae: error: image training trains as one process") and "\n" not in err

@@ -189,3 +189,17 @@ def test_a_schedule_without_a_fraction_is_unchanged():
     assert schedule_for_run(schedule, planned_steps=97) is schedule
     constant = KLScheduleConfig(kind="constant", anneal_fraction=0.5)
     assert schedule_for_run(constant, planned_steps=97) is constant
+
+
+def test_every_kl_kind_a_config_accepts_has_a_schedule_and_nothing_else_does():
+    import typing
+
+    from textvae.objectives import KL_SCHEDULES
+
+    kinds = typing.get_args(typing.get_type_hints(KLScheduleConfig)["kind"])
+    assert set(KL_SCHEDULES) == set(kinds)
+    for kind in kinds:  # each weight is the schedule's own, rising to max_weight 0.7
+        schedule = KLScheduleConfig(kind=kind, max_weight=0.7, warmup_steps=9, x0=5, k=2.0,
+                                    total_steps=13, n_cycles=1, ratio=1.0)
+        assert kl_weight(10**6, schedule) == pytest.approx(0.7)
+        assert kl_weight(0, schedule) == (0.7 if kind == "constant" else pytest.approx(0, abs=1e-4))

@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -417,3 +418,171 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_weights(tm
     for key, tensor in want.model_state.items():
         assert torch.equal(got.model_state[key], tensor), key
     assert not [p.name for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+# ------------------------------------------------------------------------------ a disk that fills
+# Each writer below meets a disk that fills part way through a file: os.write (the reports' and
+# tokenizers' writer), torch.save and safetensors' save_file write some bytes into the files
+# under `disk`, then fail with ENOSPC. Whatever was there before stays, no temporary file or
+# folder is left, and the user reads one line.
+
+
+def _disk_fills(monkeypatch, disk: Path, *, after: int = 37,
+                writers=("os.write", "torch.save", "save_file")) -> list[str]:
+    """Writes to files under ``disk`` take ``after`` bytes in all (through os.write; the other
+    ``writers`` a few bytes of a file), then fail with ENOSPC; returns the names of the files
+    that met the full disk (a temporary file as the name it stands for)."""
+    import safetensors
+
+    import textvae.models.weights
+
+    disk = disk.resolve()
+    left = {"bytes": after}
+    hit: list[str] = []
+    real_write, real_save = os.write, torch.save
+
+    def on_disk(name) -> bool:
+        return Path(os.fsdecode(name)).resolve().is_relative_to(disk)
+
+    def full(name):
+        # ".model.safetensors.k3j_9x.tmp": a temporary file beside its target
+        base = os.path.basename(os.fsdecode(name))
+        hit.append(re.sub(r"^\.(.+)\.[^.]+\.tmp$", r"\1", base))
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fsdecode(name))
+
+    def write(fd, data):
+        try:
+            name = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            name = ""
+        if not name.startswith("/") or not on_disk(name):
+            return real_write(fd, data)
+        if left["bytes"] <= 0:
+            raise full(name)
+        taken = real_write(fd, bytes(data[: left["bytes"]]))
+        left["bytes"] -= taken
+        return taken
+
+    def save(obj, f, *args, **kwargs):
+        if isinstance(f, (str, os.PathLike)) and on_disk(f):
+            Path(f).write_bytes(b"\x80\x02 part of a pickle")
+            full(f)  # what torch.save given a path says of a full disk (torch 2.x):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 "
+                               "vs 598")
+        return real_save(obj, f, *args, **kwargs)
+
+    def save_file(tensors, filename, metadata=None):
+        if on_disk(filename):
+            Path(filename).write_bytes(b"\x08\x00 part of the header")
+            full(filename)
+            raise safetensors.SafetensorError("Error while serializing: I/O error: No space "
+                                              "left on device (os error 28)")
+        return real_save_file(tensors, filename, metadata=metadata)
+
+    real_save_file = textvae.models.weights.save_file
+    if "os.write" in writers:
+        monkeypatch.setattr(os, "write", write)
+    if "torch.save" in writers:
+        monkeypatch.setattr(torch, "save", save)
+    if "save_file" in writers:
+        monkeypatch.setattr(textvae.models.weights, "save_file", save_file)
+    return hit
+
+
+def _fails_after_work(capsys, argv, message: str) -> str:
+    """:func:`_fails` for an error met after the work began: notes of the work may come first
+    on stderr, then exactly one error line, the last."""
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    errors = [line for line in lines if line.startswith("textvae: error: ")]
+    assert errors == lines[-1:] and "Traceback" not in lines, lines
+    assert message in errors[0] and len(errors[0]) < 600, errors[0]
+    return errors[0]
+
+
+def _listing(folder: Path) -> dict[str, bytes | None]:
+    """Every entry under ``folder``, hidden ones included, with a file's bytes."""
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_a_disk_that_fills_while_writing_a_report_keeps_the_old_report(run_dir, tmp_path,
+                                                                      capsys, monkeypatch):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    (disk / "report.json").write_text('{"old": 3}\n')
+    (disk / "link.json").symlink_to("report.json")  # through a link, into its target's folder
+    before = _listing(disk)
+    hit = _disk_fills(monkeypatch, disk)
+    for output in ("report.json", "link.json"):
+        err = _fails_after_work(
+            capsys, ["evaluate", str(run_dir), "--device", "cpu", "--iw-samples", "3",
+                     "--sentences", "5", "--diversity-samples", "3", "--no-quality",
+                     "--no-progress", "--output", str(disk / output)],
+            f"cannot write {disk / output}: No space left on device")
+        assert err.endswith(": No space left on device")
+    assert len(hit) == 2  # the disk did fill, once for each
+    assert _listing(disk) == before
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_a_disk_that_fills_while_saving_a_tokenizer_keeps_the_old_one(kind, tmp_path,
+                                                                      monkeypatch):
+    from textvae.data.tokenizers import SentencePieceTokenizer, load_tokenizer
+    from textvae.errors import FileWriteError
+
+    sentences = [f"the dog {w} barked at {v} ." for w in ("red", "old", "big") for v in "abcdefg"]
+    disk = tmp_path / "disk"
+    old = WordTokenizer.build(["alpha beta gamma"])
+    old.save(disk)
+    before = _listing(disk)
+    tokenizer = (WordTokenizer.build(sentences) if kind == "word" else
+                 SentencePieceTokenizer.build(sentences, vocab_size=43, model_type="bpe"))
+    hit = _disk_fills(monkeypatch, disk)
+    with pytest.raises(FileWriteError) as raised:
+        tokenizer.save(disk)
+    assert hit and str(raised.value).startswith(f"cannot write {disk}")
+    assert str(raised.value).endswith(": No space left on device")
+    assert "\n" not in str(raised.value)
+    monkeypatch.undo()
+    assert _listing(disk) == before
+    assert load_tokenizer(disk).tokens == old.tokens
+
+
+@pytest.mark.parametrize("failing", ["tokenizer", "trainer.pt"])
+def test_a_disk_that_fills_part_way_through_a_checkpoint_keeps_the_previous_one(
+        failing, tmp_path, capsys, monkeypatch):
+    """Beside the weights (above): the checkpoint's tokenizer (written with os.write) and its
+    trainer state (torch.save)."""
+    out = tmp_path / "full"
+    assert main(_train_argv(out, "train.max_steps=3")) == 0
+    capsys.readouterr()
+    before = _listing(out / "checkpoints")
+    hit = _disk_fills(monkeypatch, out / "checkpoints", after=11,
+                      writers=("os.write",) if failing == "tokenizer" else ("torch.save",))
+    err = _fails_after_work(capsys, ["train", "--resume", "--no-progress",
+                                     *_sets(f"train.out_dir={out}", "train.max_steps=5")],
+                            "cannot write checkpoint step-00000005 in")
+    assert "step-00000003 is intact. Free some disk space" in err
+    if failing == "tokenizer":  # torch.save's own message (above) does not name the cause
+        assert ": No space left on device; the previous checkpoint" in err
+    assert hit == ["textvae_tokenizer.json" if failing == "tokenizer" else "trainer.pt"]
+    assert _listing(out / "checkpoints") == before
+    assert (out / "last").resolve().name == "step-00000003"
+
+
+@pytest.mark.parametrize("failing", ["weights", "tokenizer or card"])
+def test_a_disk_that_fills_while_exporting_leaves_no_folder(failing, run_copy, tmp_path,
+                                                           capsys, monkeypatch):
+    disk = tmp_path / "disk"
+    (disk / "shared").mkdir(parents=True)  # an empty folder to export into: it stays so
+    hit = _disk_fills(monkeypatch, disk, after=53,
+                      writers=("save_file",) if failing == "weights" else ("os.write",))
+    err = _fails_after_work(capsys, ["export", str(run_copy), "--out", str(disk / "shared")],
+                            f"cannot write {disk / 'shared'}: No space left on device")
+    assert err.endswith(f"{disk / 'shared'}: No space left on device")  # not a temporary's
+    assert len(hit) == 1 and (hit[0] == "model.safetensors") == (failing == "weights")
+    assert _listing(disk) == {"shared": None}, "a temporary folder or file was left"
+    monkeypatch.undo()  # space freed: the same command now works
+    assert main(["export", str(run_copy), "--out", str(disk / "shared")]) == 0
+    assert (disk / "shared" / "model.safetensors").is_file()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import BF16_RNNS
 
 from textvae.checkpoint import load_checkpoint
 from textvae.cli import main
@@ -26,6 +27,29 @@ def _quiet(_msg):
 
 def _weights(run_dir):
     return load_checkpoint(Path(run_dir) / "last").model_state
+
+
+def _loop_only(*args, **kwargs):
+    """A trainer of the shared loop alone: its state, counters and rules (LR plateau, resume),
+    with hooks that are never called; ``best_x`` is its best counter."""
+    from textvae.training.loop import TrainerBase
+
+    class LoopOnly(TrainerBase):
+        best_counter = "best_x"
+        counters = (*TrainerBase.counters, "best_x")
+        best_x = math.inf
+
+        def batches(self, epoch): raise AssertionError("not called")
+        def train_batch(self, batch): raise AssertionError("not called")
+        def train_metrics(self, terms, per_second): raise AssertionError("not called")
+        def validate(self): raise AssertionError("not called")
+        def _scheduled_validation(self, *, end_of_epoch): raise AssertionError("not called")
+        def selection_score(self, valid): raise AssertionError("not called")
+        def save(self, valid=None, *, is_best=False): raise AssertionError("not called")
+        def start_message(self): raise AssertionError("not called")
+        def result(self, stopped, valid, seconds): raise AssertionError("not called")
+
+    return LoopOnly(*args, **kwargs)
 
 
 def test_training_writes_metrics_and_checkpoints(tiny_config):
@@ -67,11 +91,9 @@ def test_best_is_the_best_validation_including_the_closing_one(tiny_config, max_
 @pytest.mark.parametrize("patience, expected_lrs", [(1, [0.01, 0.01, 0.005, 0.005, 0.0025]),
                                                     ("null", [0.01] * 5)])
 def test_the_lr_decays_on_a_plateau_unless_patience_is_null(tiny_config, patience, expected_lrs):
-    from textvae.training.loop import TrainerBase
-
     cfg = tiny_config("train.lr=0.01", "train.lr_decay=0.5", f"train.lr_patience={patience}")
     model = build_model(cfg.model, vocab_size=19, pad_id=0)
-    trainer = TrainerBase(cfg, model, torch.device("cpu"), log=_quiet, writes=False)
+    trainer = _loop_only(cfg, model, torch.device("cpu"), log=_quiet, writes=False)
     lrs = []
     # A validation score that never improves after the first: with patience 1 the LR halves
     # after every second bad epoch; with null it never moves.
@@ -82,12 +104,9 @@ def test_the_lr_decays_on_a_plateau_unless_patience_is_null(tiny_config, patienc
 
 
 def test_checkpoints_from_before_best_checkpoint_score_resume_with_the_best_so_far(tiny_config):
-    from textvae.training.loop import TrainerBase
-
     cfg = tiny_config()
     model = build_model(cfg.model, vocab_size=19, pad_id=0)
-    trainer = TrainerBase(cfg, model, torch.device("cpu"), log=_quiet, writes=False)
-    trainer.best_counter, trainer.counters = "best_x", (*TrainerBase.counters, "best_x")
+    trainer = _loop_only(cfg, model, torch.device("cpu"), log=_quiet, writes=False)
     trainer.best_x = 41.5
     state = trainer.state_dict()
     del state["best_checkpoint_score"], state["skipped_batches"]  # as written by older versions
@@ -180,13 +199,10 @@ def test_a_cuda_run_resumes_on_the_cpu_with_a_note(tiny_config, tagged):
     """A checkpoint written on CUDA holds a CUDA generator state (16 bytes: Philox seed and
     offset), which a CPU generator cannot take. Resuming on the CPU must go on, with a fresh
     stream and one line saying so, not end in a raw RuntimeError."""
-    from textvae.training.loop import TrainerBase
-
     cfg = tiny_config()
     model = build_model(cfg.model, vocab_size=19, pad_id=0)
     logs = []
-    trainer = TrainerBase(cfg, model, torch.device("cpu"), log=logs.append, writes=False)
-    trainer.best_counter, trainer.counters = "best_x", (*TrainerBase.counters, "best_x")
+    trainer = _loop_only(cfg, model, torch.device("cpu"), log=logs.append, writes=False)
     trainer.best_x = 3.5
     state = trainer.state_dict()
     state.update(generator=torch.zeros(16, dtype=torch.uint8), step=23,
@@ -276,6 +292,7 @@ def test_adam_uses_the_fused_kernel_on_the_cpu():
     torch.testing.assert_close(weight.detach(), torch.full((3, 5), 0.9))  # Adam's first step: -lr
 
 
+@BF16_RNNS
 @pytest.mark.parametrize("fast", [True, False])
 def test_cpu_bf16_notes_when_the_cpu_lacks_bf16_units(tiny_config, monkeypatch, fast):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: fast, raising=False)

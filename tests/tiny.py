@@ -2,8 +2,17 @@
 at odd, distinct sizes, in float32 (import it as ``from tiny import train_tiny``, like
 ``tests/sync.py``)."""
 
+import pytest
+
 from textvae.config import load_config
+from textvae.device import cpu_runs_bf16_rnns
 from textvae.train import train
+
+# Tests that run an LSTM in bfloat16 on the CPU: CPUs without AVX512 (or AMX) cannot, and
+# textvae refuses train.amp=bf16 there (textvae.device.check_rnn_precision).
+BF16_RNNS = pytest.mark.skipif(
+    not cpu_runs_bf16_rnns(),
+    reason="this CPU's oneDNN cannot run LSTMs in bfloat16 (no AVX512 or AMX units)")
 
 TINY_RUN = [
     "data.source=grammar",

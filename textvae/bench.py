@@ -35,9 +35,10 @@ import torch
 
 from textvae.config import Config
 from textvae.data.corpus import Corpus, build_corpus
-from textvae.device import resolve_device
+from textvae.device import check_rnn_precision, resolve_device
 from textvae.evaluate.iw import iw_nll, iw_nll_reference
-from textvae.models.sentence_vae import ModelConfig, SentenceVAE, build_model
+from textvae.models.contracts import UnconditionedSentenceModel
+from textvae.models.sentence_vae import ModelConfig, build_model
 from textvae.train import Trainer
 
 RNN_GATES = {"lstm": 4, "gru": 3}
@@ -155,7 +156,7 @@ def train_throughput(trainer: Trainer, *, warmup_steps: int = 20, seconds: float
 
 
 @torch.no_grad()
-def decode_throughput(model: SentenceVAE, *, bos_id: int, eos_id: int, device: torch.device,
+def decode_throughput(model: UnconditionedSentenceModel[Any], *, bos_id: int, eos_id: int, device: torch.device,
                       sentences: int = 1000, batch_size: int = 500,
                       max_len: int = 40) -> dict[str, float]:
     """Greedy decoding of prior samples (z ~ N(0, I)), sentences per second."""
@@ -208,6 +209,7 @@ def run_benchmark(
         A dict of figures; :func:`format_table` prints it.
     """
     device = resolve_device(config.train.device)
+    check_rnn_precision(config.train.amp, device)
     corpus: Corpus = build_corpus(config.data, splits=("train", "valid", "test"), log=log)
     tokenizer = corpus.tokenizer
     torch.manual_seed(config.train.seed)
@@ -252,7 +254,7 @@ def run_benchmark(
     return results
 
 
-def _iw_timings(model: SentenceVAE, corpus: Corpus, device: torch.device, *, iw_samples: int,
+def _iw_timings(model: UnconditionedSentenceModel[Any], corpus: Corpus, device: torch.device, *, iw_samples: int,
                 sentences: int | None, reference_sentences: int, seed: int,
                 log: Callable[[str], None]) -> dict[str, float]:
     """Wall time of the batched IW-NLL and of the one-sentence-at-a-time protocol."""

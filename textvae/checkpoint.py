@@ -24,6 +24,7 @@ Checkpoints that neither link points at are deleted afterwards.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -35,7 +36,8 @@ import torch
 import yaml
 from torch import nn
 
-from textvae.config import Config, from_dict, to_dict
+from textvae.config import Config
+from textvae.config_types import RunConfig, from_dict, to_dict
 from textvae.data.tokenizers import Tokenizer, load_tokenizer
 from textvae.errors import CheckpointError
 from textvae.files import fsync_dir, fsync_file
@@ -183,16 +185,33 @@ def prune_checkpoints(run_dir: str | Path) -> None:
             child.unlink(missing_ok=True)
 
 
-def resolve_checkpoint_dir(path: str | Path) -> Path:
+def check_checkpoint_exists(path: str | os.PathLike[str], hint: str = "") -> None:
+    """The one not-found check of a checkpoint path: a symbolic link loop, a link to nothing and
+    a missing path (then ``hint``) each get their own line, as a :class:`CheckpointError`."""
+    try:
+        os.stat(path)
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path, which names nothing
+        code = getattr(err, "errno", errno.ENOENT)
+        if code == errno.ELOOP:
+            where = "is" if os.path.islink(path) else "passes through"
+            raise CheckpointError(f"checkpoint {path} {where} a symbolic link loop; point it at a run or checkpoint directory") from None
+        if os.path.islink(path):
+            raise CheckpointError(f"checkpoint {path} is a symbolic link to {os.readlink(path)}, which does not exist") from None
+        if code in (errno.ENOENT, errno.ENOTDIR):
+            raise CheckpointError(f"checkpoint not found: {path}{hint}") from None
+        reason = err.strerror if isinstance(err, OSError) else str(err)  # OSError: ValueErrors end above
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
+
+
+def resolve_checkpoint_dir(path: str | os.PathLike[str]) -> Path:
     """The one run-directory rule: a checkpoint directory is itself; a run directory means its
     ``best`` checkpoint, else its ``last``.
 
     Raises:
-        CheckpointError: the path does not exist.
+        CheckpointError: the path does not exist (:func:`check_checkpoint_exists`).
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    check_checkpoint_exists(path)
     if not (path / "meta.json").exists():
         for link in ("best", "last"):
             if (path / link).exists():
@@ -205,7 +224,7 @@ _COMMANDS = {"text": "textvae sample|evaluate|train", "image": "textvae image sa
 
 
 def load_checkpoint(
-    path: str | Path, *, kind: str = "text", config_class: type = Config,
+    path: str | Path, *, kind: str = "text", config_class: type[RunConfig] = Config,
     with_trainer: bool = False,
 ) -> Checkpoint:
     """Read a checkpoint directory, or a run directory by :func:`resolve_checkpoint_dir`.
@@ -219,7 +238,8 @@ def load_checkpoint(
         path: a checkpoint or run directory.
         kind: the kind of checkpoint asked for (``text`` or ``image``); another kind is an error.
         config_class: the config dataclass that ``config.yaml`` describes (``Config`` for text;
-            the image side passes its own).
+            the image side passes its own); its ``upgrade_saved`` reads older checkpoints'
+            keys.
         with_trainer: also read ``trainer.pt`` (to resume training).
 
     Raises:
@@ -255,7 +275,8 @@ def load_checkpoint(
             f"load (they load the sentence models: {', '.join(MODEL_TYPES)}); check the path"
         )
     try:
-        config = from_dict(config_class, yaml.safe_load((path / "config.yaml").read_text()) or {})
+        raw = yaml.safe_load((path / "config.yaml").read_text()) or {}
+        config = from_dict(config_class, config_class.upgrade_saved(raw))
     except Exception as err:  # noqa: BLE001 - any failure here means the file is unusable
         raise CheckpointError(f"{path / 'config.yaml'} is invalid: {err}") from None
     tokenizer = None
@@ -320,8 +341,7 @@ def convert_checkpoint(path: str | os.PathLike[str]) -> list[tuple[Path, bool]]:
         CheckpointError: no checkpoint at ``path``, or unreadable legacy weights.
     """
     path = Path(path)
-    if not path.is_dir():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    check_checkpoint_exists(path)
     if (path / "meta.json").is_file():
         directories = [path]
     else:

@@ -116,7 +116,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             if first is not None:
                 where = f"in section '{path}'" if path else "at the top level"
                 at = f"lines {first} and {line}" if first != line else f"line {line}"
-                raise _DuplicateKey(f"duplicate key {_quoted(key)} {where} ({at})")
+                raise _DuplicateKey(f"duplicate key {quoted_key(key)} {where} ({at})")
             lines[key] = line
             self._paths[id(value_node)] = f"{path}.{key}" if path else str(key)
         return super().construct_mapping(node, deep=deep)
@@ -128,7 +128,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_sequence(node, deep=deep)
 
 
-def _quoted(key: Any) -> str:
+def quoted_key(key: Any) -> str:
+    """A config key in quotes; one with a line break or other unprintable character as its
+    repr, so that an error naming it stays one line."""
     text = str(key)
     return f"'{text}'" if text.isprintable() else repr(text)
 

@@ -16,7 +16,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, TypeVar
 
 from textvae.errors import TextVAEError
 
@@ -33,6 +33,7 @@ __all__ = [
     "DecodingOptions",
     "check_applicable",
     "check_decoding_options",
+    "without_latents",
 ]
 
 DECODING_METHODS = ("greedy", "sample", "beam")
@@ -247,3 +248,18 @@ def check_decoding_options(
     }
     _check_values(options)
     check_applicable(options, flags=flags)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+ListT = TypeVar("ListT", bound=list[Any])
+
+
+def without_latents(result: ListT | tuple[ListT, Any]) -> ListT:
+    """The sentences of a generation call (``TextVAE.sample``, ``interpolate``, ``reconstruct``,
+    ...), a list, which the call returns as ``(sentences, z)`` when ``return_latents`` asks for
+    the codes too."""
+    return result[0] if isinstance(result, tuple) else result

@@ -15,18 +15,28 @@ import torch
 from textvae.errors import ConfigError
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU; anything else must be a usable device."""
+def resolve_device(name: str | torch.device, *, source: str = "train.device") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; anything else must be a usable device.
+
+    ``source`` is where the name came from, and errors name it as the user wrote it: a flag as
+    ``--device cuda: ...``, a config key or an argument as ``train.device='cuda': ...``.
+    """
     if isinstance(name, torch.device):
         return name
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    given = f"{source} {name}" if source.startswith("-") else f"{source}={name!r}"
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device: unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is {name!r} but CUDA is not available here; use auto or cpu")
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{given}: unknown device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{given}: CUDA is not available here; use auto or cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            have = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise ConfigError(f"{given}: this machine has {count} CUDA device{'s' * (count != 1)} ({have})")
     return device
 
 
@@ -50,6 +60,38 @@ def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     if setting == "auto":
         return torch.bfloat16 if cpu_has_fast_bf16() else None
     return torch.bfloat16
+
+
+_BF16_RNNS: dict[str, bool] = {}  # the probe's answer, once per process
+
+
+def cpu_runs_bf16_rnns() -> bool:
+    """Whether this CPU's oneDNN runs an LSTM under bfloat16 autocast. CPUs without AVX512 (and so
+    without AMX) cannot: the layer fails with "could not create a primitive descriptor". Probed
+    once with a 1-step LSTM of width 3."""
+    if "cpu" not in _BF16_RNNS:
+        lstm = torch.nn.LSTM(3, 3, batch_first=True)
+        try:
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+                lstm(torch.zeros(1, 1, 3))
+            _BF16_RNNS["cpu"] = True
+        except RuntimeError:
+            _BF16_RNNS["cpu"] = False
+    return _BF16_RNNS["cpu"]
+
+
+def check_rnn_precision(setting: str, device: torch.device) -> None:
+    """Refuse bf16 autocast for a model with recurrent layers on a CPU that cannot run them in
+    bf16 (:func:`cpu_runs_bf16_rnns`), before any work, instead of a oneDNN error mid-step.
+
+    Raises:
+        ConfigError: ``train.amp=bf16: this CPU cannot run LSTM or GRU layers in bfloat16 ...``.
+    """
+    if device.type == "cpu" and autocast_dtype(setting, device) == torch.bfloat16 \
+            and not cpu_runs_bf16_rnns():
+        raise ConfigError(f"train.amp={setting}: this CPU cannot run LSTM or GRU layers in "
+                          "bfloat16 (oneDNN needs AVX512 or AMX units for them); use "
+                          "train.amp=off or auto")
 
 
 def cuda_has_native_bf16(device: torch.device) -> bool:

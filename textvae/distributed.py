@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from textvae.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -95,8 +97,8 @@ def from_environment(device_type: str) -> Distributed:
 
     The backend is NCCL for CUDA and gloo for the CPU.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    size = world_size()
+    if size <= 1:
         return Distributed()
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -105,8 +107,28 @@ def from_environment(device_type: str) -> Distributed:
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return Distributed(rank=rank, world_size=world_size, local_rank=local_rank,
+    return Distributed(rank=rank, world_size=size, local_rank=local_rank,
                        owns_group=owns_group)
+
+
+def world_size() -> int:
+    """How many processes torchrun started for this job (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def refuse_data_parallel(trainer: str) -> None:
+    """For the trainers that train as one process only: refuse a torchrun job, in which every
+    process would otherwise train the whole run alone and they would all write one run
+    directory.
+
+    Raises:
+        ConfigError: naming the trainer and the job's size, when ``WORLD_SIZE`` > 1.
+    """
+    if world_size() > 1:
+        raise ConfigError(
+            f"{trainer} trains as one process and does not support torchrun (this is one of "
+            f"WORLD_SIZE={world_size()} processes); run it without torchrun. Data-parallel "
+            "training is the text VAE's (textvae train on an unlabelled config)")
 
 
 def shutdown(context: Distributed) -> None:

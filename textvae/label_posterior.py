@@ -12,11 +12,12 @@ Shapes: S = sentences, F = factors, C_f = classes of factor f, K = combinations 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
-from textvae.data.batching import collate
+from textvae.data.batching import Batch, collate
 from textvae.data.tokenizers import Tokenizer
 from textvae.models.gaussian import kl_standard_normal
 from textvae.models.labelled import LabelledSentenceVAE
@@ -36,21 +37,39 @@ def label_posteriors(model: LabelledSentenceVAE, ids: list[list[int]], tokenizer
     Args:
         ids: S token-id lists (no bos/eos), each non-empty.
     """
+    if model.classifier is not None:
+        found: list[Tensor | None] = [None] * len(model.label_sizes)
+        found[model.classified_factor] = class_probabilities(model, ids, tokenizer, device=device,
+                                                             batch_size=batch_size)
+        return found
     was_training = model.training
     model.eval()
     try:
-        if model.classifier is not None:
-            chunks = [torch.softmax(model.classify(b.ids[:, 1:], b.lengths, b.host_lengths), 1).cpu()
-                      for b in _batches(ids, tokenizer, batch_size, device)]
-            found: list[Tensor | None] = [None] * len(model.label_sizes)
-            found[model.classified_factor] = torch.cat(chunks)
-            return found
         return _by_bound(model, ids, tokenizer, device, batch_size)
     finally:
         model.train(was_training)
 
 
-def _batches(ids: list[list[int]], tokenizer: Tokenizer, batch_size: int, device: torch.device):
+@torch.no_grad()
+def class_probabilities(model: LabelledSentenceVAE, ids: list[list[int]], tokenizer: Tokenizer, *,
+                        device: torch.device, batch_size: int = 256) -> Tensor:
+    """(S, C) q(y | x) of the factor the model's classifier infers (``model.classified_factor``).
+
+    Raises:
+        ValueError: the model has no classifier (a conditional VAE).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = [torch.softmax(model.classify(b.ids[:, 1:], b.lengths, b.host_lengths), 1).cpu()
+                  for b in _batches(ids, tokenizer, batch_size, device)]
+        return torch.cat(chunks)
+    finally:
+        model.train(was_training)
+
+
+def _batches(ids: list[list[int]], tokenizer: Tokenizer, batch_size: int, device: torch.device
+             ) -> Iterator[Batch]:
     for start in range(0, len(ids), batch_size):
         yield collate(ids[start:start + batch_size], bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
                       pad_id=tokenizer.pad_id).to(device)
@@ -71,8 +90,9 @@ def _by_bound(model: LabelledSentenceVAE, ids: list[list[int]], tokenizer: Token
         labels_k = table.repeat(rows, 1)  # (B*K, F): every combination for each sentence
         zeros = torch.zeros(len(lengths_k), model.latent_dim, device=device)  # z = mu
         out = model(ids_k, lengths_k, labels_k, eps=zeros)
+        mu, logvar, _ = out.latent()  # (B*K, Z) each
         neg_elbo = (reconstruction_nll(out.logits, out.targets, lengths_k)
-                    + kl_standard_normal(out.mu.float(), out.logvar.float()).sum(1))  # (B*K,)
+                    + kl_standard_normal(mu.float(), logvar.float()).sum(1))  # (B*K,)
         joint.append(posterior_over_classes(neg_elbo.view(rows, len(combos))).cpu())  # (B, K)
     probs = torch.cat(joint)  # (S, K)
     marginals: list[Tensor | None] = []

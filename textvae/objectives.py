@@ -12,6 +12,7 @@ Z = latent size.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from textvae.config import KLScheduleConfig
+from textvae.loop_config import KLScheduleConfig
 
 # ----------------------------------------------------------------------------------------------
 # Reconstruction
@@ -156,40 +157,56 @@ def cyclical_weight(
     return max_weight * min(1.0, phase / ratio)
 
 
+class KLSchedule(NamedTuple):
+    """One kind of KL schedule (``train.kl.kind``): its weight at a step, and the fields that
+    fit its annealing into a span of steps (``train.kl.anneal_fraction``; None: nothing to fit)."""
+
+    weight: Callable[[int, KLScheduleConfig], float]
+    fit: Callable[[int], dict[str, Any]] | None
+
+
+def _logistic_fit(span: int) -> dict[str, Any]:
+    # 1 / (1 + exp(-k (span - x0))) = 0.99 with x0 = span / 2  =>  k = 2 ln 99 / span
+    return {"x0": span // 2, "k": 2 * math.log(99) / span}
+
+
+# Every kind, keyed as train.kl.kind spells it: a new schedule is a weight function and an entry.
+KL_SCHEDULES: dict[str, KLSchedule] = {
+    "constant": KLSchedule(lambda step, s: constant_weight(step, max_weight=s.max_weight), None),
+    "linear": KLSchedule(
+        lambda step, s: linear_weight(step, warmup_steps=s.warmup_steps, max_weight=s.max_weight),
+        lambda span: {"warmup_steps": span}),
+    "logistic": KLSchedule(
+        lambda step, s: logistic_weight(step, k=s.k, x0=s.x0, max_weight=s.max_weight),
+        _logistic_fit),
+    "cyclical": KLSchedule(
+        lambda step, s: cyclical_weight(step, total_steps=s.total_steps, n_cycles=s.n_cycles,
+                                        ratio=s.ratio, max_weight=s.max_weight),
+        lambda span: {"total_steps": span}),
+}
+
+
 def schedule_for_run(schedule: KLScheduleConfig, planned_steps: int) -> KLScheduleConfig:
     """The schedule with ``anneal_fraction`` turned into steps of a run of ``planned_steps``:
     the annealing ends at ``anneal_fraction * planned_steps`` (linear: the warm-up; logistic: the
     weight reaches 0.99 of its maximum there, centred half-way; cyclical: all cycles fit in it).
-    A schedule without a fraction is returned as it is."""
-    if schedule.anneal_fraction is None or schedule.kind == "constant":
+    A schedule without a fraction, or of a kind with nothing to fit, is returned as it is."""
+    fit = KL_SCHEDULES[schedule.kind].fit
+    if schedule.anneal_fraction is None or fit is None:
         return schedule
     span = max(1, round(schedule.anneal_fraction * planned_steps))
-    steps = {"anneal_fraction": None}
-    if schedule.kind == "linear":
-        steps["warmup_steps"] = span
-    elif schedule.kind == "logistic":
-        # 1 / (1 + exp(-k (span - x0))) = 0.99 with x0 = span / 2  =>  k = 2 ln 99 / span
-        steps.update(x0=span // 2, k=2 * math.log(99) / span)
-    else:
-        steps["total_steps"] = span
-    return replace(schedule, **steps)
+    return replace(schedule, anneal_fraction=None, **fit(span))
+
+
+def fitted_steps(schedule: KLScheduleConfig) -> dict[str, Any]:
+    """The fields :func:`schedule_for_run` sets for this schedule's kind, with their values."""
+    fit = KL_SCHEDULES[schedule.kind].fit
+    return {} if fit is None else {name: getattr(schedule, name) for name in fit(1)}
 
 
 def kl_weight(step: int, schedule: KLScheduleConfig) -> float:
     """The KL weight at ``step`` under the configured schedule."""
-    if schedule.kind == "constant":
-        return constant_weight(step, max_weight=schedule.max_weight)
-    if schedule.kind == "linear":
-        return linear_weight(step, warmup_steps=schedule.warmup_steps, max_weight=schedule.max_weight)
-    if schedule.kind == "logistic":
-        return logistic_weight(step, k=schedule.k, x0=schedule.x0, max_weight=schedule.max_weight)
-    return cyclical_weight(
-        step,
-        total_steps=schedule.total_steps,
-        n_cycles=schedule.n_cycles,
-        ratio=schedule.ratio,
-        max_weight=schedule.max_weight,
-    )
+    return KL_SCHEDULES[schedule.kind].weight(step, schedule)
 
 
 # ----------------------------------------------------------------------------------------------

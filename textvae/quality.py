@@ -18,12 +18,13 @@ Every number is a share in [0, 1]. The report is a nested dict of plain Python v
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from textvae.api import TextVAE
 from textvae.data.grammar import grammar_splits, parse
-from textvae.decoding import DEFAULT_MAX_LEN
+from textvae.decoding import DEFAULT_MAX_LEN, without_latents
 from textvae.errors import NoLatentSpaceError, TextVAEError
 from textvae.metrics import linear_probe_accuracy, reconstruction_accuracy
 
@@ -96,21 +97,21 @@ def grammar_quality_report(
     probe_train = splits["train"][:MAX_PROBE_TRAIN]
     if len(test) < 2:
         raise TextVAEError(f"the grammar test split has {len(test)} sentences; need at least 2")
-    decoding = {"max_len": max_len}
+    decoding: dict[str, Any] = {"max_len": max_len}
 
     def grammatical(texts: Sequence[str]) -> float:
         return _share([parse(t) is not None for t in texts])
 
     grammaticality = {
-        "prior_standard_greedy": grammatical(
+        "prior_standard_greedy": grammatical(without_latents(
             tv.sample(n_samples, prior="standard", method="greedy", seed=seed, **decoding)
-        ),
-        "prior_aggregate_greedy": grammatical(
+        )),
+        "prior_aggregate_greedy": grammatical(without_latents(
             tv.sample(n_samples, prior="aggregate", method="greedy", seed=seed, **decoding)
-        ),
-        "prior_standard_sample_t1": grammatical(
+        )),
+        "prior_standard_sample_t1": grammatical(without_latents(
             tv.sample(n_samples, prior="standard", method="sample", temperature=1.0, seed=seed, **decoding)
-        ),
+        )),
     }
 
     # Reconstruction and label retention: greedy decodes of the test sentences' posterior means.
@@ -131,7 +132,8 @@ def grammar_quality_report(
     rng = random.Random(seed)
     pairs = [tuple(rng.sample(range(len(test)), 2)) for _ in range(n_pairs)]
     paths = [
-        tv.interpolate(test_texts[i], test_texts[j], steps=steps, method="greedy", **decoding)[1:-1]
+        without_latents(tv.interpolate(test_texts[i], test_texts[j], steps=steps, method="greedy",
+                                      **decoding))[1:-1]
         for i, j in pairs
     ]
     grammaticality["homotopy_intermediates"] = grammatical([t for path in paths for t in path])
@@ -144,7 +146,8 @@ def grammar_quality_report(
         train_labels = [s.labels[f] for s in probe_train]
         test_labels = [s.labels[f] for s in test]
         probe_accuracy[f] = linear_probe_accuracy(train_mu, train_labels, test_mu, test_labels)
-        most = max(set(train_labels), key=lambda v, labels=train_labels: (labels.count(v), repr(v)))
+        counts = Counter(train_labels)
+        most = max(counts, key=lambda v: (counts[v], repr(v)))  # ties: the largest repr
         majority[f] = _share([label == most for label in test_labels])
 
     return {

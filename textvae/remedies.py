@@ -47,6 +47,7 @@ from torch import nn
 from textvae.config import TrainConfig
 from textvae.data.batching import Batch
 from textvae.errors import ConfigError
+from textvae.models.contracts import ResettableModule, SentenceModel
 from textvae.models.gaussian import kl_standard_normal
 from textvae.objectives import kl_weight, reconstruction_nll, vae_objective, word_dropout
 
@@ -76,19 +77,20 @@ def encoder_converged(losses: list[float], window: int = INNER_WINDOW) -> bool:
     return last >= before
 
 
-def encoder_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The inference network's own parameters: the encoder RNN and the heads for mu and logvar
-    (not the shared embedding)."""
-    return [p for m in (model.encoder, model.to_mu, model.to_logvar) for p in m.parameters()]
+def encoder_parameters(model: SentenceModel) -> list[nn.Parameter]:
+    """The inference network's own parameters (:meth:`SentenceModel.encoder_modules`: for the
+    sentence VAE the encoder RNN and the heads for mu and logvar, not the shared embedding)."""
+    return [p for m in model.encoder_modules() for p in m.parameters()]
 
 
-def decoder_modules(model: nn.Module) -> list[nn.Module]:
-    """The generative network's own modules, reset after autoencoder pretraining: z -> initial
-    state, the decoder RNN and the output layer (not the shared embedding)."""
-    return [model.latent_to_hidden, model.decoder, model.output]
+def decoder_modules(model: SentenceModel) -> list[ResettableModule]:
+    """The generative network's own modules, reset after autoencoder pretraining
+    (:meth:`SentenceModel.decoder_modules`: for the sentence VAE z -> initial state, the decoder
+    RNN and the output layer, not the shared embedding)."""
+    return list(model.decoder_modules())
 
 
-def reset_decoder(model: nn.Module, optimizer: torch.optim.Optimizer, seed: int) -> None:
+def reset_decoder(model: SentenceModel, optimizer: torch.optim.Optimizer, seed: int) -> None:
     """Reinitialise the decoder modules in place (their default init) and drop their optimiser
     state (stale Adam moments would steer the fresh weights).
 
@@ -96,10 +98,12 @@ def reset_decoder(model: nn.Module, optimizer: torch.optim.Optimizer, seed: int)
     weights are then the same on every rank of a distributed job and in a resumed run, and the
     training streams do not move.
 
-    A parameter the decoder modules share with the embedding (the output weight under
-    ``tie_embeddings``) is not the decoder's own: it keeps its pretrained values, its padding
-    row of zeros and its optimiser state."""
-    shared = {id(p) for p in model.embedding.parameters()}
+    A parameter the decoder modules share with the rest of the model (the output weight, which
+    is the embedding's under ``tie_embeddings``) is not the decoder's own: it keeps its
+    pretrained values, its padding row of zeros and its optimiser state."""
+    inside = {id(m) for module in decoder_modules(model) for m in module.modules()}
+    shared = {id(p) for m in model.modules() if id(m) not in inside
+              for p in m.parameters(recurse=False)}
     cuda = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
     with torch.random.fork_rng(devices=cuda):  # CUDA weights draw from the CUDA generator
         torch.manual_seed(seed)  # seeds the CPU and every CUDA generator
@@ -131,7 +135,7 @@ class Remedies:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: SentenceModel,
         optimizer: torch.optim.Optimizer,
         config: TrainConfig,
         *,
@@ -194,7 +198,7 @@ class Remedies:
     def on_step_start(self, step: int) -> None:
         """Called before each training step (``step`` = steps done so far)."""
         tc = self.tc
-        if self.pretraining and step >= tc.pretrain_ae_steps:
+        if self.pretraining and step >= (tc.pretrain_ae_steps or 0):  # pretraining: steps set
             self.pretraining = False
             reset_decoder(self.model, self.optimizer, tc.seed + RESET_SEED_OFFSET)
             self.log(
@@ -258,9 +262,10 @@ class Remedies:
                                   unk_id=self.unk_id, generator=self.generator)
             out = model(ids, lengths, decoder_inputs=inputs, generator=self.generator,
                         host_lengths=host_lengths)
+            mu, logvar, _ = out.latent()  # (B, Z) each: a VAE (checked at construction)
             terms = vae_objective(
                 reconstruction_nll(out.logits, out.targets, lengths),
-                kl_standard_normal(out.mu.float(), out.logvar.float()),
+                kl_standard_normal(mu.float(), logvar.float()),
                 kl_weight=self.kl_weight(step), free_bits=self.free_bits(),
                 free_bits_mode=tc.free_bits_mode,
             )

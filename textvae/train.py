@@ -28,15 +28,15 @@ from textvae.checkpoint import load_weights, point_link, prune_checkpoints, writ
 from textvae.config import Config
 from textvae.data.batching import Batch, BucketBatchSampler, collate
 from textvae.data.corpus import Corpus, build_corpus, given_sentences, with_absolute_paths
-from textvae.device import autocast, resolve_device
+from textvae.device import autocast, check_rnn_precision, resolve_device
 from textvae.distributed import Distributed
 from textvae.errors import ConfigError
+from textvae.models.contracts import SentenceModel
 from textvae.models.gaussian import kl_standard_normal
-from textvae.models.sentence_vae import SentenceVAE, build_model
+from textvae.models.sentence_vae import SentenceVAEOutput, build_model
 from textvae.objectives import (
     LossTerms,
     reconstruction_nll,
-    schedule_for_run,
     vae_objective,
     word_dropout,
 )
@@ -61,16 +61,17 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)  # warnings the summary ends with
 
 
-class Trainer(TrainerBase[TrainResult]):
+class Trainer(TrainerBase[TrainResult, SentenceModel]):
     """Owns the model, optimiser, schedules and counters of one sentence-model run; the loop
     and what it shares with the image trainer are :class:`TrainerBase`'s.
 
     Args:
         config: the run config.
         corpus: tokenized train and valid splits.
-        model: the model, already on ``device``.
+        model: the model (a :class:`~textvae.models.contracts.SentenceModel`), already on
+            ``device``.
         device: where to train.
-        progress: show a tqdm progress bar.
+        progress: show progress (:mod:`textvae.progress`: a bar on a terminal, else lines).
         log: where one-line messages go.
         dist: this process's place in a distributed job (:mod:`textvae.distributed`); the
             default is a single process.
@@ -80,7 +81,7 @@ class Trainer(TrainerBase[TrainResult]):
         self,
         config: Config,
         corpus: Corpus,
-        model: SentenceVAE,
+        model: SentenceModel,
         device: torch.device,
         *,
         progress: bool = True,
@@ -94,8 +95,10 @@ class Trainer(TrainerBase[TrainResult]):
         self.tokenizer = corpus.tokenizer
         # Forward passes go through the DDP wrapper (it all-reduces gradients in backward);
         # state dicts and generation use the plain module.
-        self.forward_model: torch.nn.Module = model
+        self.forward_model: Callable[..., SentenceVAEOutput] = model
         if self.dist.enabled:
+            if not isinstance(model, torch.nn.Module):
+                raise TypeError(f"a distributed job trains a torch module, not {type(model)}")
             self.forward_model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None
             )
@@ -107,27 +110,13 @@ class Trainer(TrainerBase[TrainResult]):
             min_batch=min(self.dist.world_size, self.tc.batch_size),
         )
         self.best_neg_elbo = math.inf
-        self._anneal_in_run_steps()
+        # Before the remedies take the schedule; the KL counts after any autoencoder pretraining.
+        self.anneal_in_run_steps(steps_before_kl=self.tc.pretrain_ae_steps or 0)
         # Collapse remedies and warning (textvae/remedies.py).
         self.remedies = Remedies(
             model, self.optimizer, self.tc, log=self.log, random_batch=self._random_batch,
             generator=self.generator, unk_id=self.tokenizer.unk_id, distributed=self.dist.enabled,
         )
-
-    def _anneal_in_run_steps(self) -> None:
-        """Turn ``train.kl.anneal_fraction`` into steps of this run (a fresh run: a resumed
-        one's saved config already holds them)."""
-        fraction = self.tc.kl.anneal_fraction
-        if fraction is None or self.tc.kl.kind == "constant":
-            return
-        planned = self.planned_steps()
-        planned -= min(planned - 1, self.tc.pretrain_ae_steps or 0)  # KL counts after pretraining
-        kl = schedule_for_run(self.tc.kl, planned)
-        self.config = replace(self.config, train=replace(self.tc, kl=kl))
-        self.tc = self.config.train
-        chosen = {"linear": f"warmup_steps={kl.warmup_steps}", "logistic": f"x0={kl.x0}, k={kl.k:.4g}",
-                  "cyclical": f"total_steps={kl.total_steps}"}[kl.kind]
-        self.log(f"KL annealing over {fraction:g} of {planned:,} planned steps: {kl.kind}, {chosen}")
 
     def _annealing_notes(self) -> list[str]:
         weight, top = self.remedies.kl_weight(self.step), self.tc.kl.max_weight
@@ -257,7 +246,10 @@ class Trainer(TrainerBase[TrainResult]):
             out = self.forward_model(ids, lengths, decoder_inputs=decoder_inputs, eps=eps,
                                      host_lengths=host_lengths)
         rec = reconstruction_nll(out.logits, out.targets, lengths)  # (b,)
-        kl_dim = None if out.mu is None else kl_standard_normal(out.mu.float(), out.logvar.float())
+        kl_dim = None  # the LM baseline has no posterior
+        if out.mu is not None:
+            mu, logvar, _ = out.latent()  # (b, Z) each
+            kl_dim = kl_standard_normal(mu.float(), logvar.float())
         terms = vae_objective(
             rec, kl_dim, kl_weight=self.remedies.kl_weight(self.step),
             free_bits=self.remedies.free_bits(), free_bits_mode=self.tc.free_bits_mode,
@@ -315,7 +307,7 @@ class Trainer(TrainerBase[TrainResult]):
         improved = score is not None and self._validation_improves(
             score, self.best_neg_elbo, end_of_epoch=end_of_epoch
         )
-        if improved:
+        if improved and score is not None:
             self.best_neg_elbo = score
         self.log(
             f"step {self.step} valid: -ELBO {valid['neg_elbo']:.2f} = rec {valid['reconstruction']:.2f}"
@@ -382,6 +374,7 @@ def train(
             config = given_sentences(config, train_sentences, valid_sentences)
         config = replace(config, data=with_absolute_paths(config.data))
     device = resolve_device(config.train.device)
+    check_rnn_precision(config.train.amp, device)  # before any work: oneDNN's bf16 RNNs
     dist = distributed.from_environment(device.type)
     try:  # the process group this process set up is destroyed however training ends
         if dist.enabled and device.type == "cuda":

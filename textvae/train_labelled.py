@@ -33,10 +33,11 @@ from textvae.config import Config
 from textvae.data.corpus import with_absolute_paths
 from textvae.data.labelled_corpus import LabelledCorpus, build_labelled_corpus
 from textvae.data.labels import UNLABELLED, LabelSet
-from textvae.device import autocast, resolve_device
+from textvae.device import autocast, check_rnn_precision, resolve_device
+from textvae.distributed import refuse_data_parallel
 from textvae.errors import ConfigError
 from textvae.files import write_json
-from textvae.label_posterior import label_posteriors
+from textvae.label_posterior import class_probabilities
 from textvae.models.gaussian import kl_standard_normal
 from textvae.models.labelled import LabelledSentenceVAE, build_labelled_model
 from textvae.objectives import LossTerms, reconstruction_nll, vae_objective, word_dropout
@@ -56,6 +57,8 @@ LABELLED_INDICES_FILE = "labelled_indices.json"
 
 class LabelledTrainer(Trainer):
     """The text trainer with labels (module docstring). ``data`` holds the labelled splits."""
+
+    model: LabelledSentenceVAE  # a SentenceModel with labels, a classifier and its label sizes
 
     def __init__(self, config: Config, data: LabelledCorpus, model: LabelledSentenceVAE,
                  device: torch.device, *, progress: bool = True, log: Callable[[str], None] = print) -> None:
@@ -99,7 +102,8 @@ class LabelledTrainer(Trainer):
             out = self.forward_model(ids, lengths, labels, decoder_inputs=inputs.repeat_interleave(repeat, 0),
                                      eps=eps, host_lengths=host)
         rec = reconstruction_nll(out.logits, out.targets, lengths)  # (B',)
-        return rec, kl_standard_normal(out.mu.float(), out.logvar.float()), batch
+        mu, logvar, _ = out.latent()  # (B', Z) each
+        return rec, kl_standard_normal(mu.float(), logvar.float()), batch
 
     def _classify(self, batch) -> torch.Tensor:
         """(B, C) float32 logits of q(y | x) for a padded batch."""
@@ -159,8 +163,8 @@ class LabelledTrainer(Trainer):
             valid = evaluate_elbo(self.model, ids, self.tokenizer, batch_size=max(self.tc.batch_size, 64),
                                   device=self.device, seed=self.tc.seed + VALIDATION_SEED_OFFSET, labels=labels)
         if self.model.classifier is not None:
-            probs = label_posteriors(self.model, ids, self.tokenizer, device=self.device)[0]  # (S, C)
-            truth = torch.tensor([row[0] for row in labels])
+            probs = class_probabilities(self.model, ids, self.tokenizer, device=self.device)  # (S, C)
+            truth = torch.tensor([row[self.model.classified_factor] for row in labels])
             valid["accuracy"] = float((probs.argmax(1) == truth).float().mean())
             valid["class_nll"] = float(-probs.clamp_min(1e-12).log().gather(1, truth[:, None]).mean())
             valid["error"] = 1.0 - valid["accuracy"]
@@ -205,10 +209,12 @@ def train_labelled(config: Config, *, resume: bool = False, progress: bool = Tru
     """Train (or resume) a labelled run from a config with a ``labels`` section
     (:func:`textvae.train.train` hands such configs here)."""
     _check_labelled_config(config)
+    refuse_data_parallel("the labelled text trainer (a config with labels.factors)")
     config, checkpoint = open_run(config, resume=resume, kind="text")
     if checkpoint is None:
         config = replace(config, data=with_absolute_paths(config.data))
     device = resolve_device(config.train.device)
+    check_rnn_precision(config.train.amp, device)  # before any work: oneDNN's bf16 RNNs
     torch.manual_seed(config.train.seed)
     label_set = LabelSet.from_dict(checkpoint.meta["labels"]) if checkpoint else None
     data = build_labelled_corpus(config.data, config.labels, tokenizer=checkpoint.tokenizer if checkpoint else None,

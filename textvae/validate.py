@@ -12,14 +12,14 @@ import torch
 from textvae.data.batching import BucketBatchSampler, collate
 from textvae.data.tokenizers import Tokenizer
 from textvae.metrics import active_units, mutual_information, perplexity
+from textvae.models.contracts import SentenceModel
 from textvae.models.gaussian import kl_standard_normal
-from textvae.models.sentence_vae import SentenceVAE
 from textvae.objectives import reconstruction_nll
 
 
 @torch.no_grad()
 def evaluate_elbo(
-    model: SentenceVAE,
+    model: SentenceModel,
     ids: list[list[int]],
     tokenizer: Tokenizer,
     *,
@@ -33,6 +33,7 @@ def evaluate_elbo(
     sentence, plus the ELBO-bound perplexity and active units (CONVENTIONS.md).
 
     Args:
+        model: a :class:`~textvae.models.contracts.SentenceModel`, plain or labelled.
         with_mutual_information: also return ``mutual_information`` (nats), estimated from the
             posteriors and the z this pass drew (a VAE only; the aggressive remedy needs it).
         labels: per sentence (F,) class ids, for a labelled model
@@ -58,12 +59,13 @@ def evaluate_elbo(
         given = () if labels is None else (torch.tensor([labels[i] for i in indices], device=device),)
         out = model(batch.ids, batch.lengths, *given, generator=generator)  # float32: exact figures
         total_rec += reconstruction_nll(out.logits, out.targets, batch.lengths).sum().item()
-        if out.mu is not None:
-            total_kl += kl_standard_normal(out.mu.float(), out.logvar.float()).sum().item()
-            means.append(out.mu.float().cpu())
+        if out.mu is not None:  # the LM baseline has no latent
+            mu, logvar, z = out.latent()  # (B, Z) each
+            total_kl += kl_standard_normal(mu.float(), logvar.float()).sum().item()
+            means.append(mu.float().cpu())
             if with_mutual_information:
-                logvars.append(out.logvar.float().cpu())
-                samples.append(out.z.float().cpu())
+                logvars.append(logvar.float().cpu())
+                samples.append(z.float().cpu())
     model.train(was_training)
     n, tokens = len(ids), sum(lengths)
     result = {

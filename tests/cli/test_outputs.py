@@ -5,6 +5,7 @@ that fails loudly with ``the work started``; a refused output must never reach i
 output the writer may create must.
 """
 
+import errno
 import os
 from pathlib import Path
 
@@ -62,17 +63,38 @@ COMMANDS = {
 
 @pytest.fixture
 def read_only(tmp_path, monkeypatch):
-    """A folder ``os.access`` calls read-only (chmod cannot make one for root, and tests run as
-    root here); ``test_a_real_read_only_folder`` checks the real thing where it can."""
+    """A folder the kernel refuses new entries in (EACCES on creating a file or a folder there),
+    as a read-only mount or an ACL refuses even root; chmod cannot make one for root, and tests
+    run as root here. ``os.access`` agrees, as it would for a user without permission. The real
+    thing: ``test_a_real_read_only_folder`` and, as an ordinary user,
+    ``tests/test_files.py::test_as_an_ordinary_user``."""
     folder = tmp_path / "read-only"
     folder.mkdir()
-    real = os.access
+    real_open, real_mkdir, real_access = os.open, os.mkdir, os.access
+
+    def inside(path) -> bool:
+        return Path(os.fsdecode(path)).absolute().parent == folder
+
+    def refuse(path):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))
+
+    def open_(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and inside(path):
+            refuse(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        if inside(path):
+            refuse(path)
+        return real_mkdir(path, *args, **kwargs)
 
     def access(path, mode, *args, **kwargs):
         if mode & os.W_OK and Path(path).resolve() == folder.resolve():
             return False
-        return real(path, mode, *args, **kwargs)
+        return real_access(path, mode, *args, **kwargs)
 
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "mkdir", mkdir)
     monkeypatch.setattr(os, "access", access)
     return folder
 
@@ -86,6 +108,8 @@ def _run(capsys, monkeypatch, tmp_path, name, out):
     monkeypatch.chdir(tmp_path)
     code = main(make_argv(str(out), str(run)))
     err = capsys.readouterr().err
+    # a busy machine's note on threads (cli.common.use_free_cores) is not part of the error
+    err = "".join(line for line in err.splitlines(True) if not line.startswith("threads: "))
     assert code == 2 and err.startswith("textvae: error: ") and err.count("\n") == 1, err
     return err
 
@@ -155,7 +179,8 @@ def test_writing_into_a_read_only_checkpoint_is_refused_first(argv, what, tmp_pa
     monkeypatch.setattr("textvae.api.load", _started)
     assert main([str(read_only) if a == "CKPT" else a for a in argv]) == 2
     err = capsys.readouterr().err
-    assert err == f"textvae: error: cannot write {what} {read_only}: it is not writable\n"
+    assert err == (f"textvae: error: cannot write {what} {read_only}: it is not writable "
+                   "(Permission denied)\n")
 
 
 def test_evaluate_to_an_unwritable_output_never_evaluates(tmp_path, capsys, monkeypatch):
@@ -225,12 +250,13 @@ def test_output_problem_names_what_is_wrong(tmp_path, read_only):
         (tmp_path / "f" / "x.json", {}, f"{tmp_path / 'f'} is a file, not a folder"),
         (tmp_path / "f" / "a" / "b", {"folder": True}, f"{tmp_path / 'f'} is a file, not a folder"),
         (tmp_path / "no" / "x.json", {}, "its directory does not exist"),
-        (read_only / "x.json", {}, f"its directory {read_only} is not writable"),
-        (read_only, {"folder": True}, "it is not writable"),
+        (read_only / "x.json", {}, f"its directory {read_only} is not writable (Permission denied)"),
+        (read_only, {"folder": True}, "it is not writable (Permission denied)"),
         (read_only / "a" / "b", {"folder": True},
-         f"it cannot be created: {read_only} is not writable"),
+         f"it cannot be created: {read_only} is not writable (Permission denied)"),
         (read_only / "a" / "x.json", {"make_parents": True},
-         f"its directory {read_only / 'a'} cannot be created: {read_only} is not writable"),
+         f"its directory {read_only / 'a'} cannot be created: {read_only} is not writable "
+         "(Permission denied)"),
     ]
     for path, options, problem in cases:
         assert output_problem(path, **options) == problem, (path, options)
@@ -261,10 +287,11 @@ def test_a_real_read_only_folder(tmp_path):
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        if os.access(folder, os.W_OK):
-            pytest.skip("chmod 0o555 does not stop this user (root) from writing; the "
-                        "read_only fixture tests the same check through os.access")
-        assert output_problem(folder / "x.json") == f"its directory {folder} is not writable"
-        assert output_problem(folder, folder=True) == "it is not writable"
+        if os.geteuid() == 0:
+            pytest.skip("chmod 0o555 does not stop root from writing; the read_only fixture "
+                        "and tests/test_files.py::test_as_an_ordinary_user test the same check")
+        assert output_problem(folder / "x.json") == (
+            f"its directory {folder} is not writable (Permission denied)")
+        assert output_problem(folder, folder=True) == "it is not writable (Permission denied)"
     finally:
         folder.chmod(0o755)

@@ -76,6 +76,9 @@ class _Bigram(nn.Module):
     def decode_step(self, tokens, state, z):
         return self.log_table[tokens], state
 
+    def reorder_state(self, state, index):
+        return state.index_select(1, index)
+
 
 def test_beam_search_beats_greedy_on_a_known_case():
     model, z = _Bigram(), torch.zeros(3, Z)

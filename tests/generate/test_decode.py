@@ -76,6 +76,9 @@ class _CountingSteps(nn.Module):
         self.steps += 1
         return self.model.decode_step(tokens, state, z)
 
+    def reorder_state(self, state, index):
+        return self.model.reorder_state(state, index)
+
 
 @pytest.mark.parametrize("decode", ["greedy", "sample", "beam"])
 def test_decoders_stop_at_the_end_token_and_at_max_len(decode):

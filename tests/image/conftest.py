@@ -55,9 +55,9 @@ def semisup_config(tmp_path, labelled_mnist):
     def make(*overrides: str, out: str = "run"):
         return load_image_config(None, [
             "model.model_type=m2", "data.source=mnist", f"data.path={labelled_mnist}",
-            "data.valid_size=7", "data.labels_per_class=2", "model.image_size=9",
+            "data.valid_size=7", "labels.labels_per_class=2", "model.image_size=9",
             "model.hidden_dims=[11]", "model.classifier_dims=[13]", "model.latent_dim=7",
-            "train.batch_size=5", "train.labelled_batch_size=3", "train.log_every=2",
+            "train.batch_size=5", "labels.labelled_batch_size=3", "train.log_every=2",
             "train.epochs=2", f"train.out_dir={tmp_path / out}", *overrides,
         ])
 

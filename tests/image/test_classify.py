@@ -113,7 +113,7 @@ def test_the_train_command_trains_m2(semisup_config, tmp_path, capsys, one_threa
     cfg = semisup_config()
     args = ["image", "train", "--no-progress", "--set", "model.model_type=classifier",
             "--set", f"data.path={cfg.data.path}", "--set", "data.valid_size=7",
-            "--set", "data.labels_per_class=3", "--set", "model.image_size=9",
+            "--set", "labels.labels_per_class=3", "--set", "model.image_size=9",
             "--set", "model.classifier_dims=[13]", "--set", "train.max_steps=2",
             "--set", f"train.out_dir={tmp_path / 'cli'}"]
     assert main(args) == 0

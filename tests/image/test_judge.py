@@ -1,5 +1,5 @@
 """The judge of generated images (textvae.image.judge), its convolutional classifier
-(M2Config.classifier_architecture) and sprite classes (data.label_factor), on a 3-class fake
+(M2Config.classifier_architecture) and sprite classes (labels.factors), on a 3-class fake
 MNIST of 9x9 images and a few dozen sprites."""
 
 import json
@@ -9,7 +9,7 @@ import torch
 
 from textvae.errors import ConfigError, InputError, TextVAEError
 from textvae.image.classify import TEST_RECORD, evaluate_semisup_run
-from textvae.image.config import load_image_config
+from textvae.image.config import class_factor, load_image_config
 from textvae.image.data import load_image_splits
 from textvae.image.judge import load_judge, score_class_samples
 from textvae.image.m2 import M2, M2Config
@@ -22,7 +22,7 @@ def _quiet(*_):
 
 
 CONV = ("model.model_type=classifier", "model.classifier_architecture=conv",
-        "model.classifier_channels=[5, 7]", "data.labels_per_class=null")
+        "model.classifier_channels=[5, 7]", "labels.labels_per_class=null")
 
 
 @pytest.fixture
@@ -51,10 +51,11 @@ def test_conv_classifier_config_errors(changes, message):
         M2Config(model_type="classifier", classifier_architecture="conv", **changes)
 
 
-def test_sprites_label_factor_gives_one_class_per_sprite():
+def test_a_sprites_class_factor_gives_one_class_per_sprite():
     base = ["data.source=sprites", "data.sprites_size=37", "data.valid_size=5"]
     every = load_image_splits(load_image_config(None, base).data)
-    shape = load_image_splits(load_image_config(None, [*base, "data.label_factor=shape"]).data)
+    cfg = load_image_config(None, [*base, "labels.factors=[shape]"])
+    shape = load_image_splits(cfg.data, class_factor=class_factor(cfg))
     column = FACTOR_NAMES.index("shape")
     for split in ("train", "valid", "test"):
         assert every.labels[split].shape[1] == len(FACTOR_NAMES)
@@ -63,30 +64,46 @@ def test_sprites_label_factor_gives_one_class_per_sprite():
         assert torch.equal(shape.images[split], every.images[split])
 
 
+SEMI = ["model.model_type=classifier"]
+
+
+# The check sees both sections, data and labels, in either kind of image run.
+@pytest.mark.parametrize("kind", [[], SEMI], ids=["plain", "semi_supervised"])
 @pytest.mark.parametrize("overrides, message", [
-    (["data.label_factor=shape"], "only sprites"),
-    (["data.source=sprites", "data.label_factor=colour"], "only sprites have factors"),
+    (["labels.factors=[shape]"], r"labels.factors \['shape'\]: only sprites have factors to "
+                                 r"choose from \(shape, .*\); MNIST's class is its digit"),
+    (["data.source=sprites", "labels.factors=[colour]"], r"labels.factors \['colour'\]: only "
+                                                          "sprites have factors"),
+    (["data.source=sprites", "labels.factors=[shape, scale]"], "one factor at most"),
+    (["data.source=sprites", "labels.factors=[shape, shape]"], "lists a factor twice"),
 ])
-def test_label_factor_errors(overrides, message):
+def test_class_factor_errors(kind, overrides, message):
     with pytest.raises(ConfigError, match=message):
-        load_image_config(None, overrides)
+        load_image_config(None, [*kind, *overrides])
+    # A sprites run may name any of its factors; the data section alone never did the check.
+    assert load_image_config(None, [*kind, "data.source=sprites", "labels.factors=[scale]"])
 
 
-def test_sprites_need_a_label_factor_for_classes(tmp_path, one_thread):
+def test_only_sprites_labels_come_as_one_factor():
+    with pytest.raises(ValueError, match="only sprites have factors"):
+        load_image_splits(load_image_config(None, []).data, class_factor="shape")
+
+
+def test_sprites_need_a_class_factor_for_classes(tmp_path, one_thread):
     cfg = load_image_config(None, [
         "model.model_type=classifier", "data.source=sprites", "data.sprites_size=23",
         "data.valid_size=3", "model.image_size=64", f"train.out_dir={tmp_path / 'run'}",
     ])
-    with pytest.raises(TextVAEError, match="data.label_factor"):
+    with pytest.raises(TextVAEError, match=r"labels.factors \(e.g. \[shape\]\)"):
         train_semisup(cfg, log=_quiet)
 
 
 def test_a_sprite_shape_judge_trains_and_reads_three_shapes(tmp_path, one_thread):
     cfg = load_image_config(None, [
         "model.model_type=classifier", "data.source=sprites", "data.sprites_size=23",
-        "data.valid_size=3", "data.label_factor=shape", "model.image_size=64",
+        "data.valid_size=3", "labels.factors=[shape]", "model.image_size=64",
         "model.classifier_architecture=conv", "model.classifier_channels=[3, 5, 7]",
-        "model.classifier_dims=[9]", "train.labelled_batch_size=5", "train.max_steps=2",
+        "model.classifier_dims=[9]", "labels.labelled_batch_size=5", "train.max_steps=2",
         f"train.out_dir={tmp_path / 'run'}",
     ])
     run = train_semisup(cfg, log=_quiet).run_dir

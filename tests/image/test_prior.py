@@ -235,12 +235,12 @@ def test_a_prior_trains_and_samples_on_cuda(vq_run, tmp_path, one_thread):
 
 
 def test_a_sprite_vq_run_gives_its_prior_the_shape_as_class_unless_it_named_a_factor():
-    from textvae.image.prior_train import class_data
+    from textvae.image.prior_train import prior_class_factor
 
     sprites = load_image_config(None, ["data.source=sprites", "model.image_size=64"])
-    assert class_data(sprites).label_factor == "shape"
-    scaled = load_image_config(None, ["data.source=sprites", "data.label_factor=scale",
+    assert prior_class_factor(sprites) == "shape"
+    scaled = load_image_config(None, ["data.source=sprites", "labels.factors=[scale]",
                                       "model.image_size=64"])
-    assert class_data(scaled).label_factor == "scale"
-    mnist = load_image_config(None, [])
-    assert class_data(mnist) is mnist.data and mnist.data.label_factor is None
+    assert prior_class_factor(scaled) == "scale"
+    assert prior_class_factor(load_image_config(None, [])) is None
+    assert load_image_config("sprites_vqvae2").labels.factors == ["shape"]

@@ -37,7 +37,7 @@ def test_the_label_draw_is_saved_and_balanced(semisup_config, one_thread):
     assert saved["labels"] == {"digit": ["0", "1", "2"]} and saved["label_seed"] == 0
     meta = json.loads((result.run_dir / "last" / "meta.json").read_text())
     assert meta["labels"] == saved["labels"] and meta["labelled_examples"] == 6
-    other = train_semisup(semisup_config("train.max_steps=1", "data.label_seed=4", out="b"),
+    other = train_semisup(semisup_config("train.max_steps=1", "labels.label_seed=4", out="b"),
                           log=_quiet)
     assert json.loads((other.run_dir / LABELLED_FILE).read_text())["indices"] != saved["indices"]
 
@@ -123,7 +123,7 @@ def test_labels_outside_the_label_set_are_one_clear_error():
 
 def test_too_many_labels_per_class_and_sprites_are_refused(semisup_config, one_thread):
     with pytest.raises(DataError, match="class 0 has only 14 labelled examples"):
-        train_semisup(semisup_config("data.labels_per_class=20"), log=_quiet)
+        train_semisup(semisup_config("labels.labels_per_class=20"), log=_quiet)
     with pytest.raises(TextVAEError, match="needs class labels"):
         train_semisup(semisup_config("data.source=sprites"), log=_quiet)
 

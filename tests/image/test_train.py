@@ -175,3 +175,21 @@ def test_image_commands_read_best_like_the_text_ones(image_config, one_thread):
     point_link(run, "best", older)
     assert load_image_model(run, "cpu")[2]["step"] == 1  # best, not last (step 3)
     assert load_image_model(run / "last", "cpu")[2]["step"] == 3
+
+
+def test_an_image_run_fits_its_kl_annealing_into_the_run(image_config, one_thread):
+    # train.kl.anneal_fraction is a key of the shared loop: an image run turns it into steps
+    # too, instead of silently keeping the schedule's default warm-up of 10,000 steps.
+    messages = []
+    cfg = image_config("train.kl.kind=linear", "train.kl.anneal_fraction=0.5", "train.epochs=3")
+    result = train_image(cfg, log=messages.append)
+    planned = result.step  # 3 epochs of the 18 training images in batches of 5: 12 steps
+    assert planned == 12
+    saved = load_checkpoint(result.run_dir / "last", kind="image", config_class=ImageConfig).config
+    assert (saved.train.kl.anneal_fraction, saved.train.kl.warmup_steps) == (None, 6)
+    assert any(f"KL annealing over 0.5 of {planned} planned steps: linear, warmup_steps=6" in m
+               for m in messages)
+    rows = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    weights = {r["step"]: r["kl_weight"] for r in rows if r["split"] == "train"}
+    # The row of step 2 holds the weight of its batch, trained at step index 1: 1 / 6 of the way.
+    assert weights[2] == pytest.approx(1 / 6) and weights[12] == 1.0

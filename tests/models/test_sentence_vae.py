@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import BF16_RNNS
 
 from textvae.models.gaussian import kl_standard_normal
 from textvae.models.sentence_vae import (
@@ -364,6 +365,7 @@ def test_given_noise_sets_z_exactly():
         model(ids, torch.full((B,), 8), eps=torch.randn(B, Z + 2))
 
 
+@BF16_RNNS
 def test_posterior_stays_float32_under_bf16_autocast():
     model = make_model()
     ids = torch.randint(3, V, (B, 9))

@@ -24,7 +24,7 @@ methods), :mod:`.prior` (the aggregate prior, a diagonal Gaussian mixture), :mod
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
 
 import torch
 
@@ -32,8 +32,9 @@ from textvae.api.hub import download
 from textvae.api.labelled import LabelledTextVAE
 from textvae.api.model import CHUNK, MAX_ENCODE_TOKENS, TextVAE
 from textvae.api.prior import AGGREGATE_PRIOR_FILE, PRIORS, DiagonalGMM, fit_diagonal_gmm
-from textvae.checkpoint import load_checkpoint, load_weights
+from textvae.checkpoint import Checkpoint, check_checkpoint_exists, load_checkpoint, load_weights
 from textvae.data.labels import LabelSet
+from textvae.data.tokenizers import Tokenizer
 from textvae.device import resolve_device
 from textvae.errors import CheckpointError, InputError, NoLatentSpaceError
 from textvae.generate import DEFAULT_MAX_LEN
@@ -70,19 +71,19 @@ def load(checkpoint_dir: str | os.PathLike[str], device: str | torch.device = "a
         A :class:`TextVAE` with the model in eval mode on ``device``.
 
     Raises:
-        CheckpointError: the directory is missing, incomplete or does not match its config.
+        CheckpointError: the directory is missing (or a symbolic link loop), incomplete, or does
+            not match its config.
         ConfigError: an unknown or unavailable device.
     """
-    if not os.path.exists(checkpoint_dir):
-        raise CheckpointError(
-            f"checkpoint not found: {checkpoint_dir} (train one first, e.g. "
-            "`textvae train --config quickstart`, or name another run or checkpoint)"
-        )
-    resolved = resolve_device(device)
-    ckpt = load_checkpoint(checkpoint_dir)
+    check_checkpoint_exists(checkpoint_dir, hint=" (train one first, e.g. `textvae train --config "
+                            "quickstart`, or name another run or checkpoint)")
+    resolved = resolve_device(device, source="device")
+    ckpt = load_checkpoint(Path(checkpoint_dir))
     tokenizer = ckpt.tokenizer
+    if tokenizer is None:  # load_checkpoint reads one for every text checkpoint
+        raise CheckpointError(f"{ckpt.path} has no tokenizer, so its model cannot read or write text")
     if ckpt.config.labels.factors:  # a conditional VAE or M2 (docs/labels.md)
-        return _load_labelled(ckpt, resolved)
+        return _load_labelled(ckpt, tokenizer, resolved)
     model = build_model(ckpt.config.model, tokenizer.vocab_size, tokenizer.pad_id)
     load_weights(model, ckpt)
     # The resolved directory: if training moves `best` on later, the fitted aggregate prior
@@ -91,16 +92,16 @@ def load(checkpoint_dir: str | os.PathLike[str], device: str | torch.device = "a
                    meta=ckpt.meta)
 
 
-def _load_labelled(ckpt: Any, device: torch.device) -> LabelledTextVAE:
+def _load_labelled(ckpt: Checkpoint, tokenizer: Tokenizer, device: torch.device) -> LabelledTextVAE:
     if "labels" not in ckpt.meta:
         raise CheckpointError(f"{ckpt.path}: a labelled run's checkpoint has no label set in meta.json")
     label_set = LabelSet.from_dict(ckpt.meta["labels"])
     cfg = ckpt.config
-    model = build_labelled_model(cfg.model, ckpt.tokenizer.vocab_size, ckpt.tokenizer.pad_id, label_set.sizes,
+    model = build_labelled_model(cfg.model, tokenizer.vocab_size, tokenizer.pad_id, label_set.sizes,
                                  label_embed_dim=cfg.labels.embed_dim,
                                  with_classifier=cfg.labels.mode != "conditional", classifier=cfg.labels.classifier)
     load_weights(model, ckpt)
-    return LabelledTextVAE(model, ckpt.tokenizer, cfg, label_set, device=device, path=ckpt.path.resolve(),
+    return LabelledTextVAE(model, tokenizer, cfg, label_set, device=device, path=ckpt.path.resolve(),
                            meta=ckpt.meta)
 
 
@@ -135,7 +136,7 @@ def from_pretrained(
         CheckpointError: no such folder or repo, the Hub unreachable (or offline) with no
             cached copy, or the folder is not a textvae model; one line saying which.
     """
-    if os.path.exists(name_or_path):
+    if os.path.lexists(name_or_path):  # a link that leads nowhere is a path too, not a repo id
         return load(name_or_path, device=device)
     folder = download(str(name_or_path), revision=revision, cache_dir=cache_dir, token=token)
     return load(folder, device=device)

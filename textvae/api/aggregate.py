@@ -7,7 +7,9 @@ from __future__ import annotations
 import random
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -21,14 +23,33 @@ from textvae.api.prior import (
     read_prior_file,
     save_prior_file,
 )
+from textvae.config import Config
 from textvae.data.corpus import load_sentences
 from textvae.data.sources import apply_max_len
+from textvae.data.tokenizers import Tokenizer
 from textvae.errors import ConfigError, DataError, FileWriteError, InputError
+from textvae.models.sentence_vae import SentenceVAE
 
 
 class AggregatePriorMethods:
-    """A mixin: it uses the model's ``model``, ``tokenizer``, ``config``, ``path``, ``device``,
-    ``encode_ids``, ``_require_latent`` and the ``_aggregate_prior`` cache."""
+    """The aggregate-prior methods of the :class:`~textvae.api.model.TextVAE` façade (a mixin).
+
+    What it needs from its host is declared here: the attributes as class annotations (the
+    host's ``__init__`` sets them, the ``_aggregate_prior`` cache to None), the host's methods
+    as signatures under ``TYPE_CHECKING``, so that mypy checks every use below and checks the
+    façade against them, while at run time they do not exist and cannot shadow the façade's.
+    """
+
+    model: SentenceVAE
+    tokenizer: Tokenizer
+    config: Config
+    device: torch.device
+    path: Path | None  # the checkpoint directory the fitted prior is saved in; None in memory
+    _aggregate_prior: DiagonalGMM | None  # the cache: read, or fitted, once
+
+    if TYPE_CHECKING:
+        def _require_latent(self, what: str) -> None: ...
+        def encode_ids(self, ids: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]: ...
 
     def aggregate_prior(self, *, log: Callable[[str], None] = lambda _: None) -> DiagonalGMM:
         """The aggregate prior: cached, else read from the checkpoint's
@@ -108,25 +129,17 @@ class AggregatePriorMethods:
             raise InputError(
                 f"cannot fit a {n_components}-component prior to {len(ids)} training sentences"
             )
-        saved = save and self.path is not None
+        folder = self.path if save else None  # where the fit is saved, if anywhere
         log(f"fitting the aggregate prior to {len(ids):,} training sentences "
-            f"({f'once; saved in {self.path}' if saved else 'kept in memory only'})...")
+            f"({f'once; saved in {folder}' if folder is not None else 'kept in memory only'})...")
         start = time.monotonic()
         mu, _ = self.encode_ids(ids)  # (N, Z)
         prior = fit_diagonal_gmm(mu, n_components, seed=seed)
-        if saved:
-            self._save_prior(prior)
+        if folder is not None:
+            _save_prior(prior, folder)
         log(f"fitted the aggregate prior in {time.monotonic() - start:.1f} s")
         self._aggregate_prior = prior.to(self.device)
         return self._aggregate_prior
-
-    def _save_prior(self, prior: DiagonalGMM) -> None:
-        file = self.path / AGGREGATE_PRIOR_FILE
-        try:
-            save_prior_file(prior, file)
-        except FileWriteError as err:
-            warnings.warn(f"could not save the aggregate prior ({err}); it is kept in memory only",
-                          stacklevel=3)
 
     def _prior_latents(self, n: int, prior: str, generator: torch.Generator | None) -> Tensor:
         if prior not in PRIORS:
@@ -135,3 +148,12 @@ class AggregatePriorMethods:
             return torch.randn(n, self.model.latent_dim, generator=generator, device=self.device)
         return self.aggregate_prior().sample(n, generator=generator)
 
+
+def _save_prior(prior: DiagonalGMM, folder: Path) -> None:
+    """Save a fit in the checkpoint directory; a directory that is not writable keeps it in
+    memory only, with a warning."""
+    try:
+        save_prior_file(prior, folder / AGGREGATE_PRIOR_FILE)
+    except FileWriteError as err:
+        warnings.warn(f"could not save the aggregate prior ({err}); it is kept in memory only",
+                      stacklevel=3)

@@ -20,60 +20,67 @@ Shape legend: S = sentences, Z = latent size, C = rows in a chunk.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import Tensor
 
+from textvae.api.inputs import one_sentence
 from textvae.api.memory import check_fits_in_memory, estimate_generation_bytes
-from textvae.api.prior import PRIORS
+from textvae.api.prior import PRIORS, DiagonalGMM
+from textvae.api.streams import Chunk, CodedChunk, chunk_rows, chunk_texts, join_chunks
 from textvae.decoding import is_int
 from textvae.errors import InputError
 from textvae.generate import DEFAULT_METHOD
 from textvae.generate.interpolate import check_interpolation, interpolation_path
+from textvae.models.sentence_vae import SentenceVAE
 
 RECONSTRUCTION_SOURCES = ("mean", "sample")
 
-
-def _join(
-    chunks: Iterable[tuple[list[str], Tensor | None]], return_latents: bool
-) -> list[str] | tuple[list[str], Tensor | None]:
-    """Collect a chunk stream into one list (and the (rows, Z) codes, or None for the LM)."""
-    texts: list[str] = []
-    codes: list[Tensor] = []
-    for chunk_texts, z in chunks:
-        texts += chunk_texts
-        if return_latents and z is not None:
-            codes.append(z)
-    if not return_latents:
-        return texts
-    return texts, (torch.cat(codes) if codes else None)
-
-
-def _rows(
-    chunks: Iterable[tuple[list[str], Tensor | None]], return_latents: bool
-) -> Iterator[str] | Iterator[tuple[str, Tensor | None]]:
-    """A chunk stream one sentence (or one ``(sentence, z)`` pair, z (Z,) or None) at a time."""
-    for texts, z in chunks:
-        if not return_latents:
-            yield from texts
-        else:
-            yield from zip(texts, [None] * len(texts) if z is None else z, strict=True)
+_Z = TypeVar("_Z", bound=Tensor | None)  # a chunk's codes: (C, Z), or None for the LM baseline
 
 
 class LatentGeneration:
-    """Generation methods; they use the façade's encode, option checks and chunked decoding."""
+    """Generation methods; they use the façade's encode, option checks and chunked decoding.
+
+    What it needs from its host (the :class:`~textvae.api.model.TextVAE` façade) is declared
+    here: the attributes as class annotations, the host's methods and properties as signatures
+    under ``TYPE_CHECKING``, so that mypy checks every use below and checks the façade against
+    them, while at run time they do not exist and cannot shadow the façade's (or a sibling
+    mixin's) own in the method resolution order.
+    """
+
+    model: SentenceVAE
+    device: torch.device
+
+    if TYPE_CHECKING:
+        @property
+        def latent_dim(self) -> int | None: ...
+        @property
+        def chunk_size(self) -> int: ...
+        @staticmethod
+        def _options(options: dict[str, Any]) -> dict[str, Any]: ...
+        def _require_latent(self, what: str) -> None: ...
+        def _generator(self, seed: int | None) -> torch.Generator | None: ...
+        def token_ids(self, sentences: Sequence[str]) -> list[list[int]]: ...
+        def encode(self, sentences: Sequence[str]) -> tuple[Tensor, Tensor]: ...
+        def encode_ids(self, ids: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]: ...
+        def _decode_with(self, z: Tensor | None, rows: int, generator: torch.Generator | None,
+                         options: dict[str, Any]) -> list[str]: ...
+        # from the sibling mixin AggregatePriorMethods
+        def aggregate_prior(self, *, log: Callable[[str], None] = ...) -> DiagonalGMM: ...
+        def _prior_latents(self, n: int, prior: str, generator: torch.Generator | None) -> Tensor: ...
 
     # ------------------------------------------------------------------------- the one chunk loop
 
     def _chunks(
         self,
         rows: int,
-        latents: Callable[[int, int], Tensor | None],
+        latents: Callable[[int, int], _Z],
         generator: torch.Generator | None,
         options: dict[str, Any],
-    ) -> Iterator[tuple[list[str], Tensor | None]]:
+    ) -> Iterator[tuple[list[str], _Z]]:
         """Decode ``rows`` rows a chunk at a time: ``latents(start, stop)`` gives the chunk's
         (C, Z) codes (None for the LM), drawn from ``generator`` in order, which then decodes
         them; yields ``(sentences, z)`` per chunk. Callers check their arguments first, since
@@ -109,7 +116,7 @@ class LatentGeneration:
 
     def _sample_chunks(
         self, n: int, prior: str, seed: int | None, options: dict[str, Any]
-    ) -> Iterator[tuple[list[str], Tensor | None]]:
+    ) -> Iterator[Chunk]:
         if self.model.is_vae and prior == "aggregate":
             self.aggregate_prior()  # read (or fitted) now: its errors come before any output
         generator = self._generator(seed)
@@ -160,7 +167,7 @@ class LatentGeneration:
             latent_copies=2 if return_latents else 0,  # the chunks' and the joined codes
             advice="ask for fewer, or use iter_sample, which holds one chunk at a time",
         )
-        return _join(self._sample_chunks(n, prior, seed, options), return_latents)
+        return join_chunks(self._sample_chunks(n, prior, seed, options), return_latents)
 
     def iter_sample(
         self,
@@ -181,7 +188,7 @@ class LatentGeneration:
             the LM baseline).
         """
         options = self._sample_setup(n, prior, method, options)
-        return _rows(self._sample_chunks(n, prior, seed, options), return_latents)
+        return chunk_rows(self._sample_chunks(n, prior, seed, options), return_latents)
 
     # ------------------------------------------------------------------------- reconstruction
 
@@ -239,7 +246,7 @@ class LatentGeneration:
         logvar = logvar.repeat_interleave(n, dim=0)
         z = mu if source == "mean" else self.model.reparameterize(mu, logvar, generator=generator)
         chunks = self._chunks(z.shape[0], lambda start, stop: z[start:stop], generator, options)
-        texts = _join(chunks, return_latents=False)
+        texts = chunk_texts(chunks)
         grouped = [texts[i * n : (i + 1) * n] for i in range(len(texts) // n)]
         if return_latents:
             return grouped, z.view(-1, n, z.shape[1])
@@ -250,7 +257,7 @@ class LatentGeneration:
     def _path_chunks(
         self, z_a: Tensor, z_b: Tensor, steps: int, path: str,
         generator: torch.Generator | None, options: dict[str, Any],
-    ) -> Iterator[tuple[list[str], Tensor | None]]:
+    ) -> Iterator[CodedChunk]:
         def points(start: int, stop: int) -> Tensor:
             return interpolation_path(z_a, z_b, steps=steps, path=path, start=start, stop=stop)
 
@@ -258,8 +265,8 @@ class LatentGeneration:
 
     def _interpolation_chunks(
         self, a: str, b: str, steps: int, path: str, seed: int | None, options: dict[str, Any]
-    ) -> Iterator[tuple[list[str], Tensor | None]]:
-        mu, _ = self.encode([a, b])  # (2, Z)
+    ) -> Iterator[CodedChunk]:
+        mu, _ = self.encode([one_sentence(a, "a"), one_sentence(b, "b")])  # (2, Z)
         return self._path_chunks(mu[0], mu[1], steps, path, self._generator(seed), options)
 
     def interpolate(
@@ -293,8 +300,9 @@ class LatentGeneration:
             ``steps`` sentences, or ``(sentences, z)``.
 
         Raises:
-            InputError: a bad sentence, or ``steps`` sentences that would not fit in free memory
-                (then use :meth:`iter_interpolate`).
+            InputError: a bad sentence (``a must be a string (one sentence), got None``), or
+                ``steps`` sentences that would not fit in free memory (then use
+                :meth:`iter_interpolate`).
             DecodingError: ``steps < 2`` or an unknown path.
         """
         self._require_latent("interpolate")
@@ -305,7 +313,7 @@ class LatentGeneration:
             latent_copies=2 if return_latents else 0,
             advice="use fewer steps, or iter_interpolate, which holds one chunk at a time",
         )
-        return _join(self._interpolation_chunks(a, b, steps, path, seed, options), return_latents)
+        return join_chunks(self._interpolation_chunks(a, b, steps, path, seed, options), return_latents)
 
     def iter_interpolate(
         self,
@@ -330,7 +338,7 @@ class LatentGeneration:
         self._require_latent("interpolate")
         options = self._options({**options, "method": method})
         check_interpolation(steps, path)
-        return _rows(self._interpolation_chunks(a, b, steps, path, seed, options), return_latents)
+        return chunk_rows(self._interpolation_chunks(a, b, steps, path, seed, options), return_latents)
 
     def interpolate_prior(
         self,
@@ -353,7 +361,7 @@ class LatentGeneration:
         generator = self._generator(seed)
         ends = torch.randn(2, self.model.latent_dim, generator=generator, device=self.device)
         chunks = self._path_chunks(ends[0], ends[1], steps, path, generator, options)
-        return _join(chunks, return_latents)
+        return join_chunks(chunks, return_latents)
 
     # ------------------------------------------------------------------------- analogy
 
@@ -375,7 +383,7 @@ class LatentGeneration:
         """
         self._require_latent("analogy")
         options = self._options({**options, "method": method})
-        mu, _ = self.encode([a, b, c])  # (3, Z)
+        mu, _ = self.encode([one_sentence(a, "a"), one_sentence(b, "b"), one_sentence(c, "c")])  # (3, Z)
         z = (mu[2] + mu[1] - mu[0]).unsqueeze(0)  # (1, Z)
         text = self._decode_with(z, 1, self._generator(seed), options)[0]
         return (text, z[0]) if return_latents else text

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from types import ModuleType
 
+from textvae.checkpoint import check_checkpoint_exists
 from textvae.errors import CheckpointError, TextVAEError
 from textvae.version import __version__
 
@@ -49,10 +50,13 @@ def download(repo_id: str, *, revision: str | None = None, cache_dir: str | os.P
         The snapshot folder (inside the cache; treat it as read-only).
 
     Raises:
-        CheckpointError: not a repo id, no such repo or revision, or the Hub cannot be reached
+        CheckpointError: a local path that is a symbolic link loop or leads nowhere, not a
+            repo id, no such repo or revision, or the Hub cannot be reached
             (or ``HF_HUB_OFFLINE`` is set) and the cache has no copy; one line saying which.
         TextVAEError: ``huggingface_hub`` is not installed.
     """
+    if os.path.lexists(repo_id):  # a local path that names nothing usable (a link loop, say)
+        check_checkpoint_exists(repo_id)
     hub = _hub()
     from huggingface_hub import errors
     from huggingface_hub.utils import validate_repo_id

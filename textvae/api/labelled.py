@@ -19,12 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from textvae.api.inputs import label_request
 from textvae.api.model import CHUNK, TextVAE
 from textvae.config import Config
 from textvae.data.batching import collate
 from textvae.data.labels import LabelSet
 from textvae.data.tokenizers import Tokenizer
-from textvae.errors import InputError
+from textvae.errors import InputError, NoLatentSpaceError
 from textvae.label_posterior import label_posteriors
 from textvae.models.labelled import LabelledSentenceVAE
 
@@ -55,22 +56,19 @@ class LabelledTextVAE(TextVAE):
     def parse_labels(self, request: LabelRequest) -> dict[int, int]:
         """``{"tense": "past"}``, ``["tense=past"]`` or ``"past"`` (one factor) -> factor index ->
         class id. An unknown factor or value is one error listing the known ones."""
-        if request is None:
+        request = label_request(request)
+        if not request:
             return {}
-        if isinstance(request, str):
-            request = [request]
-        if isinstance(request, Mapping):
-            request = [f"{k}={v}" for k, v in request.items()]
-        chosen = self.label_set.parse(list(request))
+        chosen = self.label_set.parse(request)
         return {self.label_set.names.index(name): value for name, value in chosen.items()}
 
     def classify(self, sentences: Sequence[str]) -> list[dict[str, dict[str, float]]]:
         """Per sentence, factor -> value -> probability (M2: q(y | x) of its one factor; a
         conditional VAE: Bayes' rule with its bound, every factor)."""
-        probs = label_posteriors(self.labelled, self.token_ids(sentences), self.tokenizer,
-                                 device=self.device, batch_size=CHUNK)
+        ids = self.token_ids(sentences)
+        probs = label_posteriors(self.labelled, ids, self.tokenizer, device=self.device, batch_size=CHUNK)
         out = []
-        for row in range(len(sentences)):
+        for row in range(len(ids)):
             out.append({name: dict(zip(values, p[row].tolist(), strict=True))
                         for (name, values), p in zip(self.label_set.factors.items(), probs, strict=True)
                         if p is not None})
@@ -78,7 +76,8 @@ class LabelledTextVAE(TextVAE):
 
     def _inferred(self, ids: Sequence[Sequence[int]]) -> Tensor:
         """(S, F) the most probable value of each factor (M2 knows one; other factors: 0)."""
-        probs = label_posteriors(self.labelled, list(ids), self.tokenizer, device=self.device, batch_size=CHUNK)
+        rows = [list(row) for row in ids]
+        probs = label_posteriors(self.labelled, rows, self.tokenizer, device=self.device, batch_size=CHUNK)
         columns = [torch.zeros(len(ids), dtype=torch.long) if p is None else p.argmax(1) for p in probs]
         return torch.stack(columns, 1).to(self.device)
 
@@ -139,7 +138,7 @@ class LabelledTextVAE(TextVAE):
 
     # ------------------------------------------------------------------------- the hooks
 
-    def _state_to_share(self) -> dict:
+    def _state_to_share(self) -> dict[str, Tensor]:
         return self.labelled.state_dict()
 
     def _prior_to_share(self, target: Any, log: Any) -> tuple[None, str]:
@@ -169,6 +168,8 @@ class LabelledTextVAE(TextVAE):
 
     def _run_decoder(self, z: Tensor | None, rows: int, generator: torch.Generator | None, **options: Any
                      ) -> list[list[int]]:
+        if z is None:  # never: a labelled model is a VAE (build_labelled_model refuses an LM)
+            raise NoLatentSpaceError("a labelled model decodes from latent codes, and none were given")
         labels = self._decode_labels
         if not isinstance(labels, Tensor):
             labels = self._draw_labels(rows, labels or {}, generator)

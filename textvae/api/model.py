@@ -23,10 +23,9 @@ from torch import Tensor
 
 from textvae.api.aggregate import AggregatePriorMethods
 from textvae.api.generation import LatentGeneration
+from textvae.api.inputs import latent_tensor, sentence_list
+from textvae.api.inputs import preview as _preview
 from textvae.api.pretrained import Sharing
-from textvae.api.prior import (
-    DiagonalGMM,
-)
 from textvae.config import Config
 from textvae.data.batching import collate
 from textvae.data.tokenizers import Tokenizer
@@ -52,12 +51,6 @@ MAX_ENCODE_TOKENS = 4096
 """The longest sentence, in tokens, that :meth:`TextVAE.encode` accepts. Sentence VAEs are
 trained on sentences of tens of tokens; a far longer line is almost always a whole document
 or a file without line breaks, and encoding it would only burn time and memory."""
-
-
-def _preview(sentence: str, width: int = 60) -> str:
-    """The sentence's repr, cut short so that an error message stays one readable line."""
-    text = repr(sentence)
-    return text if len(text) <= width else f"{text[: width - 5]}...{text[-1]} ({len(sentence):,} characters)"
 
 
 class TextVAE(LatentGeneration, AggregatePriorMethods, Sharing):
@@ -93,7 +86,7 @@ class TextVAE(LatentGeneration, AggregatePriorMethods, Sharing):
         self.config = config
         self.path = None if path is None else Path(path)
         self.meta = dict(meta or {})
-        self._aggregate_prior: DiagonalGMM | None = None
+        self._aggregate_prior = None  # AggregatePriorMethods' cache
 
     def __repr__(self) -> str:
         return (
@@ -136,15 +129,12 @@ class TextVAE(LatentGeneration, AggregatePriorMethods, Sharing):
         encoding.
 
         Raises:
-            InputError: a sentence that is empty (or whitespace) or whose tokens are all
-                unknown, named with its 1-based position.
+            InputError: not a list of strings (:func:`~textvae.api.inputs.sentence_list`), or a
+                sentence that is empty (or whitespace) or whose tokens are all unknown, named
+                with its 1-based position.
         """
-        if isinstance(sentences, str):
-            raise InputError(f"expected a list of sentences, got the string {_preview(sentences)}; wrap it in a list")
         out = []
-        for i, sentence in enumerate(sentences):
-            if not isinstance(sentence, str):
-                raise InputError(f"sentence {i + 1} is a {type(sentence).__name__}, not a string")
+        for i, sentence in enumerate(sentence_list(sentences)):
             ids = self.tokenizer.encode(sentence) if sentence.strip() else []
             if not ids:
                 raise InputError(
@@ -165,14 +155,7 @@ class TextVAE(LatentGeneration, AggregatePriorMethods, Sharing):
         return out
 
     def _as_latents(self, z: Tensor | Sequence[Sequence[float]]) -> Tensor:
-        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
-        if z.dim() == 1:
-            z = z.unsqueeze(0)
-        if z.dim() != 2 or z.shape[1] != self.model.latent_dim:
-            raise InputError(
-                f"z must have shape (S, {self.model.latent_dim}) for this model, got {tuple(z.shape)}"
-            )
-        return z
+        return latent_tensor(z, self.model.latent_dim, self.device)
 
     @torch.no_grad()
     def encode_ids(self, ids: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
@@ -246,7 +229,8 @@ class TextVAE(LatentGeneration, AggregatePriorMethods, Sharing):
             ``(mu, logvar)``, each (S, Z).
 
         Raises:
-            InputError: an empty or all-unknown sentence (named in the message).
+            InputError: not a list of strings, or an empty or all-unknown sentence (named in
+                the message).
             NoLatentSpaceError: for the LM baseline.
         """
         self._require_latent("encode")
@@ -306,6 +290,8 @@ class TextVAE(LatentGeneration, AggregatePriorMethods, Sharing):
 
         Raises:
             DecodingError: an option out of range (e.g. ``max_len`` 0).
+            InputError: ``z`` of the wrong shape, not numbers, or holding NaN or an infinity
+                (``z holds nan at row 2, column 5; latents must be finite``).
             NoLatentSpaceError: for the LM baseline.
         """
         ids = self.decode_ids(

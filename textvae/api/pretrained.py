@@ -20,13 +20,19 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch import Tensor
 
 from textvae.api.card import model_card
 from textvae.api.hub import upload
 from textvae.api.prior import AGGREGATE_PRIOR_FILE, DiagonalGMM, save_prior_file
 from textvae.checkpoint import write_checkpoint_files
+from textvae.config import Config
+from textvae.data.tokenizers import Tokenizer
 from textvae.errors import DataError, FileWriteError, InputError, TextVAEError
 from textvae.files import fsync_dir, write_text
+from textvae.models.sentence_vae import SentenceVAE
 from textvae.version import __version__
 
 # meta.json keys that describe the file format, written afresh by write_checkpoint_files
@@ -49,9 +55,26 @@ def check_new_folder(directory: str | os.PathLike[str]) -> Path:
 
 
 class Sharing:
-    """Saving and pushing a :class:`~textvae.api.model.TextVAE` (a mixin: it uses the model's
-    ``model``, ``tokenizer``, ``config``, ``meta``, ``model_type``, ``latent_dim`` and
-    ``aggregate_prior``)."""
+    """Saving and pushing a :class:`~textvae.api.model.TextVAE` (a mixin).
+
+    What it needs from its host is declared here: the attributes as class annotations, the
+    host's properties and methods as signatures under ``TYPE_CHECKING``, so that mypy checks
+    every use below and checks the façade against them, while at run time they do not exist and
+    cannot shadow the façade's (or a sibling mixin's) own in the method resolution order.
+    """
+
+    model: SentenceVAE
+    tokenizer: Tokenizer
+    config: Config
+    meta: dict[str, Any]  # the checkpoint's meta.json
+
+    if TYPE_CHECKING:
+        @property
+        def model_type(self) -> str: ...
+        @property
+        def latent_dim(self) -> int | None: ...
+        # from the sibling mixin AggregatePriorMethods
+        def aggregate_prior(self, *, log: Callable[[str], None] = ...) -> DiagonalGMM: ...
 
     def save_pretrained(self, directory: str | os.PathLike[str], *, repo_id: str | None = None,
                         log: Callable[[str], None] = lambda _: None) -> Path:
@@ -107,12 +130,13 @@ class Sharing:
             fsync_dir(target.parent)
         except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(err, OSError) and not isinstance(err, TextVAEError):
+            # a file's error names the temporary folder, gone now: name the target instead
+            if isinstance(err, OSError) and (err.strerror or not isinstance(err, TextVAEError)):
                 raise FileWriteError(f"cannot write {target}: {err.strerror or err}") from None
             raise
         return target
 
-    def _state_to_share(self) -> dict:
+    def _state_to_share(self) -> dict[str, Tensor]:
         """The weights the folder holds (a labelled model adds its label parts)."""
         return self.model.state_dict()
 

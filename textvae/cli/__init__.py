@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from textvae.cli.bench import add_bench_command
 from textvae.cli.common import Parser
 from textvae.cli.data import add_data_commands
+from textvae.cli.device import check_device_flag
 from textvae.cli.evaluate import add_evaluate_command
 from textvae.cli.generate import add_generation_commands
 from textvae.cli.image import add_image_commands
@@ -28,6 +29,7 @@ from textvae.cli.share import add_sharing_commands
 from textvae.cli.stream import silence_stdout
 from textvae.cli.train import add_train_commands
 from textvae.errors import TextVAEError
+from textvae.progress import progress_seconds
 from textvae.version import __version__
 
 
@@ -56,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_device_flag(args)  # --device names itself when this machine lacks it
+        if getattr(args, "no_progress", None) is False:  # a command that shows progress
+            progress_seconds()  # a bad TEXTVAE_PROGRESS_SECONDS fails before any work
         return args.func(args)
     except TextVAEError as err:
         if args.debug:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from textvae.cli.common import add_config_args, check_output_file, positive_int
+from textvae.cli.common import add_config_args, check_output_file, positive_int, says
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -22,7 +22,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         cfg, seconds=args.seconds, iw_samples=args.iw_samples, iw_sentences=args.iw_sentences or None,
         reference_sentences=args.reference_sentences, log=lambda msg: print(msg, file=sys.stderr),
     )
-    print(format_table(results))
+    print(format_table(results), file=says(args.json))  # `--json -`: stdout holds the JSON
     if args.json:
         write_json(args.json, results)  # never a half-written file
     return 0
@@ -51,6 +51,7 @@ def add_bench_command(commands) -> None:
                        help="time IW-NLL on the first N test sentences (default 200; 0: all)")
     bench.add_argument("--reference-sentences", type=positive_int, default=50,
                        help="test sentences timed with the He et al. protocol (default 50)")
-    bench.add_argument("--json", help="also write the figures to this JSON file")
+    bench.add_argument("--json", help="also write the figures to this JSON file (- for standard "
+                       "output, the table then going to standard error)")
     bench.set_defaults(func=_cmd_bench)
 

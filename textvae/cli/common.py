@@ -14,10 +14,10 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 from textvae.errors import TextVAEError
-from textvae.files import output_problem
+from textvae.files import output_problem, writes_to_stdout
 
 
 class UsageError(TextVAEError):
@@ -73,9 +73,10 @@ def check_output_file(path: str | os.PathLike[str] | None, flag: str, *,
                       make_parents: bool = False) -> None:
     """Refuse an output file that cannot be written, before the minutes of work whose result
     it would hold, not after: a directory, a directory that does not exist (unless the writer
-    makes it, ``make_parents``) or cannot be created, a read-only one
-    (:func:`textvae.files.output_problem`). ``flag`` names the output in the message
-    (``--out``); None (no output asked for) passes.
+    makes it, ``make_parents``) or cannot be created, one where a probe file cannot be made, a
+    device that cannot be opened for writing (:func:`textvae.files.output_problem`, which tries
+    instead of asking ``os.access``). ``flag`` names the output in the message (``--out``);
+    None (no output asked for) and ``-`` (standard output) pass.
 
     Raises:
         UsageError: ``cannot write FLAG PATH: <why>``.
@@ -85,7 +86,8 @@ def check_output_file(path: str | os.PathLike[str] | None, flag: str, *,
 
 def check_output_folder(path: str | os.PathLike[str] | None, flag: str) -> None:
     """Refuse an output folder that cannot be filled, before any work: a file, or a folder
-    that is read-only or cannot be created (a missing one is made by its writer). ``flag``
+    that cannot be created or take a probe file (a missing one is made by its writer; the
+    check makes it and removes it again). ``flag``
     names it in the message (``train.out_dir``); None passes.
 
     Raises:
@@ -102,6 +104,13 @@ def check_checkpoint_folder(checkpoint: str | os.PathLike[str], flag: str) -> No
         from textvae.checkpoint import resolve_checkpoint_dir  # torch: here, not at --help
 
         check_output_folder(resolve_checkpoint_dir(checkpoint), flag)
+
+
+def says(out: str | os.PathLike[str] | None) -> TextIO:
+    """Where a command says what it wrote (``wrote FILE``, a table beside a JSON file):
+    standard output, or standard error when the output itself goes to standard output
+    (``--out -``, ``/dev/stdout``), so that it holds nothing but the output."""
+    return sys.stderr if out is not None and writes_to_stdout(out) else sys.stdout
 
 
 def _check(path, flag: str, *, folder: bool, make_parents: bool) -> None:
@@ -133,7 +142,7 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
     add_config_args(parser)
     parser.add_argument("--device", help="override train.device: auto, cpu, cuda, cuda:N")
     parser.add_argument("--resume", action="store_true", help="continue the run in train.out_dir")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
 
 
 def run_training(args: argparse.Namespace, config: Any, train: Callable[..., Any]) -> tuple[int, Any]:

@@ -15,7 +15,7 @@ def _cmd_data_grammar(args: argparse.Namespace) -> int:
     check_output_folder(args.out, "the grammar corpus to --out")
     start = time.perf_counter()
     try:
-        counts = write_corpus(args.out, args.n, args.seed)
+        counts = write_corpus(args.out, args.n, args.seed, size_name="--n")
     except OSError as err:  # each file is written atomically, so none is left half-written
         raise UsageError(f"cannot write the grammar corpus to --out {args.out}: {err}") from None
     elapsed = time.perf_counter() - start

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textvae.cli.common import (
     check_checkpoint_folder,
     check_output_file,
     positive_float,
     positive_int,
+    says,
     use_free_cores,
 )
+from textvae.errors import TextVAEError
 from textvae.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
+
+if TYPE_CHECKING:  # the command loads torch and the model only when it runs
+    from textvae.api import TextVAE
 
 SPLITS = ("train", "valid", "test")
 
@@ -36,7 +43,8 @@ def add_evaluate_command(commands) -> None:
     )
     parser.add_argument(
         "--output", metavar="FILE.json",
-        help="where to write the JSON report (default CHECKPOINT_DIR/eval-SPLIT-kK.json)",
+        help="where to write the JSON report (default CHECKPOINT_DIR/eval-SPLIT-kK.json; - for "
+        "standard output, the table then going to standard error)",
     )
     parser.add_argument(
         "--batch-size", type=positive_int,
@@ -64,7 +72,7 @@ def add_evaluate_command(commands) -> None:
         "--no-quality", action="store_true",
         help="skip the grammar quality report (built-in grammar corpus only)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
     parser.set_defaults(func=run_evaluate)
 
 
@@ -95,10 +103,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     name = f"eval-{args.split}-k{args.iw_samples}"
     if settings["sentences"] < settings["split_sentences"]:
         name += f"-n{settings['sentences']}-seed{args.seed}"
-    output = args.output or tv.path / f"{name}.json"
+    output = args.output or _folder(tv) / f"{name}.json"
     write_json(output, report, make_parents=True)
-    print(format_report(report))
-    print(f"total {report['timing']['total_seconds']:.1f} s; report written to {output}")
+    print(format_report(report), file=says(output))  # stdout holds only the JSON of `--output -`
+    print(f"total {report['timing']['total_seconds']:.1f} s; report written to {_shown(output)}",
+          file=says(output))
     return 0
 
 
@@ -110,6 +119,18 @@ def _evaluate_labelled(args: argparse.Namespace, tv, start: float) -> int:
     report["total_seconds"] = time.perf_counter() - start
     output = args.output or tv.path / f"eval-labels-{args.split}.json"
     write_json(output, report, make_parents=True)
-    print(format_labelled_report(report))
-    print(f"total {report['total_seconds']:.1f} s; report written to {output}")
+    print(format_labelled_report(report), file=says(output))
+    print(f"total {report['total_seconds']:.1f} s; report written to {_shown(output)}",
+          file=says(output))
     return 0
+
+
+def _folder(tv: TextVAE) -> Path:
+    """The checkpoint folder a model was loaded from, where its reports go by default."""
+    if tv.path is None:  # load() records it; only a model built in memory has none
+        raise TextVAEError("this model was not loaded from a folder: give --output")
+    return tv.path
+
+
+def _shown(output) -> str:
+    return "standard output" if str(output) == "-" else str(output)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 
 from textvae.cli.common import (
     UsageError,
     check_checkpoint_folder,
     check_output_file,
     positive_int,
+    says,
     use_free_cores,
 )
 from textvae.cli.stream import stream_lines
@@ -23,6 +25,7 @@ from textvae.decoding import (
     DEFAULT_TEMPERATURE,
     check_decoding_options,
 )
+from textvae.files import STDOUT
 
 
 def _read_sentences(args: argparse.Namespace, count: int | None = None) -> list[str]:
@@ -181,7 +184,10 @@ def _cmd_quality(args: argparse.Namespace) -> int:
     )
     if args.out is not None:
         write_text(args.out, json.dumps(report, indent=2) + "\n")
-    if args.format == "jsonl":
+    if args.out is not None and says(args.out) is sys.stderr:  # `--out -`: the JSON was it
+        if args.format != "jsonl":
+            print(format_quality_report(report), file=sys.stderr)
+    elif args.format == "jsonl":
         print(json.dumps(report))
     else:
         print(format_quality_report(report))
@@ -206,9 +212,9 @@ def _cmd_fit_prior(args: argparse.Namespace) -> int:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    out = args.out
+    out = None if args.out == STDOUT else args.out  # `-`: JSON Lines on stdout, the default
     if out is not None and not out.endswith((".jsonl", ".npy")):
-        raise UsageError(f"--out {out}: give a .jsonl or a .npy file")
+        raise UsageError(f"--out {out}: give a .jsonl or a .npy file (or - for standard output)")
     check_output_file(out, "--out")
     if out is not None and out.endswith(".npy"):
         check_output_file(out[: -len(".npy")] + ".logvar.npy", "--out's log-variances")
@@ -221,7 +227,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
         logvar_path = out[: -len(".npy")] + ".logvar.npy"
         for path, values in ((out, mu), (logvar_path, logvar)):
-            write_with(path, lambda tmp, v=values: _save_npy(tmp, v.cpu().numpy()))
+            write_with(path, partial(_save_npy, array=values.cpu().numpy()))
         print(f"wrote posterior means ({len(sentences)}, {tv.latent_dim}) to {out} and "
               f"log-variances to {logvar_path}", file=sys.stderr)
         return 0
@@ -282,8 +288,8 @@ def _add_model_args(
 def _add_progress_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress", action="store_true",
-        help="no progress bar (one is shown on stderr, when it is a terminal, for more than one "
-        "chunk of output)",
+        help="no progress on stderr (shown for more than one chunk of output: a bar on a "
+        "terminal, else a line every TEXTVAE_PROGRESS_SECONDS, default 30)",
     )
 
 
@@ -354,7 +360,8 @@ def add_generation_commands(commands) -> None:
     quality.add_argument("--n-test", type=positive_int, default=1000, help="test sentences")
     quality.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN,
                          help=f"most generated tokens per decode (default {DEFAULT_MAX_LEN})")
-    quality.add_argument("--out", help="also write the report as JSON to this file")
+    quality.add_argument("--out", help="also write the report as JSON to this file (- for "
+                         "standard output, the table then going to standard error)")
     quality.set_defaults(func=_cmd_quality)
 
     encode = commands.add_parser(
@@ -364,7 +371,8 @@ def add_generation_commands(commands) -> None:
     _add_sentence_args(encode, "sentences to encode")
     encode.add_argument(
         "--out", metavar="FILE", help="write to FILE.jsonl, or FILE.npy (means, shape (S, Z)) "
-        "with the log-variances in FILE.logvar.npy; default: JSON Lines on standard output",
+        "with the log-variances in FILE.logvar.npy; default (or -): JSON Lines on standard "
+        "output",
     )
     encode.set_defaults(func=_cmd_encode)
 

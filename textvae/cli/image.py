@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from textvae.cli.common import (
     UsageError,
@@ -17,7 +19,9 @@ from textvae.cli.common import (
     check_output_file,
     positive_int,
     run_training,
+    says,
 )
+from textvae.cli.image_prior import prior_evaluate
 from textvae.errors import TextVAEError
 
 PLOTS = ("samples", "reconstructions", "manifold", "traversals", "curves")
@@ -30,55 +34,82 @@ def _config(args: argparse.Namespace):
     return load_image_config(args.config, args.overrides)
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from textvae.image.config import PriorRunConfig, SemiSupConfig
+def _image_trainer() -> Callable[..., Any]:
+    from textvae.image.train import train_image
 
+    return train_image
+
+
+def _semisup_trainer() -> Callable[..., Any]:  # M2, M1+M2, the classifier alone
+    from textvae.image.semisup_train import train_semisup
+
+    return train_semisup
+
+
+def _prior_trainer() -> Callable[..., Any]:  # a PixelCNN prior over a VQ run's codes
+    from textvae.image.prior_train import train_prior
+
+    return train_prior
+
+
+# Each kind of image run (textvae.image.config.RUN_KINDS) with its trainer and its evaluation,
+# imported when used so that `textvae --help` stays free of torch.
+TRAINERS: dict[str, Callable[[], Callable[..., Any]]] = {
+    "image": _image_trainer, "semisup": _semisup_trainer, "prior": _prior_trainer}
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
     config = _config(args)
-    if isinstance(config, SemiSupConfig):  # M2, M1+M2, the classifier alone
-        from textvae.image.semisup_train import train_semisup as train
-    elif isinstance(config, PriorRunConfig):  # a PixelCNN prior over a VQ run's codes
-        from textvae.image.prior_train import train_prior as train
-    else:
-        from textvae.image.train import train_image as train
-    status, _ = run_training(args, config, train)
+    status, _ = run_training(args, config, TRAINERS[config.run_kind]())
     return status
 
 
-def _is_semisup(run: str) -> bool:
-    from textvae.image.config import SEMI_SUPERVISED_TYPES
-    from textvae.image.train import image_model_type
-
-    return image_model_type(run) in SEMI_SUPERVISED_TYPES
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    check_output_file(args.out, "--out")  # before the minutes of evaluation
-    from textvae.cli.image_prior import prior_evaluate
-
-    if (result := prior_evaluate(args)) is not None:  # a PixelCNN prior run
-        return _print_json(result, args.out)
-    if _is_semisup(args.run):
-        from textvae.image.classify import evaluate_semisup_run
-
-        result = evaluate_semisup_run(args.run, split=args.split, max_images=args.max_images,
-                                      offset=args.offset, device=args.device, seed=args.seed)
-        return _print_json(result, args.out)
+def _evaluate_image(args: argparse.Namespace) -> dict:
     from textvae.image.report import evaluate_run
 
-    result = evaluate_run(
+    return evaluate_run(
         args.run, split=args.split, iw_k=args.iw_k, iw_chunk=args.iw_chunk,
         max_images=args.max_images, offset=args.offset, device=args.device, seed=args.seed,
         beta_vae_train=args.beta_vae_train, beta_vae_test=args.beta_vae_test,
         mig_images=args.mig_images, log=lambda msg: print(msg, file=sys.stderr),
     )
-    return _print_json(result, args.out)
+
+
+def _evaluate_semisup(args: argparse.Namespace) -> dict:
+    from textvae.image.classify import evaluate_semisup_run
+
+    return evaluate_semisup_run(args.run, split=args.split, max_images=args.max_images,
+                                offset=args.offset, device=args.device, seed=args.seed)
+
+
+EVALUATORS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "image": _evaluate_image, "semisup": _evaluate_semisup, "prior": prior_evaluate}
+
+
+def _run_kind(run: str) -> str:
+    """The kind of image run saved in ``run`` (a plain image run where its meta.json cannot be
+    read: its loader then says why)."""
+    from textvae.image.config import run_kind
+    from textvae.image.train import image_model_type
+
+    return run_kind(image_model_type(run))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out")  # before the minutes of evaluation
+    kind = _run_kind(args.run)
+    if args.judge is not None and kind != "prior":
+        raise UsageError("--judge scores the samples of a PixelCNN prior run "
+                         "(model.model_type: prior); this run is none")
+    return _print_json(EVALUATORS[kind](args), args.out)
 
 
 def _print_json(result: dict, out: str | None) -> int:
     from textvae.files import write_text
 
     text = json.dumps(result, indent=2)
-    print(text)
+    if not (out and says(out) is sys.stderr):  # `--out -` is this print already
+        print(text)
     if out:
         write_text(out, text + "\n")
     return 0
@@ -96,8 +127,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     values = label_set.factors[factor]
     if args.images:
         for row in classify_files(model, label_set, args.images):
-            probs = " ".join(f"{v}:{p:.3f}" for v, p in row["probabilities"].items())
-            print(f"{row['file']}\t{factor}={row['predicted']}\t{probs}")
+            listed = " ".join(f"{v}:{p:.3f}" for v, p in row["probabilities"].items())
+            print(f"{row['file']}\t{factor}={row['predicted']}\t{listed}")
         return 0
     images, labels = test_images(cfg, args.split, args.max_images, args.offset)
     probs = classify_images(model, images)  # (N, K)
@@ -117,7 +148,7 @@ def _cmd_analogy(args: argparse.Namespace) -> int:
 
     path = analogy_from_run(args.checkpoint, args.out, n=args.n, split=args.split,
                             device=args.device)
-    print(f"wrote {path}")
+    print(f"wrote {path}", file=says(args.out))
     return 0
 
 
@@ -152,7 +183,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             path = pictures.plot_curves(metrics, out, keys=keys)
         except ValueError as err:
             raise TextVAEError(str(err)) from None
-        print(f"wrote {path}")
+        print(f"wrote {path}", file=says(args.out))
         return 0
 
     from textvae.image.generate import decode_mean, encode_means, reconstruct, sample_images
@@ -185,7 +216,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             images, _ = test_images(cfg, "test", 1)
             z0 = encode_means(model, images)[0]
             path = pictures.save_traversals(decode, z0, out)
-    print(f"wrote {path}")
+    print(f"wrote {path}", file=says(args.out))  # `--out -`: the PNG is standard output
     return 0
 
 
@@ -222,12 +253,12 @@ def add_image_commands(commands) -> None:
                           help="sprites: freshly rendered sprites MIG is measured on (default 10000)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--out", help="also write the JSON here")
+    evaluate.add_argument("--out", help="also write the JSON here (- for standard output only)")
     evaluate.set_defaults(func=_cmd_evaluate)
 
     def picture_args(p, n_default: int) -> None:
         p.add_argument("run", help="a run directory or checkpoint (for curves: a run directory)")
-        p.add_argument("--out", required=True, help="the PNG to write")
+        p.add_argument("--out", required=True, help="the PNG to write (- for standard output)")
         p.add_argument("--n", type=positive_int, default=n_default, help="images (default %(default)s)")
         p.add_argument("--grid", type=positive_int, default=20, help="manifold grid side (default 20)")
         p.add_argument("--seed", type=int, default=0)
@@ -261,7 +292,7 @@ def add_image_commands(commands) -> None:
         "analogy", help="M2's analogy figure: each row one test image's z decoded with every class"
     )
     analogy.add_argument("-c", "--checkpoint", required=True, help="a run directory or checkpoint")
-    analogy.add_argument("--out", required=True, help="the PNG to write")
+    analogy.add_argument("--out", required=True, help="the PNG to write (- for standard output)")
     analogy.add_argument("--n", type=positive_int, default=10, help="rows (default %(default)s)")
     analogy.add_argument("--split", default="test", choices=["valid", "test"])
     analogy.add_argument("--device", default="auto")

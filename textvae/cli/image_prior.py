@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from textvae.cli.common import UsageError, check_output_file, positive_int, use_free_cores
+from textvae.cli.common import UsageError, check_output_file, positive_int, says, use_free_cores
 
 
 def add_prior_args(sample: argparse.ArgumentParser, evaluate: argparse.ArgumentParser) -> None:
@@ -68,18 +68,12 @@ def prior_sample(args: argparse.Namespace) -> int | None:
     else:
         images = sample_images(loaded, None, args.n, temperature=args.temperature,
                                generator=generator)
-    print(f"wrote {pictures.save_grid(images, args.out, nrow=nrow)}")
+    print(f"wrote {pictures.save_grid(images, args.out, nrow=nrow)}", file=says(args.out))
     return 0
 
 
-def prior_evaluate(args: argparse.Namespace) -> dict | None:
-    """``image evaluate`` of a prior run: the JSON result; None (and nothing done) for another
-    run."""
-    if not _is_prior(args.run):
-        if args.judge is not None:
-            raise UsageError("--judge scores the samples of a PixelCNN prior run "
-                             "(model.model_type: prior); this run is none")
-        return None
+def prior_evaluate(args: argparse.Namespace) -> dict:
+    """``image evaluate`` of a prior run: the JSON result."""
     import torch
 
     from textvae.image.prior_sample import (
@@ -102,10 +96,11 @@ def prior_evaluate(args: argparse.Namespace) -> dict | None:
         judge = load_judge(args.judge, args.device)
         names = class_names(loaded)
         unknown = [name for name in names if name not in judge.classes]
-        if unknown or loaded.label_set.names[0] != judge.factor:
+        factor = loaded.label_set.names[0] if loaded.label_set is not None else None
+        if unknown or factor != judge.factor:
             raise UsageError(f"the judge {args.judge} reads {judge.factor} "
                              f"({', '.join(judge.classes)}); it cannot judge the prior's "
-                             f"{loaded.label_set.names[0]} ({', '.join(names)})")
+                             f"{factor} ({', '.join(names)})")
     result = evaluate_prior(loaded, args.split)
     if judge is not None:
         requested = per_class_requests(loaded, args.per_class)

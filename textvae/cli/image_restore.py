@@ -16,7 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from textvae.cli.common import UsageError, check_output_file, check_output_folder, positive_int
+from textvae.cli.common import (
+    UsageError,
+    check_output_file,
+    check_output_folder,
+    positive_int,
+    says,
+)
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
@@ -28,7 +34,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         check_output_file(args.pictures, "--pictures", make_parents=True)
         path = restore_run.save_restoration_pictures(args.checkpoint, args.pictures, n=args.n,
                                                      split=args.split, device=args.device)
-        print(f"wrote {path}")
+        print(f"wrote {path}", file=says(args.pictures))
         return 0
     if args.out is not None:
         check_output_file(args.out, "--out", make_parents=True)
@@ -36,7 +42,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         check_output_folder(args.out_dir, "--out-dir")
     for path in restore_run.restore_files(args.checkpoint, args.inputs, out=args.out,
                                           out_dir=args.out_dir, device=args.device):
-        print(f"wrote {path}")
+        print(f"wrote {path}", file=says(args.out))
     return 0
 
 
@@ -58,8 +64,8 @@ def _cmd_checkerboard(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out", make_parents=True)
     path, scores = save_checkerboard_pair(args.runs, args.out, n=args.n, seed=args.seed,
                                           device=args.device)
-    print(json.dumps(scores, indent=2))
-    print(f"wrote {path}")
+    print(json.dumps(scores, indent=2), file=says(args.out))  # `--out -`: stdout is the PNG
+    print(f"wrote {path}", file=says(args.out))
     return 0
 
 
@@ -71,7 +77,7 @@ def add_restore_commands(sub) -> None:
     restore.add_argument("--input", dest="inputs", nargs="+", default=[], metavar="PNG",
                          help="degraded images: 28x28 (noise, mask) or 14x14 (downsample)")
     outputs = restore.add_mutually_exclusive_group()
-    outputs.add_argument("--out", help="the restored PNG (one input)")
+    outputs.add_argument("--out", help="the restored PNG (one input; - for standard output)")
     outputs.add_argument("--out-dir", help="a folder for one restored PNG per input (same name)")
     restore.add_argument("--pictures", metavar="PNG",
                          help="instead: rows of degraded / restored / clean test images")
@@ -95,7 +101,8 @@ def add_restore_commands(sub) -> None:
         help="prior samples of conv VAEs side by side, with checkerboard artefact scores")
     checkerboard.add_argument("runs", nargs="+", metavar="RUN",
                               help="run directories or checkpoints (e.g. resize, then transpose)")
-    checkerboard.add_argument("--out", required=True, help="the PNG to write")
+    checkerboard.add_argument("--out", required=True,
+                              help="the PNG to write (- for standard output)")
     checkerboard.add_argument("--n", type=positive_int, default=36,
                               help="samples per run (default %(default)s)")
     checkerboard.add_argument("--seed", type=int, default=0)

@@ -8,10 +8,17 @@ instant.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from textvae.cli.common import UsageError, check_output_file, check_output_folder, positive_int
+from textvae.cli.common import (
+    UsageError,
+    check_output_file,
+    check_output_folder,
+    positive_int,
+    says,
+)
 
 DEFAULT_SENTENCES = 2000  # textvae.viz.run.DEFAULT_SENTENCES, kept here torch-free
 
@@ -59,6 +66,10 @@ def run_report(args: argparse.Namespace) -> int:
     if args.steps < 2:
         raise UsageError(f"--steps must be >= 2 (both ends of a path), got {args.steps}")
     if not Path(args.run).exists():
+        if os.path.lexists(args.run):  # a symbolic link loop, or a link to nothing: say which
+            from textvae.checkpoint import check_checkpoint_exists
+
+            check_checkpoint_exists(args.run)
         raise UsageError(f"no run or checkpoint at {args.run}")
     from textvae.viz.page import write_report
 
@@ -67,7 +78,7 @@ def run_report(args: argparse.Namespace) -> int:
         reconstructions=args.reconstructions, interpolations=args.interpolations,
         steps=args.steps, seed=args.seed, device=args.device, log=_log,
     )
-    print(f"wrote {path}")
+    print(f"wrote {path}", file=says(args.out))  # `--out -`: standard output is the page
     return 0
 
 
@@ -103,7 +114,8 @@ def add_report_commands(commands) -> None:
         "interpolations.",
     )
     _shared(report)
-    report.add_argument("--out", required=True, metavar="FILE.html", help="the HTML file to write")
+    report.add_argument("--out", required=True, metavar="FILE.html",
+                        help="the HTML file to write (- for standard output)")
     report.add_argument("--samples", type=_count, default=10, help="prior samples (default 10)")
     report.add_argument("--reconstructions", type=_count, default=8,
                         help="validation sentences reconstructed (default 8)")

@@ -1,5 +1,5 @@
-"""Long command outputs written as they are made: a chunk of lines at a time, flushed, with a
-progress bar on a terminal, and a quiet end when the reader goes away (``| head``)."""
+"""Long command outputs written as they are made: a chunk of lines at a time, flushed, with
+their progress on stderr, and a quiet end when the reader goes away (``| head``)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ import os
 import sys
 from collections.abc import Iterator
 
+from textvae.progress import Progress
+
 
 def stream_lines(lines: Iterator[str], total: int, chunk: int, *, progress: bool) -> int:
     """Write ``total`` lines to stdout as they are decoded, a chunk (one decoder call) at a time,
-    flushing after each, so that the first arrive at once and memory holds one chunk. A tqdm bar
-    on stderr counts them when stderr is a terminal and there is more than one chunk (the bar is
-    cleared while a chunk is written, so it never splits a line on a shared terminal).
+    flushing after each, so that the first arrive at once and memory holds one chunk. When
+    there is more than one chunk, stderr shows their progress (:mod:`textvae.progress`): a tqdm
+    bar on a terminal (cleared while a chunk is written, so it never splits a line on a shared
+    terminal), else a line every N seconds.
 
     Returns:
         0; or 141 (128 + SIGPIPE, the shell's convention) when the reader has gone, e.g.
         ``textvae sample --n 1000000 | head``, which ends the work quietly.
     """
-    from tqdm.auto import tqdm
-
-    show = progress and total > chunk and sys.stderr.isatty()
-    bar = tqdm(total=total, unit="sent", file=sys.stderr, disable=not show, dynamic_ncols=True)
+    bar = Progress(total, desc="generating", unit="sent", enabled=progress and total > chunk)
     out, buffer = sys.stdout, []
     try:
         for line in lines:
@@ -38,7 +38,7 @@ def stream_lines(lines: Iterator[str], total: int, chunk: int, *, progress: bool
     return 0
 
 
-def _write_chunk(out, buffer: list[str], bar) -> None:
+def _write_chunk(out, buffer: list[str], bar: Progress) -> None:
     if not buffer:
         return
     bar.clear()

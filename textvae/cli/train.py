@@ -63,9 +63,11 @@ def _yaml_string(text: str) -> str:
 
 def _show_labelled_samples(run_dir, cfg) -> None:
     """End a labelled run with two prior samples for each value of its first factor."""
-    from textvae.api import load
+    from textvae.api import LabelledTextVAE, load
 
     tv = load(run_dir, device=cfg.train.device)
+    if not isinstance(tv, LabelledTextVAE):  # a run with labels.factors loads as one
+        raise TextVAEError(f"{run_dir} holds no labelled run")
     factor, values = next(iter(tv.label_set.factors.items()))
     print(f"samples from N(0, I) with each {factor}:")
     for value in values:

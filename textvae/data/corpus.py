@@ -29,7 +29,8 @@ def _grammar_texts(size: int, seed: int) -> dict[str, list[str]]:
     # Imported here: the grammar module is only needed for the built-in corpus.
     from textvae.data.grammar import grammar_splits
 
-    return {split: [s.text for s in sents] for split, sents in grammar_splits(size, seed).items()}
+    splits = grammar_splits(size, seed, size_name="data.grammar_size")
+    return {split: [s.text for s in sents] for split, sents in splits.items()}
 
 
 def load_sentences(cfg: DataConfig, split: str) -> SentenceList:
@@ -42,17 +43,16 @@ def load_sentences(cfg: DataConfig, split: str) -> SentenceList:
     path = getattr(cfg, f"{split}_path")
     if cfg.source == "text":
         if split != "test" and cfg.valid_path is None and cfg.valid_fraction is not None:
-            parts = hold_out(read_text_file(cfg.train_path), cfg.valid_fraction, cfg.split_seed)
+            train = _required_path(cfg.train_path, "train")
+            parts = hold_out(read_text_file(train), cfg.valid_fraction, cfg.split_seed)
             return parts[SPLITS.index(split)]
-        if path is None:
-            hint = {"train": " (on the command line: --train FILE; from Python: train_sentences=)",
-                    "valid": " (or set data.valid_fraction to hold out part of train)"}.get(split, "")
-            raise ConfigError(f"data.{split}_path is not set, but the {split} split is needed{hint}")
-        return read_text_file(path)
+        return read_text_file(_required_path(path, split))
     if path is not None and Path(path).is_file():  # a local copy of the hub corpus
         return read_text_file(path)
+    if cfg.hf_name is None:  # DataConfig refuses this; a config changed after it was checked
+        raise ConfigError("data.source is 'hf' but data.hf_name is not set")
     hf_split = cfg.hf_splits.get(split, split)
-    data_files = None
+    data_files: dict[str, str | list[str]] | None = None
     if cfg.hf_data_files is not None:
         if hf_split not in cfg.hf_data_files:
             raise ConfigError(
@@ -72,6 +72,15 @@ def load_sentences(cfg: DataConfig, split: str) -> SentenceList:
         if path is None:
             raise
         raise DataError(f"{err}; nor is there a local copy at data.{split}_path={path}") from None
+
+
+def _required_path(path: str | None, split: str) -> str:
+    """A text split's file, which must be set (``data.{split}_path``) when the split is read."""
+    if path is None:
+        hint = {"train": " (on the command line: --train FILE; from Python: train_sentences=)",
+                "valid": " (or set data.valid_fraction to hold out part of train)"}.get(split, "")
+        raise ConfigError(f"data.{split}_path is not set, but the {split} split is needed{hint}")
+    return path
 
 
 @dataclass
@@ -147,35 +156,41 @@ def fit_tokenizer(cfg: DataConfig, sentences: list[str], log: Callable[[str], No
 def with_absolute_paths(cfg: DataConfig) -> DataConfig:
     """The data config with its local file paths made absolute, so that the config a checkpoint
     saves still finds its data when the model is used from another folder."""
-    def absolute(path: str | None) -> str | None:
-        return str(Path(path).resolve()) if path is not None and Path(path).exists() else path
+    def absolute(path: str) -> str:
+        return str(Path(path).resolve()) if Path(path).exists() else path
+
+    def optional(path: str | None) -> str | None:
+        return None if path is None else absolute(path)
 
     files = cfg.hf_data_files
     if files is not None:
         files = {split: absolute(path) for split, path in files.items()}
-    return replace(cfg, train_path=absolute(cfg.train_path), valid_path=absolute(cfg.valid_path),
-                   test_path=absolute(cfg.test_path), hf_data_files=files)
+    return replace(cfg, train_path=optional(cfg.train_path), valid_path=optional(cfg.valid_path),
+                   test_path=optional(cfg.test_path), hf_data_files=files)
 
 
 def given_sentences(config: Config, train_sentences: Any, valid_sentences: Any) -> Config:
     """Write sentences given in memory into the run directory and point the config at them."""
     folder = Path(config.train.out_dir) / "data"
-    paths = {}
+    written: dict[str, str] = {}  # split -> the file written
     for split, given in (("train", train_sentences), ("valid", valid_sentences)):
         if given is None:
             continue
         lines = _sentence_lines(given, config.data.text_column, split)
-        paths[f"{split}_path"] = str(write_text(folder / f"{split}.txt", "".join(f"{x}\n" for x in lines),
-                                                make_parents=True))
+        written[split] = str(write_text(folder / f"{split}.txt", "".join(f"{x}\n" for x in lines),
+                                        make_parents=True))
     fraction = config.data.valid_fraction
     if valid_sentences is None and fraction is None:
         fraction = 0.1
-    kept = {"valid_path": None, "test_path": None}
+    valid_path: str | None = None
+    test_path: str | None = None
     if config.data.source == "text":  # files the config names still count
-        kept = {"valid_path": config.data.valid_path, "test_path": config.data.test_path}
+        valid_path, test_path = config.data.valid_path, config.data.test_path
         if valid_sentences is None and config.data.valid_path is not None:
             fraction = config.data.valid_fraction
-    data = replace(config.data, source="text", valid_fraction=fraction, **{**kept, **paths})
+    data = replace(config.data, source="text", valid_fraction=fraction,
+                   train_path=written.get("train", config.data.train_path),
+                   valid_path=written.get("valid", valid_path), test_path=test_path)
     return replace(config, data=data)
 
 

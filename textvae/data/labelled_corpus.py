@@ -58,7 +58,7 @@ class LabelledCorpus:
 def _grammar(size: int, seed: int) -> dict:
     from textvae.data.grammar import grammar_splits
 
-    return grammar_splits(size, seed)
+    return grammar_splits(size, seed, size_name="data.grammar_size")
 
 
 def read_labelled(data: DataConfig, labels: LabelsConfig, split: str) -> Records:
@@ -69,6 +69,8 @@ def read_labelled(data: DataConfig, labels: LabelsConfig, split: str) -> Records
     if data.source == "grammar":
         return grammar_records(_grammar(data.grammar_size, data.grammar_seed)[split], factors)
     if data.source == "hf":
+        if data.hf_name is None:  # DataConfig refuses this; a config changed after it was checked
+            raise ConfigError("data.source is 'hf' but data.hf_name is not set")
         hf_split = data.hf_splits.get(split, split)
         if data.hf_data_files is not None and hf_split not in data.hf_data_files:
             raise ConfigError(f"data.hf_data_files has no file for split '{hf_split}' "
@@ -77,18 +79,25 @@ def read_labelled(data: DataConfig, labels: LabelsConfig, split: str) -> Records
                        text_column=data.text_column, label_columns=factors,
                        data_files=None if data.hf_data_files is None else
                        {hf_split: data.hf_data_files[hf_split]})
+        if read.labels is None:  # read_hf keeps labels whenever it is given label columns
+            raise DataError(f"{data.hf_name}: no labels read from columns {factors}")
         return read.sentences, read.labels
     if split != "test" and data.valid_path is None and data.valid_fraction is not None:
-        sentences, found = _read_file(data.train_path, labels, data.text_column, "train")
-        held = held_out_indices(len(sentences), data.valid_fraction, data.split_seed, data.train_path)
+        train = _required_path(data.train_path, "train")
+        sentences, found = _read_file(train, labels, data.text_column)
+        held = held_out_indices(len(sentences), data.valid_fraction, data.split_seed, train)
         keep = [i for i in range(len(sentences)) if (i in held) == (split == "valid")]
         return [sentences[i] for i in keep], [found[i] for i in keep]
-    return _read_file(getattr(data, f"{split}_path"), labels, data.text_column, split)
+    return _read_file(_required_path(getattr(data, f"{split}_path"), split), labels, data.text_column)
 
 
-def _read_file(path: str | None, labels: LabelsConfig, text_field: str, split: str) -> Records:
+def _required_path(path: str | None, split: str) -> str:
     if path is None:
         raise ConfigError(f"data.{split}_path is not set, but the labelled {split} split is needed")
+    return path
+
+
+def _read_file(path: str, labels: LabelsConfig, text_field: str) -> Records:
     if labels.format == "tsv":
         if len(labels.factors) != 1:
             raise ConfigError("labels.format tsv holds one label per line; for several factors use jsonl")

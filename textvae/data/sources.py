@@ -159,6 +159,8 @@ def read_hf(
     """
     import datasets
 
+    if streaming and label_columns:
+        raise ConfigError("label columns are read from a whole dataset, not with streaming")
     local = name_or_format in LOCAL_BUILDERS
     if local:
         if data_files is None:
@@ -213,11 +215,11 @@ def read_hf(
                 "Set text_column to the one holding the sentences"
             )
         try:
+            if label_columns:  # not streamed (refused above)
+                return _with_labels(dataset, dataset[text_column], label_columns, source)
             values = (
                 _stream_column(dataset, text_column, source) if streaming else dataset[text_column]
             )
-            if label_columns:
-                return _with_labels(dataset, values, label_columns, source)
             return _collect(values, source)
         except (datasets.exceptions.DatasetsError, ValueError, OSError) as e:
             # A streamed dataset reads (and can fail) only now.

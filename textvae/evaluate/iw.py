@@ -19,18 +19,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from textvae.data.batching import collate
 from textvae.data.tokenizers import Tokenizer
 from textvae.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
 from textvae.metrics import iw_log_weights, iw_nll_from_log_weights
+from textvae.models.contracts import UnconditionedSentenceModel
 from textvae.models.gaussian import kl_standard_normal, reparameterize
-from textvae.models.sentence_vae import SentenceVAE
 from textvae.objectives import sentence_index, token_nll
+from textvae.progress import Progress, tracked
 
 # On the CPU the decoder is compute-bound and larger chunks only fall out of cache: on the
 # quickstart model (V = 419) chunks of 256-512 rows ran 1.6x faster than the ~5,000 rows the
@@ -161,7 +162,7 @@ def _passes(lengths: Sequence[int], samples: int, vocab: int, rule: ChunkRule,
 
 
 def _rows_log_likelihood(
-    model: SentenceVAE, ids: Tensor, lengths: Tensor, z: Tensor | None
+    model: UnconditionedSentenceModel[Any], ids: Tensor, lengths: Tensor, z: Tensor | None
 ) -> Tensor:
     """log p(x_r | z_r) for each row, teacher-forced. ids: (R, T+1); lengths: (R,); z: (R, Z).
     Returns (R,) float64."""
@@ -188,7 +189,7 @@ class IWResult(dict):
 
 @torch.no_grad()
 def iw_nll(
-    model: SentenceVAE,
+    model: UnconditionedSentenceModel[Any],
     ids: Sequence[Sequence[int]],
     tokenizer: Tokenizer,
     *,
@@ -213,7 +214,8 @@ def iw_nll(
     own (:func:`sentence_noise`).
 
     Args:
-        model: the model (its mode is restored afterwards; evaluation runs in eval mode).
+        model: a :class:`~textvae.models.contracts.UnconditionedSentenceModel` (its mode is
+            restored afterwards; evaluation runs in eval mode).
         ids: S token-id lists without bos/eos, each non-empty.
         tokenizer: gives the bos, eos and pad ids.
         samples: K >= 1 (ignored for the LM baseline, whose NLL is exact).
@@ -224,7 +226,7 @@ def iw_nll(
         chunk_rows: decoder rows per call, overriding ``memory_mb``.
         device: where to compute.
         seed: sentence i's noise is :func:`sentence_noise` ``(seed, i, K, Z)``.
-        progress: show a tqdm bar over sentences.
+        progress: show the progress over sentences (:mod:`textvae.progress`).
 
     Returns:
         An :class:`IWResult`.
@@ -236,7 +238,7 @@ def iw_nll(
     model.eval()
     s = len(ids)
     k = samples if model.is_vae else 1
-    vocab = model.output.out_features
+    vocab = model.vocab_size
     rule = chunk_rule(device, memory_mb)
     if chunk_rows:  # a fixed row count: a rule whose cap always binds (below the logit cap)
         rule = ChunkRule(2**62, chunk_rows, fill_passes=rule.fill_passes)
@@ -246,7 +248,7 @@ def iw_nll(
     latent = {}
     if model.is_vae:
         latent = {name: torch.zeros(s, model.latent_dim) for name in ("mu", "logvar", "z")}
-    bar = tqdm(total=s, disable=not progress, desc=f"IW-NLL K={k}", unit="sent", dynamic_ncols=True)
+    bar = Progress(s, desc=f"IW-NLL K={k}", unit="sent", enabled=progress)
     with ieee_float32_rnns(device):
         for indices in _passes(lengths_all, k, vocab, rule, batch_size):
             batch = collate([ids[i] for i in indices], bos_id=tokenizer.bos_id,
@@ -292,7 +294,7 @@ def iw_nll(
 
 @torch.no_grad()
 def iw_nll_reference(
-    model: SentenceVAE,
+    model: UnconditionedSentenceModel[Any],
     ids: Sequence[Sequence[int]],
     tokenizer: Tokenizer,
     *,
@@ -313,7 +315,7 @@ def iw_nll_reference(
     was_training = model.training
     model.eval()
     result = torch.zeros(len(ids), dtype=torch.float64)
-    for i in tqdm(range(len(ids)), disable=not progress, desc="IW-NLL reference", unit="sent"):
+    for i in tracked(range(len(ids)), desc="IW-NLL reference", unit="sent", enabled=progress):
         batch = collate([ids[i]], bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
                         pad_id=tokenizer.pad_id).to(device)
         if not model.is_vae:

@@ -77,7 +77,7 @@ def _grammar_labels(sentence: str) -> dict[str, str] | None:
 def grammar_sample_check(tv: LabelledTextVAE, per_combination: int, seed: int) -> dict[str, Any]:
     """Greedy decodes of prior samples for every combination of the sampled factors' values."""
     factors = [f for f in SAMPLED_FACTORS if f in tv.label_set.factors]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for values in itertools.product(*(tv.label_set.factors[f] for f in factors)):
         request = dict(zip(factors, values, strict=True))
         texts = tv.sample(per_combination, label=request, seed=seed)

@@ -5,6 +5,7 @@ generation quality. Every definition follows ../shared/CONVENTIONS.md.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ import torch
 
 from textvae.api import TextVAE
 from textvae.data.corpus import build_corpus
-from textvae.decoding import DEFAULT_MAX_LEN
+from textvae.decoding import DEFAULT_MAX_LEN, without_latents
 from textvae.errors import TextVAEError
 from textvae.evaluate.iw import iw_nll
 from textvae.evaluate.settings import DEFAULT_IW_SAMPLES
@@ -142,7 +143,7 @@ def evaluate(
             report["homotopy"] = homotopy_report(tv, res["mu"], seed=seed, max_len=max_len)
 
     start = time.perf_counter()
-    prior = tv.sample(diversity_samples, seed=seed, max_len=max_len)  # greedy for a VAE
+    prior = without_latents(tv.sample(diversity_samples, seed=seed, max_len=max_len))  # greedy for a VAE
     tokens = [t.split() for t in prior]
     report["diversity"] = {
         "samples": diversity_samples,
@@ -278,7 +279,9 @@ def evaluate_split(
         TextVAEError: a sentence of the split tokenizes to nothing (evaluation never drops
             sentences silently).
     """
-    corpus = build_corpus(tv.config.data, tokenizer=tv.tokenizer, splits=(split,))
+    # the split's note is a diagnostic: on stderr, so that `evaluate --output -` prints only JSON
+    corpus = build_corpus(tv.config.data, tokenizer=tv.tokenizer, splits=(split,),
+                          log=lambda note: print(note, file=sys.stderr))
     ids = corpus.ids[split]
     empty = [i + 1 for i, x in enumerate(ids) if not x]
     if empty:

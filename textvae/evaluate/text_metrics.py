@@ -9,9 +9,8 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
-from tqdm.auto import tqdm
-
 from textvae.errors import TextVAEError
+from textvae.progress import tracked
 
 
 def distinct_n(sentences: Sequence[Sequence[str]], n: int) -> float:
@@ -103,7 +102,7 @@ def self_bleu(
     count = min(max_hypotheses, len(sentences))
     picked = sorted(random.Random(seed).sample(range(len(sentences)), count))
     scores = []
-    for i in tqdm(picked, disable=not progress, desc="self-BLEU", unit="sent", leave=False):
+    for i in tracked(picked, desc="self-BLEU", unit="sent", enabled=progress, leave=False):
         grams, hyp_len = stats[i]
         correct, total = [0] * BLEU_MAX_ORDER, [0] * BLEU_MAX_ORDER
         for gram, hyp_count in grams.items():

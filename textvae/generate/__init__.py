@@ -7,12 +7,15 @@ a torch-free module so that the command line can show the defaults without loadi
         :func:`sample_decode` and :func:`filter_logits`.
     :mod:`~textvae.generate.beam`: :func:`beam_search`.
     :mod:`~textvae.generate.interpolate`: :func:`interpolation_path`.
+    :mod:`~textvae.generate.latents`: :func:`~textvae.generate.latents.check_finite`, the one
+        refusal of NaN and infinite latent codes.
 
-All three decoders are batched. They feed ``bos`` and then their own choices back into
-:meth:`SentenceVAE.decode_step`, keep a ``finished`` mask of rows that have produced ``eos`` (a
-finished row keeps "emitting" ``eos``, which never reaches the output), stop as soon as every row
-is finished or ``max_len`` tokens have been generated, and return plain id lists without
-``bos``/``eos``.
+All three decoders are batched and take any :class:`~textvae.models.contracts.SentenceDecoder`
+(a :class:`~textvae.models.sentence_vae.SentenceVAE`; beam search also reorders its state through
+it). They feed ``bos`` and then their own choices back into its ``decode_step``, keep a
+``finished`` mask of rows that have produced ``eos`` (a finished row keeps "emitting" ``eos``,
+which never reaches the output), stop as soon as every row is finished or ``max_len`` tokens have
+been generated, and return plain id lists without ``bos``/``eos``.
 
 ``max_len`` counts generated tokens with the end token included: a row that ends by itself has at
 most ``max_len - 1`` words; a row cut off at ``max_len`` has ``max_len`` words and no ``eos``.

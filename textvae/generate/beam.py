@@ -7,9 +7,10 @@ T = steps decoded so far.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from textvae.decoding import (
     DEFAULT_BEAM_SIZE,
@@ -18,13 +19,13 @@ from textvae.decoding import (
     check_max_len,
 )
 from textvae.generate.decode import _batch_size, _eval_mode, _state_device, _trim
-from textvae.models.rnn import index_state
+from textvae.models.contracts import SentenceDecoder
 
 __all__ = ["beam_search"]
 
 
 def beam_search(
-    model: nn.Module,
+    model: SentenceDecoder[Any],
     z: Tensor | None,
     *,
     bos_id: int,
@@ -78,7 +79,7 @@ def beam_search(
         device = _state_device(state)
         # Row b's beams sit at b*K .. b*K+K-1 of the decoder batch.
         expand = torch.arange(rows, device=device).repeat_interleave(k)  # (B*K,)
-        state = index_state(state, expand)
+        state = model.reorder_state(state, expand)
         z_beams = None if z is None else z.index_select(0, expand)  # (B*K, Z)
         tokens = torch.full((rows * k,), bos_id, dtype=torch.long, device=device)  # (B*K,)
         # All K beams start as the same empty hypothesis; only beam 0 may expand at the first
@@ -111,7 +112,7 @@ def beam_search(
                 [history.gather(1, beam.unsqueeze(-1).expand(-1, -1, steps)), token.unsqueeze(-1)],
                 dim=-1,
             )  # (B, K, T+1)
-            state = index_state(state, (row_offset + beam).view(-1))
+            state = model.reorder_state(state, (row_offset + beam).view(-1))
             tokens = token.view(-1)
             if bool(finished.all()):
                 break

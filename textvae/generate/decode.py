@@ -1,6 +1,9 @@
 """Token-by-token decoding: the step loop shared by the decoders, greedy decoding, and sampling
 with temperature, top-k and nucleus (top-p) filtering.
 
+Every decoder takes a :class:`~textvae.models.contracts.SentenceDecoder` (an initial state from z,
+one step, and for beam search reordering the state), whatever its state is.
+
 The helpers :func:`_eval_mode`, :func:`_batch_size`, :func:`_state_device` and :func:`_trim` are
 private to this package; :mod:`textvae.generate.beam` uses them too.
 
@@ -12,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from textvae.decoding import (
     DEFAULT_TEMPERATURE,
@@ -25,9 +29,11 @@ from textvae.decoding import (
     check_sampling,
     is_int,
 )
-from textvae.models.rnn import RNNState
+from textvae.models.contracts import SentenceDecoder
 
 __all__ = ["filter_logits", "greedy_decode", "sample_decode"]
+
+StateT = TypeVar("StateT")  # the decoder's state, which decoding only passes back to it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -36,7 +42,7 @@ __all__ = ["filter_logits", "greedy_decode", "sample_decode"]
 
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
+def _eval_mode(model: SentenceDecoder[Any]) -> Iterator[None]:
     """Eval mode and no autograd for the duration of a decode; the caller's mode is restored."""
     was_training = model.training
     model.eval()
@@ -62,8 +68,14 @@ def _batch_size(z: Tensor | None, batch_size: int | None) -> int:
     return z.shape[0]
 
 
-def _state_device(state: RNNState) -> torch.device:
-    return (state[0] if isinstance(state, tuple) else state).device
+def _state_device(state: object) -> torch.device:
+    """The device of a decoder state: that of its first tensor (a state is a tensor or a nested
+    tuple of tensors, :class:`~textvae.models.contracts.SentenceDecoder`)."""
+    while isinstance(state, tuple) and state:
+        state = state[0]
+    if not isinstance(state, Tensor):
+        raise TypeError(f"a decoder state must be a tensor or a tuple of tensors, got {type(state)}")
+    return state.device
 
 
 def _trim(ids: Tensor, eos_id: int) -> list[list[int]]:
@@ -75,7 +87,7 @@ def _trim(ids: Tensor, eos_id: int) -> list[list[int]]:
 
 
 def _decode_loop(
-    model: nn.Module,
+    model: SentenceDecoder[StateT],
     z: Tensor | None,
     batch_size: int | None,
     *,
@@ -110,7 +122,7 @@ def _decode_loop(
 
 
 def greedy_decode(
-    model: nn.Module,
+    model: SentenceDecoder[Any],
     z: Tensor | None,
     *,
     bos_id: int,
@@ -121,8 +133,8 @@ def greedy_decode(
     """Pick the most likely token at every step.
 
     Args:
-        model: a :class:`~textvae.models.sentence_vae.SentenceVAE` (anything with
-            ``initial_state`` and ``decode_step``).
+        model: a :class:`~textvae.models.contracts.SentenceDecoder` (a
+            :class:`~textvae.models.sentence_vae.SentenceVAE`).
         z: (B, Z) latent codes, or None for the LM baseline (then give ``batch_size``).
         bos_id: the start token fed first.
         eos_id: the end token; a row stops when it is picked.
@@ -181,7 +193,7 @@ def filter_logits(
 
 
 def sample_decode(
-    model: nn.Module,
+    model: SentenceDecoder[Any],
     z: Tensor | None,
     *,
     bos_id: int,

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from textvae.decoding import DecodingError, is_int
+from textvae.generate.latents import check_finite
 
 __all__ = ["INTERPOLATION_PATHS", "check_interpolation", "interpolation_path"]
 
@@ -62,6 +63,7 @@ def interpolation_path(
     Raises:
         DecodingError: ``steps < 2``, an unknown path, endpoints of different shapes, or a
             slice outside 0 <= start <= stop <= S.
+        InputError: an endpoint holds NaN or an infinity (``z_b holds inf at column 4``).
     """
     check_interpolation(steps, path)
     stop = steps if stop is None else stop
@@ -73,6 +75,8 @@ def interpolation_path(
         raise DecodingError(
             f"endpoints must be two (Z,) vectors, got {tuple(z_a.shape)} and {tuple(z_b.shape)}"
         )
+    check_finite(z_a, "z_a")
+    check_finite(z_b, "z_b")
     t = torch.arange(start, stop, dtype=torch.float64) / (steps - 1)
     t = t.to(dtype=z_a.dtype, device=z_a.device).unsqueeze(1)  # (P, 1), P = stop - start
     points = (1 - t) * z_a + t * z_b  # (P, Z)

@@ -2,6 +2,6 @@
 beta-VAE (Higgins et al. 2017), VQ-VAE (van den Oord et al. 2017) and the plain autoencoder.
 
 They share the Gaussian maths (:mod:`textvae.models.gaussian`), the KL schedules
-(:mod:`textvae.objectives`), :class:`textvae.config.TrainConfig` and the checkpoint format
+(:mod:`textvae.objectives`), the loop's :class:`textvae.loop_config.LoopTrainConfig` and the checkpoint format
 (:mod:`textvae.checkpoint`) with the sentence VAE. Submodules are imported where used.
 """

@@ -1,26 +1,33 @@
-"""Image run configs: their own data and model sections, and the text side's ``TrainConfig``
-with an image default for the KL schedule.
+"""Image run configs: their own data and model sections, the training loop's shared keys
+with an image default for the KL schedule, and the label keys shared with text runs.
 
 A YAML file has the sections ``data`` (:class:`ImageDataConfig`), ``model``
-(:class:`~textvae.image.models.ImageModelConfig`) and ``train`` (:class:`ImageTrainConfig`:
-:class:`textvae.config.TrainConfig`, shared with the text side, whose ``kl.kind`` defaults to
-``constant``). Loading, dotted ``--set`` overrides and strict validation are textvae.config's.
+(:class:`~textvae.image.models.ImageModelConfig`), ``train`` (:class:`ImageTrainConfig`: the
+loop's :class:`~textvae.loop_config.LoopTrainConfig`, whose ``kl.kind`` defaults to
+``constant`` here) and ``labels``: a plain run's :class:`ImageLabelsConfig` (the sprites'
+factor that is the class), a semi-supervised run's :class:`SemiSupLabelsConfig` (that, the
+few-label draw, the classification weight and the labelled batch size). A text-only key (word
+dropout, free bits, ...) is not an image key, so it is refused by name. Loading, dotted
+``--set`` overrides and strict validation are :mod:`textvae.config_types`'.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from textvae.config import KLScheduleConfig, TrainConfig, from_dict
 from textvae.config_files import apply_overrides, read_yaml
+from textvae.config_types import RunConfig, check_positive, from_dict
 from textvae.errors import ConfigError
 from textvae.image.m2 import M2Config
 from textvae.image.models import ImageModelConfig
 from textvae.image.prior import CodePriorConfig
 from textvae.image.sprites import FACTOR_NAMES
+from textvae.label_config import LabelFactorsConfig, SharedLabelsConfig
+from textvae.loop_config import KLKind, KLScheduleConfig, LoopTrainConfig
 
 
 @dataclass
@@ -47,13 +54,8 @@ class ImageDataConfig:
     the decoder is scored on the clean one. Training batches get a fresh draw; validation and
     test sets one fixed draw (``degrade_seed`` plus a per-split offset).
 
-    Semi-supervised runs (:class:`SemiSupConfig`): ``labels_per_class`` training images of each
-    class keep their label, drawn with ``label_seed`` (``textvae.data.labels.draw_per_class``);
-    the rest of the training split is unlabelled. Null: every training label is kept.
-
-    ``label_factor``: the sprites' factor that is the class of a run that reads classes (the
-    judge classifier, class-conditional priors), e.g. ``shape``; the labels of every split are
-    then that factor's value (N,) instead of all five factors (N, 5). Null for MNIST.
+    Which labels a run reads (the sprites' class factor, the few-label draw) is its ``labels``
+    section's.
     """
 
     source: Literal["mnist", "hf", "sprites"] = "mnist"
@@ -68,9 +70,6 @@ class ImageDataConfig:
     pixels: Literal["binary", "grey"] = "binary"
     binarize_seed: int = 0
     valid_size: int = 1000
-    labels_per_class: int | None = None
-    label_seed: int = 0
-    label_factor: str | None = None
     # Image-to-image runs (textvae.image.degrade): the encoder sees the degraded image.
     degrade: Literal["none", "noise", "mask", "downsample"] = "none"
     noise_std: float = 0.5
@@ -80,23 +79,12 @@ class ImageDataConfig:
         if not 0.0 < self.noise_std <= 1.0:
             raise ConfigError(
                 f"data.noise_std is a fraction of the intensity range, in (0, 1]; got {self.noise_std}")
-        if self.labels_per_class is not None and self.labels_per_class <= 0:
-            raise ConfigError(f"data.labels_per_class must be positive, got {self.labels_per_class}")
         if self.sprites_size <= 0:
             raise ConfigError(f"data.sprites_size must be positive, got {self.sprites_size}")
         if self.valid_size < 0:
             raise ConfigError(f"data.valid_size must be >= 0, got {self.valid_size}")
-        if self.label_factor is not None and (
-                self.source != "sprites" or self.label_factor not in FACTOR_NAMES):
-            raise ConfigError(
-                f"data.label_factor {self.label_factor!r}: only sprites have factors to choose "
-                f"from ({', '.join(FACTOR_NAMES)}); MNIST's class is its digit (leave it null)")
         if self.source == "hf" and self.hf_name is None:
             raise ConfigError("data.source is 'hf' but data.hf_name is not set")
-
-
-# The schedule kinds are the shared config's: only the default differs here.
-_KL_KINDS = typing.get_type_hints(KLScheduleConfig)["kind"]
 
 
 @dataclass
@@ -106,71 +94,187 @@ class ImageKLScheduleConfig(KLScheduleConfig):
     Higgins et al. 2017. The text default, Bowman et al.'s logistic annealing, is a remedy for
     posterior collapse under an autoregressive decoder; an image run asks for it explicitly."""
 
-    kind: _KL_KINDS = "constant"
+    kind: KLKind = "constant"  # the shared kinds; only the default differs here
 
 
 @dataclass
-class ImageTrainConfig(TrainConfig):
-    """:class:`textvae.config.TrainConfig` with the image KL default
+class ImageTrainConfig(LoopTrainConfig):
+    """The loop's :class:`~textvae.loop_config.LoopTrainConfig` with the image KL default
     (:class:`ImageKLScheduleConfig`); every other field and check is the shared one."""
 
     kl: ImageKLScheduleConfig = field(default_factory=ImageKLScheduleConfig)
 
 
 @dataclass
-class ImageConfig:
-    """A whole image run: data, model and (shared) training settings."""
-
-    data: ImageDataConfig = field(default_factory=ImageDataConfig)
-    model: ImageModelConfig = field(default_factory=ImageModelConfig)
-    train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
-
-
-@dataclass
-class SemiSupTrainConfig(ImageTrainConfig):
-    """:class:`ImageTrainConfig` and what a semi-supervised run adds: every step trains on
-    ``batch_size`` unlabelled images and ``labelled_batch_size`` labelled ones (cycling through
-    the labelled set); ``alpha_scale`` weighs the classification term per example (0.1 is
-    Kingma et al.'s alpha = 0.1 N; :mod:`textvae.semisupervised`)."""
-
-    labelled_batch_size: int = 100
-    alpha_scale: float = 0.1
+class ImageLabelsConfig(LabelFactorsConfig):
+    """A plain image run's labels: ``factors``, the sprites' factor that is the class of the
+    images (e.g. ``[shape]``), read by whatever reads the run's classes (a class-conditional
+    prior over a VQ run's codes, :mod:`textvae.image.prior_train`). Empty: no factor chosen
+    (MNIST's class is its digit)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.labelled_batch_size <= 0:
-            raise ConfigError(
-                f"train.labelled_batch_size must be positive, got {self.labelled_batch_size}")
-        if self.alpha_scale < 0:
-            raise ConfigError(f"train.alpha_scale must be >= 0, got {self.alpha_scale}")
+        _one_factor_at_most(self.factors)
 
 
 @dataclass
-class SemiSupConfig:
-    """A semi-supervised image run (M2, M1+M2, or the classifier alone): data, model, train."""
+class SemiSupLabelsConfig(SharedLabelsConfig):
+    """A semi-supervised image run's labels: the shared keys
+    (:class:`~textvae.label_config.SharedLabelsConfig`) and the labelled batch size.
 
+    ``factors``: the sprites' factor that is the class (e.g. ``[shape]``; empty for MNIST, whose
+    class is its digit). ``labels_per_class`` training images of each class keep their label,
+    drawn with ``label_seed`` (null: every training label is kept); the rest of the training
+    split is unlabelled. Every step trains on ``train.batch_size`` unlabelled images and
+    ``labelled_batch_size`` labelled ones (cycling through the labelled set); ``alpha_scale``
+    weighs the classification term per example (0.1 is Kingma et al.'s alpha = 0.1 N)."""
+
+    labelled_batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _one_factor_at_most(self.factors)
+        check_positive(self, "labels", "labelled_batch_size")
+
+
+def _one_factor_at_most(factors: list[str]) -> None:
+    if len(factors) > 1:
+        raise ConfigError(f"labels.factors names one factor at most in an image run (the "
+                          f"sprites' class, e.g. [shape]); got {factors}")
+
+
+def _check_class_factor(data: ImageDataConfig, labels: LabelFactorsConfig) -> None:
+    """Only sprites have factors to choose the class from."""
+    if labels.factors and (data.source != "sprites" or labels.factors[0] not in FACTOR_NAMES):
+        raise ConfigError(
+            f"labels.factors {labels.factors}: only sprites have factors to choose from "
+            f"({', '.join(FACTOR_NAMES)}); MNIST's class is its digit (leave it empty)")
+
+
+def class_factor(config: ImageConfig | SemiSupConfig) -> str | None:
+    """The sprites' factor that is the class of an image run (``labels.factors``), or None."""
+    return config.labels.factors[0] if config.labels.factors else None
+
+
+# Text-only train keys that image checkpoints saved before the train section was split (when
+# ImageTrainConfig inherited the text TrainConfig) hold. No image trainer ever read them, so
+# whatever they say is dropped on load.
+TEXT_KEYS_IN_OLD_IMAGE_CHECKPOINTS = (
+    "bucketed", "word_dropout", "free_bits", "free_bits_mode", "compile", "aggressive",
+    "aggressive_max_inner", "pretrain_ae_steps", "collapse_warning", "collapse_patience",
+)
+# Where image runs kept their label settings before the one labels section: (section, key) ->
+# the labels key. A run whose labels section has that key gets the value; nothing read the
+# others (a plain run's draw), so they are dropped.
+OLD_LABEL_KEYS = {
+    ("data", "label_factor"): "factors",
+    ("data", "labels_per_class"): "labels_per_class",
+    ("data", "label_seed"): "label_seed",
+    ("train", "labelled_batch_size"): "labelled_batch_size",
+    ("train", "alpha_scale"): "alpha_scale",
+}
+
+
+class _SavedImageRun(RunConfig):
+    """How an image run's saved ``config.yaml`` of an older textvae reads today; ``run_kind``
+    names the kind of run (:data:`RUN_KINDS`)."""
+
+    run_kind: ClassVar[str]
+
+    @classmethod
+    def upgrade_saved(cls, raw: dict) -> dict:
+        raw = dict(raw)
+        train = raw.get("train")
+        if isinstance(train, dict):
+            raw["train"] = {k: v for k, v in train.items()
+                            if k not in TEXT_KEYS_IN_OLD_IMAGE_CHECKPOINTS}
+        return cls._move_label_keys(raw)
+
+    @classmethod
+    def _move_label_keys(cls, raw: dict) -> dict:
+        """``data.label_factor`` (one name or null) -> ``labels.factors`` ([name] or []), and
+        the draw, weight and labelled batch of a semi-supervised run -> ``labels.*``."""
+        keys = cls.label_keys()
+        labels = dict(raw.get("labels") or {})
+        for (section, old), new in OLD_LABEL_KEYS.items():
+            part = raw.get(section)
+            if not isinstance(part, dict) or old not in part:
+                continue
+            value = part[old]
+            raw[section] = {k: v for k, v in part.items() if k != old}
+            if new in keys:
+                labels.setdefault(new, ([] if value is None else [value]) if new == "factors"
+                                  else value)
+        if labels:
+            raw["labels"] = labels
+        return raw
+
+    @classmethod
+    def label_keys(cls) -> set[str]:
+        """The keys of this run's ``labels`` section (none without one)."""
+        section = typing.get_type_hints(cls).get("labels")
+        return {f.name for f in dataclasses.fields(section)} if section is not None else set()
+
+
+@dataclass
+class ImageConfig(_SavedImageRun):
+    """A whole image run: data, model, (shared) training settings and the class factor."""
+
+    run_kind: ClassVar[str] = "image"
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    model: ImageModelConfig = field(default_factory=ImageModelConfig)
+    train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
+    labels: ImageLabelsConfig = field(default_factory=ImageLabelsConfig)
+
+    def __post_init__(self) -> None:
+        _check_class_factor(self.data, self.labels)
+
+
+@dataclass
+class SemiSupConfig(_SavedImageRun):
+    """A semi-supervised image run (M2, M1+M2, or the classifier alone): data, model, train
+    and labels."""
+
+    run_kind: ClassVar[str] = "semisup"
     data: ImageDataConfig = field(default_factory=ImageDataConfig)
     model: M2Config = field(default_factory=M2Config)
-    train: SemiSupTrainConfig = field(default_factory=SemiSupTrainConfig)
+    train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
+    labels: SemiSupLabelsConfig = field(default_factory=SemiSupLabelsConfig)
+
+    def __post_init__(self) -> None:
+        _check_class_factor(self.data, self.labels)
 
 
 SEMI_SUPERVISED_TYPES = ("m2", "classifier")  # model.model_type values of SemiSupConfig
 
 
 @dataclass
-class PriorRunConfig:
+class PriorRunConfig(_SavedImageRun):
     """A PixelCNN prior over a trained VQ run's codes (``model.model_type: prior``,
-    :mod:`textvae.image.prior`): no data section, the images are the VQ run's (``model.vq_run``)."""
+    :mod:`textvae.image.prior`): no data section, the images are the VQ run's (``model.vq_run``);
+    no labels section, the classes are the VQ run's too."""
 
+    run_kind: ClassVar[str] = "prior"
     model: CodePriorConfig = field(default_factory=CodePriorConfig)
     train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
 
 
-def config_class_for(model_type: str | None) -> type:
+# The kinds of image run, each with its config class (and, in textvae.cli.image, its trainer and
+# evaluator): a model type names its kind here; every other model type is a plain image run.
+RUN_KINDS: dict[str, type[_SavedImageRun]] = {
+    config.run_kind: config for config in (ImageConfig, SemiSupConfig, PriorRunConfig)}
+KIND_OF_MODEL_TYPE = {**dict.fromkeys(SEMI_SUPERVISED_TYPES, "semisup"), "prior": "prior"}
+
+
+def run_kind(model_type: str | None) -> str:
+    """The kind of image run (``image``, ``semisup`` or ``prior``) whose ``model.model_type`` is
+    ``model_type`` (None: unknown, a plain image run)."""
+    return KIND_OF_MODEL_TYPE.get(model_type or "", "image")
+
+
+def config_class_for(model_type: str | None) -> type[_SavedImageRun]:
     """The config class of an image run whose ``model.model_type`` is ``model_type``."""
-    if model_type == "prior":
-        return PriorRunConfig
-    return SemiSupConfig if model_type in SEMI_SUPERVISED_TYPES else ImageConfig
+    return RUN_KINDS[run_kind(model_type)]
 
 
 def load_image_config(
@@ -186,4 +290,18 @@ def load_image_config(
     apply_overrides(data, overrides or [])
     model = data.get("model")
     model_type = model.get("model_type") if isinstance(model, dict) else None
-    return from_dict(config_class_for(model_type), data)
+    cls = config_class_for(model_type)
+    _refuse_moved_label_keys(cls, data)
+    return from_dict(cls, data)
+
+
+def _refuse_moved_label_keys(cls: type[_SavedImageRun], data: dict) -> None:
+    """An unknown-key error for a label key at its place before the one ``labels`` section,
+    naming where it is now (where the run reads it; elsewhere ``from_dict``'s error stands)."""
+    keys = cls.label_keys()
+    for (section, old), new in OLD_LABEL_KEYS.items():
+        part = data.get(section)
+        if isinstance(part, dict) and old in part and new in keys:
+            value = "a list, e.g. [shape]" if new == "factors" else "the same value"
+            raise ConfigError(f"unknown key '{section}.{old}': image runs keep it in the labels "
+                              f"section, as labels.{new} ({value})")

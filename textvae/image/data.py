@@ -81,14 +81,15 @@ def binarize_fixed(images: Tensor, seed: int) -> Tensor:
 @dataclass
 class ImageSplits:
     """Images per split, (N, C, H, W) float in [0, 1], and labels per split: (N,) class labels
-    or (N, F) factor labels (sprites; (N,) with ``data.label_factor``)."""
+    or (N, F) factor labels (sprites; (N,) with a class factor, ``labels.factors``)."""
 
     images: dict[str, Tensor]
     labels: dict[str, Tensor]
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.images["train"].shape[1:])
+        _, c, h, w = self.images["train"].shape  # (N, C, H, W)
+        return c, h, w
 
 
 def _to_float(images: np.ndarray) -> Tensor:
@@ -138,20 +139,25 @@ def load_mnist_hf(cfg: ImageDataConfig, split: str) -> tuple[Tensor, Tensor]:
     return _to_float(images), labels
 
 
-def load_image_splits(cfg: ImageDataConfig, splits: tuple[str, ...] = ("train", "valid", "test")) -> ImageSplits:
+def load_image_splits(cfg: ImageDataConfig, splits: tuple[str, ...] = ("train", "valid", "test"),
+                      class_factor: str | None = None) -> ImageSplits:
     """Read the source and cut the splits asked for; ``valid`` is the last ``valid_size``
-    training images (no validation split when ``valid_size`` is 0)."""
+    training images (no validation split when ``valid_size`` is 0). ``class_factor`` (sprites
+    only, the run's ``labels.factors``: :func:`textvae.image.config.class_factor`): the factor
+    whose value is each sprite's label, (N,), instead of all five factors, (N, F)."""
+    if class_factor is not None and cfg.source != "sprites":
+        raise ValueError(f"class_factor {class_factor!r}: only sprites have factors")
     if cfg.source == "sprites":
         from textvae.image.sprites import FACTOR_NAMES, make_sprites
 
         # Train, then valid, then test: disjoint slices of one seeded draw.
         n_test = max(cfg.sprites_size // 10, 1)
-        images, factors = make_sprites(cfg.sprites_size + n_test, cfg.sprites_seed)
-        if cfg.label_factor is not None:  # one factor's value is the class, (N,)
-            factors = factors[:, FACTOR_NAMES.index(cfg.label_factor)]
+        sprites, factors = make_sprites(cfg.sprites_size + n_test, cfg.sprites_seed)
+        if class_factor is not None:  # one factor's value is the class, (N,)
+            factors = factors[:, FACTOR_NAMES.index(class_factor)]
         raw = {
-            "train": (images[: cfg.sprites_size], factors[: cfg.sprites_size]),
-            "test": (images[cfg.sprites_size:], factors[cfg.sprites_size:]),
+            "train": (sprites[: cfg.sprites_size], factors[: cfg.sprites_size]),
+            "test": (sprites[cfg.sprites_size:], factors[cfg.sprites_size:]),
         }
     else:
         loader = load_mnist_idx if cfg.source == "mnist" else None
@@ -159,7 +165,8 @@ def load_image_splits(cfg: ImageDataConfig, splits: tuple[str, ...] = ("train", 
         raw = {}
         for split in sorted(wanted):
             raw[split] = loader(cfg.path, split) if loader else load_mnist_hf(cfg, split)
-    images, labels = {}, {}
+    images: dict[str, Tensor] = {}
+    labels: dict[str, Tensor] = {}
     train_x, train_y = raw["train"]
     n_valid = min(cfg.valid_size, len(train_x) - 1)
     if n_valid > 0:

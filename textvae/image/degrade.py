@@ -122,7 +122,8 @@ def degrade_fixed(images: Tensor, kind: str, *, noise_std: float = 0.5, seed: in
     generator = torch.Generator(device=images.device).manual_seed(seed)
     parts = [degrade(part, kind, noise_std=noise_std, generator=generator)
              for part in images.split(chunk)]
-    hidden = None if parts[0].hidden is None else torch.cat([p.hidden for p in parts])
+    hiddens = [p.hidden for p in parts if p.hidden is not None]  # all or none: one kind
+    hidden = torch.cat(hiddens) if hiddens else None
     return Degraded(torch.cat([p.observed for p in parts]),
                     torch.cat([p.encoder_input for p in parts]), hidden)
 

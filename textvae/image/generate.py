@@ -10,13 +10,26 @@ import torch
 from torch import Tensor, nn
 
 from textvae.errors import TextVAEError
-from textvae.image.models import ImageVAE
+from textvae.image.models import VQVAE, ImageAE, ImageVAE
+from textvae.image.vqvae2 import VQVAE2
+
+# The models with one latent that ``encode`` gives and ``decode`` reads (the VQ-VAE's: its
+# encoder output and quantized map); VQ-VAE-2's two levels have no such pair.
+_ONE_LATENT = (ImageVAE, ImageAE, VQVAE)
+
+
+def _one_latent(model: nn.Module) -> ImageVAE | ImageAE | VQVAE:
+    if not isinstance(model, _ONE_LATENT):
+        raise TextVAEError(f"a {type(model).__name__} has no single latent to encode or decode; "
+                           "this needs a VAE, an autoencoder or a VQ-VAE")
+    return model
 
 
 @torch.no_grad()
 def decode_mean(model: nn.Module, z: Tensor) -> Tensor:
     """Latents (M, Z) -> mean images (M, C, H, W) in [0, 1]."""
-    return model.likelihood.mean(model.decode(z))
+    decoder = _one_latent(model)
+    return decoder.likelihood.mean(decoder.decode(z))
 
 
 @torch.no_grad()
@@ -46,15 +59,18 @@ def reconstruct(model: nn.Module, x: Tensor) -> Tensor:
     if isinstance(model, ImageVAE):
         mu, _ = model.encode(x)
         return decode_mean(model, mu)
+    if not isinstance(model, (ImageAE, VQVAE, VQVAE2)):
+        raise TextVAEError(f"a {type(model).__name__} is not an image model: nothing to reconstruct")
     return model.likelihood.mean(model(x).recon)
 
 
 @torch.no_grad()
 def encode_means(model: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
     """Images (N, C, H, W) -> posterior means (N, Z) (the code itself for the autoencoder)."""
-    device = next(model.parameters()).device
+    encoder = _one_latent(model)
+    device = next(encoder.parameters()).device
     outs = []
     for batch in x.split(batch_size):
-        code = model.encode(batch.to(device))
+        code = encoder.encode(batch.to(device))
         outs.append((code[0] if isinstance(code, tuple) else code).cpu())
     return torch.cat(outs)

@@ -103,6 +103,8 @@ class M2(nn.Module):
         num_classes: K, the classes of the label factor.
     """
 
+    active: Tensor | None  # a buffer, declared for the type checker (Module types it loosely)
+
     def __init__(self, cfg: M2Config, num_classes: int) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -129,7 +131,8 @@ class M2(nn.Module):
             else nn.Sequential(_mlp([dim, *cfg.classifier_dims], act), _activation(act),
                                nn.Linear(cfg.classifier_dims[-1], num_classes))
         )
-        self.encoder = self.decoder = None
+        self.encoder: nn.Sequential | None = None
+        self.decoder: nn.Sequential | None = None
         if self.generative:
             self.encoder = nn.Sequential(  # (B, D + K) -> (B, 2Z)
                 _mlp([dim + num_classes, *cfg.hidden_dims], act), _activation(act),
@@ -175,14 +178,13 @@ class M2(nn.Module):
 
     def encode(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """q(z|x,y): x (B, D), y (B, K) one-hot -> mu, logvar (B, Z)."""
-        self._need_generative()
-        return self.encoder(torch.cat([x, y], dim=1)).chunk(2, dim=1)
+        mu, logvar = self._generative(self.encoder)(torch.cat([x, y], dim=1)).chunk(2, dim=1)
+        return mu, logvar
 
     def decode(self, z: Tensor, y: Tensor) -> Tensor:
         """p(x|y,z): z (B, Z), y (B, K) -> the decoder's raw output: Bernoulli logits (B, D),
         or a Gaussian's mean and log-variance (B, 2D) over M1 features."""
-        self._need_generative()
-        return self.decoder(torch.cat([z, y], dim=1))
+        return self._generative(self.decoder)(torch.cat([z, y], dim=1))
 
     def log_likelihood(self, out: Tensor, x: Tensor) -> Tensor:
         """log p(x|y,z) summed over the D inputs: out from :meth:`decode`, x (B, D) -> (B,)."""
@@ -222,10 +224,13 @@ class M2(nn.Module):
             return self.m1.likelihood.mean(self.m1.decode(z1))
         return torch.sigmoid(out).view(-1, *self.image_shape)
 
-    def _need_generative(self) -> None:
-        if not self.generative:
+    @staticmethod
+    def _generative(part: nn.Sequential | None) -> nn.Sequential:
+        """The encoder or decoder, which the classifier alone lacks."""
+        if part is None:
             raise ValueError("this model is the classifier alone (model.model_type: classifier); "
                              "it has no encoder or decoder")
+        return part
 
 
 def _conv_classifier(cfg: M2Config, num_classes: int) -> nn.Sequential:

@@ -331,7 +331,7 @@ def read_image_file(path: str | Path, channels: int, size: int, *, resize: bool 
                                  f"model reads {size}x{size} images")
             image = image.convert("L" if channels == 1 else "RGB")
             if image.size != (size, size):
-                image = image.resize((size, size), Image.BILINEAR)
+                image = image.resize((size, size), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError) as err:
         raise InputError(f"{path} is not an image that can be read ({type(err).__name__})") from None

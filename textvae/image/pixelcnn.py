@@ -69,10 +69,11 @@ class GatedLayer(nn.Module):
     def __init__(self, in_channels: int, channels: int, kernel_size: int, *, first: bool,
                  num_classes: int = 0, condition_channels: int = 0) -> None:
         super().__init__()
-        self.half = kernel_size // 2
+        # Not ``self.half``: that would shadow nn.Module.half().
+        self.reach = kernel_size // 2
         self.first = first
-        self.vertical = nn.Conv2d(in_channels, 2 * channels, (self.half + 1, kernel_size))
-        self.horizontal = nn.Conv2d(in_channels, 2 * channels, (1, self.half + 1))
+        self.vertical = nn.Conv2d(in_channels, 2 * channels, (self.reach + 1, kernel_size))
+        self.horizontal = nn.Conv2d(in_channels, 2 * channels, (1, self.reach + 1))
         self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.horizontal_out = nn.Conv2d(channels, channels, 1)
         # Conditioning: 4C = both gate halves of both stacks.
@@ -84,7 +85,7 @@ class GatedLayer(nn.Module):
                 condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """v, h (B, in, H, W); classes (B,) or None; condition (B, M, H, W) or None ->
         the two stacks' outputs, each (B, C, H, W)."""
-        half = self.half
+        half = self.reach
         # Pad above and at the sides only: output row i spans rows i - half .. i.
         v_pre = self.vertical(F.pad(v, (half, half, half, 0)))  # (B, 2C, H, W)
         # Pad on the left only: output column j spans columns j - half .. j.
@@ -92,12 +93,13 @@ class GatedLayer(nn.Module):
         if self.first:
             h_pre = _shift_right(h_pre)  # mask A: columns j - 1 - half .. j - 1
         h_pre = h_pre + self.vertical_to_horizontal(_shift_down(v_pre))  # rows < i only
-        bias = 0
+        bias: Tensor | None = None
         if self.class_bias is not None:
             bias = self.class_bias(classes)[:, :, None, None]  # (B, 4C, 1, 1)
         if self.condition is not None:
-            bias = bias + self.condition(condition)  # (B, 4C, H, W)
-        if self.class_bias is not None or self.condition is not None:
+            spatial = self.condition(condition)  # (B, 4C, H, W)
+            bias = spatial if bias is None else bias + spatial
+        if bias is not None:
             v_bias, h_bias = bias.chunk(2, dim=1)
             v_pre, h_pre = v_pre + v_bias, h_pre + h_bias
         h_out = self.horizontal_out(_gate(h_pre))

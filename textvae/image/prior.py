@@ -20,7 +20,7 @@ Shapes: B = batch, S_l = side of level l, K_l = its codebook size, M = condition
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -142,7 +142,9 @@ class CodePrior(nn.Module):
         codes: list[Tensor] = []
         for level, (side, _) in enumerate(self.code_levels):
             condition = self._condition(level, codes)
-            codes.append(sample_codes(self.levels[level], n, side, side, classes=classes,
+            # __init__ fills ``levels`` with GatedPixelCNNs alone; ModuleList items are Modules.
+            pixelcnn = cast(GatedPixelCNN, self.levels[level])
+            codes.append(sample_codes(pixelcnn, n, side, side, classes=classes,
                                       condition=condition, temperature=temperature,
                                       generator=generator))
         return codes

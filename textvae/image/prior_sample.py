@@ -25,18 +25,19 @@ def class_id(loaded: LoadedPrior, value: str) -> int:
         InputError: the prior is unconditional, or the value is not one of its classes (the
             message lists the known ones).
     """
-    if not loaded.prior.num_classes:
+    labels = loaded.label_set  # None only where the prior is unconditional (load_prior)
+    if not loaded.prior.num_classes or labels is None:
         raise InputError("this prior is unconditional (model.class_conditional: false): it "
                          "cannot sample a requested class; drop --class")
-    factor = loaded.label_set.names[0]
-    return loaded.label_set.index(factor, str(value))
+    return labels.index(labels.names[0], str(value))
 
 
 def class_names(loaded: LoadedPrior) -> list[str]:
     """The classes' values, in class-id order ([] for an unconditional prior)."""
-    if not loaded.prior.num_classes:
+    labels = loaded.label_set  # None only where the prior is unconditional (load_prior)
+    if not loaded.prior.num_classes or labels is None:
         return []
-    return list(loaded.label_set.factors[loaded.label_set.names[0]])
+    return list(labels.factors[labels.names[0]])
 
 
 @torch.no_grad()
@@ -62,6 +63,8 @@ def sample_images(loaded: LoadedPrior, classes: Tensor | None, n: int | None = N
     elif classes is not None:
         raise InputError("this prior is unconditional: it takes no classes")
     total = len(classes) if classes is not None else n
+    if total is None:
+        raise InputError("say how many images to sample from an unconditional prior (n)")
     images = []
     for start in range(0, total, batch_size):
         count = min(batch_size, total - start)

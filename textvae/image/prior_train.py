@@ -7,7 +7,7 @@ The VQ run (``model.vq_run``: a VQ-VAE or VQ-VAE-2 run directory or checkpoint) 
 its train and valid images (the evaluation copies: binarized once with the run's seed when its
 pixels are binary) are encoded to code maps with ``encode_codes`` as training starts (and again
 on a resume: the encoding is deterministic). The class of an image is MNIST's digit or the
-sprites' shape (factor 0, or ``data.label_factor`` where the VQ run set one).
+sprites' shape (factor 0, or the VQ run's ``labels.factors`` where it named one).
 
 The loop, budgets, signals, checkpoints and resume rules are
 :class:`~textvae.image.train.ImageTrainer`'s (and :class:`~textvae.training.loop.TrainerBase`'s);
@@ -28,20 +28,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from textvae.checkpoint import load_checkpoint, load_weights, resolve_checkpoint_dir
 from textvae.data.labels import LabelSet
 from textvae.device import autocast, resolve_device
+from textvae.distributed import refuse_data_parallel
 from textvae.errors import CheckpointError, TextVAEError
-from textvae.image.config import ImageConfig, ImageDataConfig, PriorRunConfig
+from textvae.image.config import ImageConfig, PriorRunConfig, class_factor
 from textvae.image.data import evaluation_images, load_image_splits
 from textvae.image.prior import CodePrior, build_code_prior
+from textvae.image.registry import VQ_MODELS, VQModel
 from textvae.image.semisup_train import LABEL_FACTOR, class_ids, label_set_of
 from textvae.image.train import (
     ImageTrainer,
@@ -81,35 +83,35 @@ def split_levels(flat: Tensor, code_levels: list[tuple[int, int]]) -> list[Tenso
 
 
 @torch.no_grad()
-def encode_code_maps(vq: nn.Module, images: Tensor, batch_size: int = 500) -> list[Tensor]:
+def encode_code_maps(vq: VQModel, images: Tensor, batch_size: int = 500) -> list[Tensor]:
     """Images (N, C, H, W) -> every level's code maps [(N, S_l, S_l)] on the CPU."""
     device = next(vq.parameters()).device
     parts = [vq.encode_codes(batch.to(device)) for batch in images.split(batch_size)]
     return [torch.cat([p[level].cpu() for p in parts]) for level in range(len(parts[0]))]
 
 
-def class_data(vq_config: ImageConfig) -> ImageDataConfig:
-    """The VQ run's data section, reading one class per image: MNIST's digit, or the sprites'
-    ``data.label_factor`` (the shape where the VQ run named none). The column is picked where
-    every class-reading run picks it, :func:`textvae.image.data.load_image_splits`."""
-    data = vq_config.data
-    if data.source == "sprites" and data.label_factor is None:
-        return replace(data, label_factor=SPRITE_CLASS_FACTOR)
-    return data
+def prior_class_factor(vq_config: ImageConfig) -> str | None:
+    """The factor whose value is the class of the VQ run's images: the sprites' factor its
+    ``labels.factors`` names (the shape where it named none); None for MNIST, whose class is its
+    digit. The column is picked where every class-reading run picks it,
+    :func:`textvae.image.data.load_image_splits`."""
+    factor = class_factor(vq_config)
+    if vq_config.data.source == "sprites" and factor is None:
+        return SPRITE_CLASS_FACTOR
+    return factor
 
 
-def prepare_codes(vq: nn.Module, vq_config: ImageConfig, splits: tuple[str, ...],
+def prepare_codes(vq: VQModel, vq_config: ImageConfig, splits: tuple[str, ...],
                   class_conditional: bool, label_set: LabelSet | None = None
                   ) -> tuple[CodeSplits, LabelSet | None]:
     """The code maps and classes of the VQ run's ``splits``, and the label set: ``label_set``
     (a trained prior's), else the classes seen in ``splits``; None when the images have no
     classes and the prior does not need them."""
-    data_cfg = class_data(vq_config)
-    data = load_image_splits(data_cfg, splits=splits)
-    factor = data_cfg.label_factor or LABEL_FACTOR
+    factor = prior_class_factor(vq_config)
+    data = load_image_splits(vq_config.data, splits=splits, class_factor=factor)
     codes, values = {}, {}
     for split in splits:
-        images = evaluation_images(data_cfg, data.images[split], split)
+        images = evaluation_images(vq_config.data, data.images[split], split)
         codes[split] = torch.cat([c.flatten(1) for c in encode_code_maps(vq, images)], dim=1)
         values[split] = data.labels[split]  # (N,) class values
     seen = torch.cat(list(values.values()))  # (N_all,)
@@ -118,7 +120,7 @@ def prepare_codes(vq: nn.Module, vq_config: ImageConfig, splits: tuple[str, ...]
             raise TextVAEError("a class-conditional prior needs class labels, and the VQ run's "
                                "images have none; set model.class_conditional=false")
         return CodeSplits(codes, {s: torch.full_like(v, -1) for s, v in values.items()}), None
-    label_set = label_set or label_set_of(seen, factor)
+    label_set = label_set or label_set_of(seen, factor or LABEL_FACTOR)
     return CodeSplits(codes, {s: class_ids(v, label_set) for s, v in values.items()}), label_set
 
 
@@ -153,6 +155,9 @@ class PriorTrainer(ImageTrainer):
         device, log, progress: as :class:`ImageTrainer`'s.
     """
 
+    config: PriorRunConfig
+    model: CodePrior
+
     def __init__(self, config: PriorRunConfig, codes: CodeSplits, model: CodePrior,
                  device: torch.device, *, log: Callable[[str], None] = print,
                  progress: bool = False) -> None:
@@ -165,7 +170,9 @@ class PriorTrainer(ImageTrainer):
         self.valid_images = self.valid_codes  # ImageTrainer.save: no valid set, every save best
         self.best_valid = math.inf
 
-    def train_batch(self, batch: Tensor) -> tuple[PriorTerms, int]:
+    # The terms are the prior's: ImageTrainer's and TrainerBase's hooks fix LossTerms for every
+    # trainer (the loop only hands each step's terms back to train_metrics).
+    def train_batch(self, batch: Tensor) -> tuple[PriorTerms, int]:  # type: ignore[override]
         prior = self.model
         levels = [c.to(self.device) for c in split_levels(self.train_images[batch], prior.code_levels)]
         classes = self.train_classes[batch].to(self.device) if prior.num_classes else None
@@ -177,7 +184,7 @@ class PriorTrainer(ImageTrainer):
         return PriorTerms(loss.detach(), nats.detach()), len(batch)
 
     def validate(self) -> dict[str, float] | None:
-        if self.valid_codes is None:
+        if self.valid_codes is None or self.valid_classes is None:  # both or neither
             return None
         self.model.eval()
         return code_bits(self.model, self.valid_codes, self.valid_classes,
@@ -190,7 +197,9 @@ class PriorTrainer(ImageTrainer):
                 f"(side, codes) on {self.device}, {n_params:,} parameters, "
                 f"{len(self.train_images)} training maps -> {self.run_dir}")
 
-    def train_metrics(self, terms: PriorTerms, per_second: float) -> dict[str, Any]:
+    def train_metrics(  # type: ignore[override]  # the prior's terms (see train_batch)
+        self, terms: PriorTerms, per_second: float
+    ) -> dict[str, Any]:
         row = {"loss": terms.loss.item()}
         for level, nats in enumerate(terms.nats.tolist()):
             side = self.model.code_levels[level][0]
@@ -211,10 +220,10 @@ class PriorTrainer(ImageTrainer):
         return valid["bits_per_code"]
 
 
-def open_vq_run(path: str | Path, device: str | torch.device) -> tuple[nn.Module, ImageConfig, dict]:
+def open_vq_run(path: str | Path, device: str | torch.device) -> tuple[VQModel, ImageConfig, dict]:
     """Load a VQ run that exposes code levels (VQ-VAE, VQ-VAE-2), in eval mode."""
     vq, vq_config, meta = load_image_model(path, str(device))
-    if not hasattr(vq, "code_levels"):
+    if not isinstance(vq, VQ_MODELS):
         raise TextVAEError(f"{path} holds an image {vq_config.model.model_type}, which has no "
                            "discrete codes; a prior needs a VQ-VAE or VQ-VAE-2 run")
     return vq, vq_config, meta
@@ -226,6 +235,7 @@ def train_prior(
 ) -> ImageTrainResult:
     """Train a prior over ``model.vq_run``'s codes, or resume the run in ``train.out_dir`` (as
     :func:`textvae.image.train.train_image`)."""
+    refuse_data_parallel("prior training (a PixelCNN over a VQ run's codes)")
     config, checkpoint = open_run(config, resume=resume, kind="image")
     if config.model.vq_run is None:
         raise TextVAEError("model.vq_run is not set: name the trained VQ-VAE or VQ-VAE-2 run "
@@ -261,7 +271,7 @@ class LoadedPrior:
     prior's config and meta.json, and the label set (None: the images had no classes)."""
 
     prior: CodePrior
-    vq: nn.Module
+    vq: VQModel
     config: PriorRunConfig
     vq_config: ImageConfig
     meta: dict

@@ -13,6 +13,10 @@ from textvae.image.vqvae2 import VQVAE2
 
 MODELS: dict[str, type[nn.Module]] = {"vae": ImageVAE, "ae": ImageAE, "vqvae": VQVAE,
                                       "vqvae2": VQVAE2}
+# The models with discrete code levels (``code_levels``, ``encode_codes``, ``decode_code_maps``):
+# what a prior over codes is trained on.
+VQ_MODELS = (VQVAE, VQVAE2)
+VQModel = VQVAE | VQVAE2
 
 
 def build_image_model(cfg: ImageModelConfig) -> nn.Module:

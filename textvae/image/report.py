@@ -19,7 +19,7 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from textvae.errors import TextVAEError
-from textvae.image.config import ImageConfig
+from textvae.image.config import ImageConfig, SemiSupConfig, class_factor
 from textvae.image.data import evaluation_images, load_image_splits
 from textvae.image.disentangle import beta_vae_metric, mig
 from textvae.image.evaluate import bits_per_dim, evaluate_images, iw_nll
@@ -35,7 +35,7 @@ MIG_SEED_OFFSET = 7_919
 
 
 def test_images(
-    cfg: ImageConfig, split: str, max_images: int | None, offset: int = 0
+    cfg: ImageConfig | SemiSupConfig, split: str, max_images: int | None, offset: int = 0
 ) -> tuple[Tensor, Tensor]:
     """The evaluation copy of a split (binarized once with the fixed seed) and its labels,
     optionally images [offset, offset + max_images) of it. The whole split is binarized before
@@ -47,7 +47,7 @@ def test_images(
     Raises:
         TextVAEError: the run's data has no such split.
     """
-    data = load_image_splits(cfg.data, splits=(split,))
+    data = load_image_splits(cfg.data, splits=(split,), class_factor=class_factor(cfg))
     if split not in data.images:
         raise TextVAEError(f"the run's data has no {split!r} split (data.valid_size is 0?)")
     images = evaluation_images(cfg.data, data.images[split], split)
@@ -57,7 +57,7 @@ def test_images(
 
 # pytest would collect the module-level function above as a test of whatever test file imports
 # it by name; it is not one.
-test_images.__test__ = False
+test_images.__dict__["__test__"] = False  # a function's attribute, unknown to mypy
 
 
 def evaluate_run(

@@ -8,15 +8,15 @@ binarization, the seeded generator) are :class:`~textvae.image.train.ImageTraine
 it, :class:`~textvae.training.loop.TrainerBase`'s; this trainer changes the batches, the step,
 the metrics and the validation figures.
 
-Labels: ``data.labels_per_class`` training images of each class keep their label
-(:func:`~textvae.data.labels.draw_per_class`, seeded by ``data.label_seed``); the others are
+Labels: ``labels.labels_per_class`` training images of each class keep their label
+(:func:`~textvae.data.labels.draw_per_class`, seeded by ``labels.label_seed``); the others are
 unlabelled. The drawn indices (into the training split) are written to
 ``labelled_indices.json`` in the run directory. The label set (one factor, ``digit``) goes into
 every checkpoint's meta.json, and M1+M2 carries M1's config in its config and M1's weights in
 its own, so a checkpoint needs nothing else to load.
 
 Batches: an epoch is one pass over the unlabelled images in batches of ``train.batch_size``;
-each step also takes ``train.labelled_batch_size`` labelled images, cycling through seeded
+each step also takes ``labels.labelled_batch_size`` labelled images, cycling through seeded
 permutations of the labelled set. The classifier alone (and a run without unlabelled images)
 passes over the labelled images only. Both orders depend only on (seed, epoch), so a resumed
 run continues the same batches. Validation: the held-out labelled ``valid`` images; ``best``
@@ -39,9 +39,10 @@ from torch import Tensor
 from textvae.checkpoint import load_checkpoint, load_weights
 from textvae.data.labels import LabelSet, draw_per_class
 from textvae.device import autocast, resolve_device
+from textvae.distributed import refuse_data_parallel
 from textvae.errors import CheckpointError, DataError, TextVAEError
 from textvae.files import write_json
-from textvae.image.config import SEMI_SUPERVISED_TYPES, ImageConfig, SemiSupConfig
+from textvae.image.config import SEMI_SUPERVISED_TYPES, ImageConfig, SemiSupConfig, class_factor
 from textvae.image.data import ImageSplits, binarize, evaluation_images, load_image_splits
 from textvae.image.m2 import M2, build_m2
 from textvae.image.m2_objective import M2Terms, evaluate_m2, m2_loss
@@ -58,7 +59,7 @@ from textvae.metrics import ACTIVE_UNIT_THRESHOLD
 from textvae.training.loop import VALIDATION_SEED_OFFSET
 from textvae.training.run_dir import open_run
 
-LABEL_FACTOR = "digit"  # the one factor of MNIST's label set (sprites: data.label_factor)
+LABEL_FACTOR = "digit"  # the one factor of MNIST's label set (sprites: labels.factors)
 LABELLED_FILE = "labelled_indices.json"
 
 
@@ -81,9 +82,9 @@ def class_ids(labels: Tensor, label_set: LabelSet) -> Tensor:
 
 def labelled_indices(config: SemiSupConfig, classes: Tensor) -> list[int]:
     """The training images that keep their label: a seeded balanced draw, or all of them."""
-    if config.data.labels_per_class is None:
+    if config.labels.labels_per_class is None:
         return list(range(len(classes)))
-    return draw_per_class(classes.tolist(), config.data.labels_per_class, config.data.label_seed)
+    return draw_per_class(classes.tolist(), config.labels.labels_per_class, config.labels.label_seed)
 
 
 class SemiSupTrainer(ImageTrainer):
@@ -99,6 +100,9 @@ class SemiSupTrainer(ImageTrainer):
         log, progress: as :class:`ImageTrainer`'s.
     """
 
+    config: SemiSupConfig
+    model: M2
+
     def __init__(self, config: SemiSupConfig, data: ImageSplits, model: M2,
                  device: torch.device, label_set: LabelSet, labelled: list[int], *,
                  log: Callable[[str], None] = print, progress: bool = False) -> None:
@@ -111,19 +115,23 @@ class SemiSupTrainer(ImageTrainer):
         # The classifier alone never sees the unlabelled images.
         self.unlabelled = (mask.nonzero().squeeze(1) if model.generative
                            else torch.zeros(0, dtype=torch.long))  # (N_u,)
-        self.valid_x = self.valid_y = None
+        self.valid_x: Tensor | None = None
+        self.valid_y: Tensor | None = None
         if self.valid_images is not None:
             self.valid_x = encode_inputs(model, self.valid_images, device)  # (N_v, D)
             self.valid_y = class_ids(data.labels["valid"], label_set).to(device)
 
     # -- one step ------------------------------------------------------------------------------
 
-    def batches(self, epoch: int) -> list[tuple[Tensor, Tensor | None]]:
+    # The batches are (labelled, unlabelled) index pairs and the terms M2's: ImageTrainer's
+    # hooks take image indices and LossTerms, and TrainerBase fixes LossTerms for every trainer
+    # (the loop only hands each batch and each step's terms back to these methods).
+    def batches(self, epoch: int) -> list[tuple[Tensor, Tensor | None]]:  # type: ignore[override]
         """(labelled indices (B_l,), unlabelled indices (B,) or None) per step, depending only
         on (seed, epoch)."""
         g = torch.Generator().manual_seed(self.tc.seed * 1_000_003 + epoch)
         where = self.train_images.device
-        size = self.tc.labelled_batch_size
+        size = self.config.labels.labelled_batch_size
         if len(self.unlabelled) == 0:
             order = self.labelled[torch.randperm(len(self.labelled), generator=g)]
             return [(b.to(where), None) for b in order.split(size)]
@@ -135,7 +143,9 @@ class SemiSupTrainer(ImageTrainer):
         return [(labelled[i * size:(i + 1) * size].to(where), u.to(where))
                 for i, u in enumerate(steps)]
 
-    def train_batch(self, batch: tuple[Tensor, Tensor | None]) -> tuple[M2Terms, int]:
+    def train_batch(  # type: ignore[override]  # M2's batches and terms (see batches)
+        self, batch: tuple[Tensor, Tensor | None]
+    ) -> tuple[M2Terms, int]:
         li, ui = batch
         x_l = self._inputs(li)
         x_u = None if ui is None else self._inputs(ui)
@@ -144,7 +154,7 @@ class SemiSupTrainer(ImageTrainer):
             terms = m2_loss(
                 self.model, x_l, self.train_classes[li].to(self.device), x_u,
                 n_labelled=len(self.labelled), n_unlabelled=len(self.unlabelled),
-                alpha_scale=self.tc.alpha_scale, generator=self.generator,
+                alpha_scale=self.config.labels.alpha_scale, generator=self.generator,
             )
         self.guarded_step(terms.loss)
         return terms, len(li) + (0 if ui is None else len(ui))
@@ -158,7 +168,7 @@ class SemiSupTrainer(ImageTrainer):
         return self.model.inputs(x, self.generator, sample=True)
 
     def validate(self) -> dict[str, float] | None:
-        if self.valid_x is None:
+        if self.valid_x is None or self.valid_y is None:  # both or neither
             return None
         return evaluate_m2(self.model, self.valid_x, self.valid_y,
                            batch_size=max(self.tc.batch_size, 500),
@@ -173,7 +183,9 @@ class SemiSupTrainer(ImageTrainer):
                 f"{len(self.labelled)} labelled and {len(self.unlabelled)} unlabelled training "
                 f"images -> {self.run_dir}")
 
-    def train_metrics(self, terms: M2Terms, per_second: float) -> dict[str, Any]:
+    def train_metrics(  # type: ignore[override]  # M2's terms (see batches)
+        self, terms: M2Terms, per_second: float
+    ) -> dict[str, Any]:
         return {
             "loss": terms.loss.item(), "neg_elbo_labelled": terms.labelled.item(),
             "neg_elbo_unlabelled": terms.unlabelled.item(),
@@ -205,22 +217,25 @@ def train_semisup(
 ) -> ImageTrainResult:
     """Train M2, M1+M2 or the classifier alone from a config, or resume the run in
     ``config.train.out_dir`` (as :func:`textvae.image.train.train_image`)."""
+    refuse_data_parallel("semi-supervised image training (M2, M1+M2, the classifier)")
     config, checkpoint = open_run(config, resume=resume, kind="image")
-    if config.data.source == "sprites" and config.data.label_factor is None:
+    factor = class_factor(config)
+    if config.data.source == "sprites" and factor is None:
         raise TextVAEError("semi-supervised training needs class labels: sprites have five "
-                           "factors; name the class with data.label_factor (e.g. shape)")
+                           "factors; name the class with labels.factors (e.g. [shape])")
     device = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)
-    data = load_image_splits(config.data, splits=("train", "valid"))
+    data = load_image_splits(config.data, splits=("train", "valid"), class_factor=factor)
     check_image_shape(config, data.shape)
-    label_set = label_set_of(data.labels["train"], config.data.label_factor or LABEL_FACTOR)
+    label_set = label_set_of(data.labels["train"], factor or LABEL_FACTOR)
     labelled = labelled_indices(config, class_ids(data.labels["train"], label_set))
     run_dir = Path(config.train.out_dir)
     write_json(run_dir / LABELLED_FILE, {
-        "labels_per_class": config.data.labels_per_class, "label_seed": config.data.label_seed,
+        "labels_per_class": config.labels.labels_per_class, "label_seed": config.labels.label_seed,
         "labels": label_set.to_dict(), "indices": labelled,
     }, make_parents=True)
-    m1_state, m1_meta = None, {}
+    m1_state: dict[str, Tensor] | None = None
+    m1_meta: dict[str, Any] = {}
     if checkpoint is None and config.model.m1_checkpoint is not None:
         config, m1_state, m1_meta = attach_m1(config, data)
     elif checkpoint is None and (config.model.m1 is not None
@@ -233,6 +248,7 @@ def train_semisup(
         load_weights(model, checkpoint)
         m1_meta = checkpoint.meta.get("m1", {})
     elif m1_state is not None:
+        assert model.m1 is not None  # attach_m1 put M1's config in, so build_m2 built M1
         model.m1.load_state_dict(m1_state)
     model.to(device)
     trainer = SemiSupTrainer(config, data, model, device, label_set, labelled, log=log,
@@ -247,6 +263,9 @@ def attach_m1(config: SemiSupConfig, data: ImageSplits
     """Read the M1 run ``model.m1_checkpoint`` names: the config with M1's model config (and,
     for ``active_means``, its active units on the training images) copied in, M1's weights, and
     what meta.json records of it."""
+    if config.model.m1_checkpoint is None:
+        raise TextVAEError("model.m1_checkpoint is not set: name the trained M1 run (an MLP VAE) "
+                           "whose latent space M1+M2 reads")
     shape = data.shape
     m1 = load_checkpoint(config.model.m1_checkpoint, kind="image", config_class=ImageConfig)
     m1_model = m1.config.model

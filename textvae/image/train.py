@@ -45,8 +45,9 @@ from textvae.checkpoint import (
     write_checkpoint,
 )
 from textvae.device import autocast, resolve_device
+from textvae.distributed import refuse_data_parallel
 from textvae.errors import CheckpointError, TextVAEError
-from textvae.image.config import SEMI_SUPERVISED_TYPES, ImageConfig
+from textvae.image.config import SEMI_SUPERVISED_TYPES, ImageConfig, SemiSupConfig, class_factor
 from textvae.image.data import ImageSplits, binarize, evaluation_images, load_image_splits
 from textvae.image.degrade import degrade, degrade_split
 from textvae.image.evaluate import evaluate_images, image_objective
@@ -72,18 +73,18 @@ class ImageTrainResult:
     notes: list[str] = field(default_factory=list)  # warnings the summary ends with
 
 
-class ImageTrainer(TrainerBase[ImageTrainResult]):
+class ImageTrainer(TrainerBase[ImageTrainResult, nn.Module]):
     """Owns the model, optimiser, schedules and counters of one image run; the parts shared
     with the text trainer (optimiser, state, one step, metrics, the loop) are
     :class:`TrainerBase`'s.
 
     Args:
-        config: the run config.
+        config: the run config (a semi-supervised one for :class:`SemiSupTrainer`).
         data: the image splits (``train``, and ``valid`` if held out).
         model: the model, already on ``device``.
         device: where to train.
         log: where one-line messages go.
-        progress: show a tqdm progress bar.
+        progress: show progress (:mod:`textvae.progress`: a bar on a terminal, else lines).
     """
 
     best_counter = "best_valid"
@@ -91,7 +92,7 @@ class ImageTrainer(TrainerBase[ImageTrainResult]):
 
     def __init__(
         self,
-        config: ImageConfig,
+        config: ImageConfig | SemiSupConfig,
         data: ImageSplits,
         model: nn.Module,
         device: torch.device,
@@ -233,10 +234,11 @@ def train_image(
     """Train an image model from a config, or resume the run in ``config.train.out_dir``
     (the saved config is used then, except for the budget and the device). ``meta_extra``
     goes into every checkpoint's meta.json (the CLI records the command line)."""
+    refuse_data_parallel("image training")
     config, checkpoint = open_run(config, resume=resume, kind="image")
     device = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)
-    data = load_image_splits(config.data, splits=("train", "valid"))
+    data = load_image_splits(config.data, splits=("train", "valid"), class_factor=class_factor(config))
     check_image_shape(config, data.shape)
     model = build_image_model(config.model)
     if checkpoint is not None:
@@ -248,7 +250,10 @@ def train_image(
 
 
 def run_and_report(trainer: ImageTrainer, checkpoint: Any, log: Callable[[str], None]) -> ImageTrainResult:
-    """Resume ``trainer`` from ``checkpoint`` (None: a fresh run), run it, log how it ended."""
+    """Resume ``trainer`` from ``checkpoint`` (None: a fresh run, whose KL annealing is fitted
+    into its planned steps when ``train.kl.anneal_fraction`` asks), run it, log how it ended."""
+    if checkpoint is None:
+        trainer.anneal_in_run_steps()
     resume_trainer(trainer, checkpoint, log)
     result = trainer.run()
     log(f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min); "
@@ -290,7 +295,7 @@ def gather_batch(images: Tensor, batch: Tensor, device: torch.device) -> Tensor:
     return images[batch].to(device)
 
 
-def check_image_shape(config: ImageConfig, shape: tuple[int, ...]) -> None:
+def check_image_shape(config: ImageConfig | SemiSupConfig, shape: tuple[int, ...]) -> None:
     """The data's (C, H, W) must be what the model was configured for."""
     m = config.model
     expected = (m.image_channels, m.image_size, m.image_size)

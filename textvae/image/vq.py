@@ -31,6 +31,13 @@ class VectorQuantizer(nn.Module):
     training step thereby initialises the codebook from data.
     """
 
+    # Buffers (and, without ``ema``, the codebook parameter), declared for the type checker:
+    # nn.Module's attribute lookup types them as ``Tensor | Module``.
+    codebook: Tensor
+    usage: Tensor
+    ema_count: Tensor
+    ema_sum: Tensor
+
     def __init__(self, codebook_size: int, code_dim: int, commitment_cost: float, ema: bool,
                  decay: float, dead_threshold: float = 0.0) -> None:
         super().__init__()

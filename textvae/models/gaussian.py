@@ -119,6 +119,11 @@ class FixedScaleBatchNorm(nn.Module):
     checkpoints keep as buffers.
     """
 
+    # Buffers (saved with the weights, never trained): (Z,) each.
+    gamma: Tensor
+    running_mean: Tensor
+    running_var: Tensor
+
     def __init__(self, dim: int, gamma: float, *, momentum: float = 0.1, eps: float = 1e-12) -> None:
         super().__init__()
         self.momentum, self.eps = momentum, eps

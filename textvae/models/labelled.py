@@ -109,15 +109,24 @@ class LabelledSentenceVAE(nn.Module):
         self.label_embeddings = nn.ModuleList(nn.Embedding(c, label_embed_dim) for c in label_sizes)
         self.classifier = classifier
         self.classified_factor = classified_factor
-        # What the shared trainer and remedies read of a sentence model.
+        # The rest of textvae.models.contracts.SentenceModel, which the shared trainer,
+        # validation and the remedies drive: the VAE's own.
         self.is_vae = True
         self.model_type = "vae"
         self.latent_dim = vae.latent_dim
 
-    # The parts the collapse remedies name (textvae/remedies.py), read through to the VAE.
-    encoder = property(lambda self: self.vae.encoder)
-    to_mu = property(lambda self: self.vae.to_mu)
-    to_logvar = property(lambda self: self.vae.to_logvar)
+    def encoder_modules(self) -> list[nn.Module]:
+        """The VAE's inference network (:meth:`SentenceVAE.encoder_modules`)."""
+        return self.vae.encoder_modules()
+
+    def decoder_modules(self) -> list[nn.Linear | nn.LSTM | nn.GRU]:
+        """The VAE's generative network (:meth:`SentenceVAE.decoder_modules`)."""
+        return self.vae.decoder_modules()
+
+    def reparameterize(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None,
+                       eps: Tensor | None = None) -> Tensor:
+        """z = mu + sigma * eps, (B, Z) (:meth:`SentenceVAE.reparameterize`)."""
+        return self.vae.reparameterize(mu, logvar, generator=generator, eps=eps)
 
     def condition(self, labels: Tensor) -> Tensor:
         """(B, F) class ids (none negative) -> (B, F*Ey) label embeddings, factor after factor."""

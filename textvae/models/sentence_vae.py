@@ -24,7 +24,7 @@ so a forward pass never waits for a GPU; without them the model reads ``lengths`
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import torch
 from torch import Tensor, nn
@@ -32,7 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from textvae.models import gaussian
 from textvae.models.positions import full_precision, gather_rows, nonpad_positions, on_host
-from textvae.models.rnn import RNNState, final_hidden, init_state, make_rnn
+from textvae.models.rnn import RNNState, final_hidden, index_state, init_state, make_rnn
 
 
 @dataclass
@@ -81,10 +81,8 @@ class SentenceVAEOutput(NamedTuple):
 
     Rows of ``logits`` and ``targets`` are the non-pad positions in row-major order over (b, t):
     all of sentence 0's ``lengths[0]`` positions, then sentence 1's, and so on. So per-sentence
-    sums of a per-token quantity ``x`` (N,) are
-    ``torch.segment_reduce(x, "sum", lengths=lengths)``, or with
-    ``sentence = torch.repeat_interleave(torch.arange(B, device=x.device), lengths)`` (N,),
-    ``x.new_zeros(B).index_add_(0, sentence, x)``.
+    sums of a per-token quantity ``x`` (N,) are ``torch.segment_reduce(x, "sum", lengths=lengths)``,
+    or ``x.new_zeros(B).index_add_(0, sentence, x)`` with ``sentence`` (N,) the row's sentence.
 
     Attributes:
         logits: (N, V) decoder logits at the non-pad positions.
@@ -102,6 +100,12 @@ class SentenceVAEOutput(NamedTuple):
     z: Tensor | None
     lengths: Tensor
 
+    def latent(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(mu, logvar, z)``, each (B, Z); a ValueError for the LM baseline, which has none."""
+        if self.mu is None or self.logvar is None or self.z is None:
+            raise ValueError("the LM baseline (model_type='lm') has no latent")
+        return self.mu, self.logvar, self.z
+
 
 class SentenceVAE(nn.Module):
     """RNN encoder -> diagonal Gaussian q(z|x) -> RNN language model conditioned on z.
@@ -110,7 +114,8 @@ class SentenceVAE(nn.Module):
     a zero initial decoder state.
 
     The arguments have no defaults: :class:`ModelConfig` is the one place that holds them, and
-    :func:`build_model` passes them on.
+    :func:`build_model` passes them on. It keeps the contracts of :mod:`textvae.models.contracts`
+    (a sentence model, and a decoder whose state is :data:`~textvae.models.rnn.RNNState`).
 
     One ``nn.Embedding`` is shared by encoder and decoder (and, with ``tie_embeddings``, by the
     output projection): both read the same vocabulary, sharing saves a second (V, E) table,
@@ -170,7 +175,7 @@ class SentenceVAE(nn.Module):
             raise ValueError(f"pad_id {pad_id} is outside the vocabulary of size {vocab_size}")
         self.model_type = model_type
         self.rnn_type = rnn_type
-        self.pad_id = pad_id
+        self.vocab_size, self.pad_id = vocab_size, pad_id
         self.latent_dim = latent_dim
         self.encoder_layers = encoder_layers
         self.decoder_layers = decoder_layers
@@ -281,16 +286,9 @@ class SentenceVAE(nn.Module):
     # ----------------------------------------------------------------------------- decoder
 
     def initial_state(self, z: Tensor | None, batch_size: int) -> RNNState:
-        """Initial decoder state: from z for the VAE, all zeros for the LM baseline.
-
-        Args:
-            z: (B, Z) latent codes (VAE), or None (LM baseline).
-            batch_size: B (used when ``z`` is None).
-
-        Returns:
-            (L, B, H) for a GRU, or an ``(h, c)`` pair of those for an LSTM; see
-            :func:`textvae.models.rnn.init_state` for how z sets h and c.
-        """
+        """Initial decoder state: from (B, Z) z for the VAE, all zeros for the LM baseline (z None,
+        ``batch_size`` rows). (L, B, H) for a GRU, an ``(h, c)`` pair of those for an LSTM; see
+        :func:`textvae.models.rnn.init_state` for how z sets h and c."""
         self._check_z(z)
         if z is None:
             weight = self.output.weight  # any parameter: it fixes the device and dtype
@@ -312,6 +310,8 @@ class SentenceVAE(nn.Module):
         """Embed decoder tokens (B, T) -> (B, T, E), plus z on every step if ``z_to_inputs``."""
         x = self.dropout(self.embedding(tokens))  # (B, T, E)
         if self.z_to_inputs:
+            if z is None:  # z_to_inputs holds for a VAE only, whose decoder needs z
+                raise ValueError("a VAE decoder needs z (sample it from the prior to generate)")
             z_steps = z.unsqueeze(1).expand(-1, tokens.shape[1], -1)  # (B, T, Z)
             x = torch.cat([x, z_steps], dim=-1)  # (B, T, E+Z)
         return x
@@ -371,6 +371,21 @@ class SentenceVAE(nn.Module):
         output, state = self.decoder(x, state)  # (B, 1, H)
         return self.output(self.dropout(output.squeeze(1))), state  # (B, V)
 
+    def reorder_state(self, state: RNNState, index: Tensor) -> RNNState:
+        """Select or repeat rows of a decoder state by (B',) indices (beam search)."""
+        return index_state(state, index)
+
+    def encoder_modules(self) -> list[nn.Module]:
+        """The inference network's own modules: the encoder RNN and the mu and logvar heads
+        (not the embedding, which the decoder shares); empty for the LM baseline."""
+        return [self.encoder, self.to_mu, self.to_logvar] if self.is_vae else []
+
+    def decoder_modules(self) -> list[nn.Linear | nn.LSTM | nn.GRU]:
+        """The generative network's own modules: z -> initial state, the decoder RNN and the
+        output layer (whose weight, under ``tie_embeddings``, is the embedding's)."""
+        head = [self.latent_to_hidden] if self.is_vae else []
+        return [*head, self.decoder, self.output]
+
     # ----------------------------------------------------------------------------- both
 
     def forward(
@@ -414,6 +429,10 @@ class SentenceVAE(nn.Module):
         return SentenceVAEOutput(logits, targets, mu, logvar, z, lengths)
 
 
+@overload
+def with_condition(z: Tensor, condition: Tensor | None) -> Tensor: ...
+@overload
+def with_condition(z: None, condition: Tensor | None) -> None: ...
 def with_condition(z: Tensor | None, condition: Tensor | None) -> Tensor | None:
     """The decoder's conditioning input: (B, Z) z, or (B, Z + C) ``[z, c]`` with a condition."""
     if z is None or condition is None:
@@ -422,15 +441,8 @@ def with_condition(z: Tensor | None, condition: Tensor | None) -> Tensor | None:
 
 
 def build_model(cfg: ModelConfig, vocab_size: int, pad_id: int, condition_dim: int = 0) -> SentenceVAE:
-    """Turn a :class:`ModelConfig` into a :class:`SentenceVAE` (the only reader of the config).
-
-    Args:
-        cfg: the model config.
-        vocab_size: V, from the tokenizer.
-        pad_id: the tokenizer's padding id.
-
-    Returns:
-        The model, on the CPU; the caller moves it to a device.
-    """
+    """Turn a :class:`ModelConfig` into a :class:`SentenceVAE` (the only reader of the config):
+    V and ``pad_id`` come from the tokenizer, C (``condition_dim``) from a labelled model's label
+    embeddings. The model is on the CPU; the caller moves it to a device."""
     # Every config field is a constructor argument of the same name.
     return SentenceVAE(vocab_size, pad_id, condition_dim=condition_dim, **dataclasses.asdict(cfg))

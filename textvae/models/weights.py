@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,8 +17,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from textvae.errors import CheckpointError, FileWriteError
-from textvae.files import write_with
+from textvae.errors import CheckpointError
+from textvae.files import write_failure, write_with
 
 # The file's metadata key for {name: the name it aliases}: tensors that share memory (tied weights).
 ALIASES_KEY = "textvae_aliases"
@@ -64,7 +65,9 @@ def save_tensor_file(tensors: Mapping[str, torch.Tensor], path: str | os.PathLik
         try:
             save_file(stored, tmp, metadata=metadata)
         except SafetensorError as err:  # its I/O errors (a full disk) are not OSErrors
-            raise FileWriteError(f"cannot write {path}: {str(err).splitlines()[0][:200]}") from None
+            # "Error while serializing: I/O error: No space left on device (os error 28)"
+            reason = re.sub(r" \(os error \d+\)$", "", str(err).splitlines()[0][:200])
+            raise write_failure(path, reason.rpartition("I/O error: ")[2]) from None
 
     return write_with(path, write)
 

@@ -5,7 +5,8 @@ It builds the optimiser, LR plateau, gradient scaler and seeded generator from `
 keeps the position counters and their checkpointed state; takes one optimiser step; applies the
 non-finite-loss policy; writes ``metrics.jsonl``; and runs the epoch/step loop (:meth:`run`) with
 its budget, validation schedule (epoch ends and every ``train.eval_every`` steps), ``best``
-selection and signal handling. Subclasses supply what the loop does not know through its hooks.
+selection and signal handling. Subclasses supply what the loop does not know through its hooks:
+the abstract methods, without which a trainer cannot be built, and a few with defaults.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import torch
-from tqdm.auto import tqdm
 
 from textvae.device import autocast_dtype, choose_threads, cpu_has_fast_bf16, precision_note
 from textvae.objectives import LossTerms
-from textvae.training.budget import budget_notes, planned_steps
+from textvae.training.budget import anneal_in_run_steps, budget_notes, planned_steps
+from textvae.training.display import TrainingProgress
 from textvae.training.optim import (
     PendingNonfinite,
     adam_optimizer,
@@ -30,36 +32,41 @@ from textvae.training.optim import (
     nonfinite_flag,
     skips_on_device,
 )
-from textvae.training.run_dir import tensorboard_writer
+from textvae.training.run_dir import restore_generator, tensorboard_writer
 from textvae.training.signals import StopSignals
 
+
+class TrainableModel(Protocol):
+    """What the loop itself needs of a model: the parameters it optimises and clips."""
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
+
+
 ResultT = TypeVar("ResultT")  # what a trainer's run() returns
+# The model a trainer drives (the text trainer's: a textvae.models.contracts.SentenceModel).
+ModelT = TypeVar("ModelT", bound=TrainableModel)
 VALIDATION_SEED_OFFSET = 1_000_003  # validation draws from seed + this, apart from training's
-# torch.Generator().get_state() of a CPU generator is 5,056 bytes (Mersenne Twister); a CUDA
-# generator's is 16 (Philox seed and offset). Checkpoints from before `generator_device` was
-# saved are told apart by it.
-CPU_GENERATOR_STATE_BYTES = 5056
-RESUME_SEED_STRIDE = 1_000_033  # a fresh stream after a device change: seed * stride + step
 
 
-class TrainerBase(Generic[ResultT]):
+class TrainerBase(ABC, Generic[ResultT, ModelT]):
     """What every training run shares, whatever it trains (sentences in :mod:`textvae.train`,
     images in :mod:`textvae.image.train`): the optimiser, LR plateau, gradient scaler and seeded generator
     built from ``TrainConfig``; the position counters; their checkpointed state; one optimiser
     step; the non-finite-loss policy; the metrics file; and the epoch/step loop, :meth:`run`.
 
     Subclasses add their counters to :attr:`counters`, call :meth:`optimizer_step`, and supply
-    what the loop does not know through the hooks: :meth:`batches`, :meth:`train_batch`,
-    :meth:`train_metrics`, :meth:`progress_postfix`, :meth:`validate`,
-    :meth:`_scheduled_validation`, :meth:`_validation_due`, :meth:`selection_score`,
-    :meth:`save`, :meth:`start_message` and :meth:`result`.
+    what the loop does not know through the hooks: the abstract :meth:`batches`,
+    :meth:`train_batch`, :meth:`train_metrics`, :meth:`validate`, :meth:`_scheduled_validation`,
+    :meth:`selection_score`, :meth:`save`, :meth:`start_message` and :meth:`result` (a trainer
+    without one of them fails at construction), and :meth:`progress_postfix` and
+    :meth:`_validation_due`, which have defaults.
     """
 
     counters: tuple[str, ...] = ("step", "epoch", "batch_in_epoch", "bad_epochs",
                                  "skipped_batches", "best_checkpoint_score")
     best_counter: str  # the subclass's counter of the best scheduled validation score
 
-    def __init__(self, config: Any, model: torch.nn.Module, device: torch.device, *,
+    def __init__(self, config: Any, model: ModelT, device: torch.device, *,
                  log: Callable[[str], None] = print, writes: bool = True,
                  progress: bool = False) -> None:
         self.config = config
@@ -68,7 +75,7 @@ class TrainerBase(Generic[ResultT]):
         self.device = device
         self.log = log
         self.writes = writes  # False on distributed ranks other than 0
-        self.progress = progress  # a tqdm bar over each epoch's batches
+        self.progress = progress  # show progress (textvae.training.display)
         # What the entry point asks to record in every checkpoint's meta.json (e.g. the command
         # line that trained the run, for the model card); the loop only passes it on in save().
         self.meta_extra: dict[str, Any] = {}
@@ -80,6 +87,7 @@ class TrainerBase(Generic[ResultT]):
                 "runs slower than float32 here; --set train.amp=off trains faster")
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer: torch.optim.Optimizer
         if self.tc.optimizer == "adam":
             self.optimizer = adam_optimizer(params, self.tc.lr)
         else:
@@ -88,7 +96,8 @@ class TrainerBase(Generic[ResultT]):
         # same keys, so checkpoints look alike either way.
         patience = math.inf if self.tc.lr_patience is None else self.tc.lr_patience
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=self.tc.lr_decay, patience=patience,
+            self.optimizer, mode="min", factor=self.tc.lr_decay,
+            patience=patience,  # type: ignore[arg-type]  # stubs say int; inf is never reached
             min_lr=self.tc.min_lr,
         )
         self.generator = torch.Generator(device=device).manual_seed(self.tc.seed)
@@ -128,7 +137,7 @@ class TrainerBase(Generic[ResultT]):
         self.optimizer.load_state_dict(state["optimizer"])
         self.plateau.load_state_dict(state["plateau"])
         self.scaler.load_state_dict(state["scaler"])
-        self._restore_generator(state)
+        restore_generator(self.generator, state, seed=self.tc.seed, log=self.log)
         torch.set_rng_state(state["cpu_rng"])
         if self.device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
@@ -139,23 +148,6 @@ class TrainerBase(Generic[ResultT]):
         state.setdefault("best_checkpoint_score", state[self.best_counter])
         for name in self.counters:
             setattr(self, name, state[name])
-
-    def _restore_generator(self, state: dict[str, Any]) -> None:
-        """Continue the saved generator's stream, or, for a run resumed on another kind of device
-        (CPU <-> CUDA), whose generator state cannot be read here, start a fresh one seeded from
-        (seed, step) and say so: the weights, optimiser and data position still carry over."""
-        saved = state["generator"]
-        saved_on = state.get("generator_device") or (
-            "cpu" if saved.numel() == CPU_GENERATOR_STATE_BYTES else "cuda"
-        )
-        if saved_on == self.device.type:
-            self.generator.set_state(saved)
-            return
-        self.generator.manual_seed(self.tc.seed * RESUME_SEED_STRIDE + state["step"])
-        self.log(f"note: this run was trained on {saved_on} and resumes on {self.device.type}; "
-                 "a random-number stream cannot move between them, so word dropout and the "
-                 "sampling noise continue from a fresh seed (the run is no longer bitwise the "
-                 "uninterrupted one)")
 
     # -- one step ------------------------------------------------------------------------------
 
@@ -224,8 +216,8 @@ class TrainerBase(Generic[ResultT]):
         if self.tc.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
-        if found_inf is not None:
-            self.optimizer.found_inf = found_inf  # a fused optimiser's step() skips on it
+        if found_inf is not None:  # a fused optimiser's step() skips on this attribute
+            vars(self.optimizer)["found_inf"] = found_inf  # set the way GradScaler sets it
         self.scaler.step(self.optimizer)
         vars(self.optimizer).pop("found_inf", None)
         self.scaler.update()
@@ -246,41 +238,41 @@ class TrainerBase(Generic[ResultT]):
 
     # -- hooks: what the loop asks of each kind of run ------------------------------------------
 
+    @abstractmethod
     def batches(self, epoch: int) -> Sequence[Any]:
         """The epoch's batches, in training order; it must depend only on (seed, epoch), so that
         a run resumed at ``batch_in_epoch`` continues the same order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def train_batch(self, batch: Any) -> tuple[LossTerms, int]:
         """One training step on ``batch`` (an item of :meth:`batches`): build the tensors, move
         them to the device, :meth:`train_step`. Returns the step's loss terms and how many units
         (target tokens, images) it trained on, for the throughput in the train rows."""
-        raise NotImplementedError
 
+    @abstractmethod
     def train_metrics(self, terms: LossTerms, per_second: float) -> dict[str, Any]:
         """A train row of ``metrics.jsonl`` after its ``split``, ``step`` and ``epoch``: the
         last step's ``terms`` and the run's state; ``per_second``: units trained on per second
         since the last train row."""
-        raise NotImplementedError
 
     def progress_postfix(self, row: dict[str, Any]) -> dict[str, str]:
-        """What the progress bar shows of a train row."""
+        """What the progress bar (or line) shows of a train row."""
         return {"loss": f"{row['loss']:.1f}"}
 
+    @abstractmethod
     def validate(self) -> dict[str, float] | None:
         """The validation figures of the model as it stands; None without validation data.
         It must move no training state (its own generator, seeded afresh)."""
-        raise NotImplementedError
 
     def _validation_due(self) -> bool:
         """Whether a scheduled validation follows this step although its epoch goes on (every
         epoch end has one anyway): every ``train.eval_every`` steps."""
         return self.tc.eval_every is not None and self.step % self.tc.eval_every == 0
 
+    @abstractmethod
     def _scheduled_validation(self, *, end_of_epoch: bool) -> dict[str, float] | None:
         """Validate, record and log it, and keep the best score in the counters, judging the
         score with :meth:`_validation_improves`."""
-        raise NotImplementedError
 
     def _validation_improves(self, score: float, best: float, *, end_of_epoch: bool) -> bool:
         """Whether a validation ``score`` (lower is better) improves on ``best``; kept in
@@ -293,10 +285,10 @@ class TrainerBase(Generic[ResultT]):
         self._improved = improved
         return improved
 
+    @abstractmethod
     def selection_score(self, valid: dict[str, float]) -> float | None:
         """The score (lower is better) that picks ``best`` among validations; None when this
         validation may not be ``best``."""
-        raise NotImplementedError
 
     def _new_best(self, valid: dict[str, float] | None) -> bool:
         """Whether a validation at this step beats every checkpoint so far (then it is kept as
@@ -307,28 +299,38 @@ class TrainerBase(Generic[ResultT]):
         self.best_checkpoint_score = score
         return True
 
+    @abstractmethod
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path | None:
         """Write a checkpoint of the model and :meth:`state_dict`, with ``valid`` (the figures
         of a validation at this very step, or None) and :attr:`meta_extra` in its meta;
         ``is_best`` points ``best`` at it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def start_message(self) -> str:
         """The line logged as training starts."""
-        raise NotImplementedError
 
     def planned_steps(self) -> int:
         """The steps the budget plans: ``train.epochs`` of batches, capped by ``max_steps``."""
         return planned_steps(self.tc.epochs, len(self.batches(0)), self.tc.max_steps)
 
+    def anneal_in_run_steps(self, steps_before_kl: int = 0) -> None:
+        """Turn ``train.kl.anneal_fraction`` into steps of this run, the KL counting after the
+        first ``steps_before_kl`` (a fresh run: a resumed one's saved config holds the steps)."""
+        planned = self.planned_steps()
+        planned -= min(planned - 1, steps_before_kl)
+        self.config, note = anneal_in_run_steps(self.config, planned)
+        self.tc = self.config.train
+        if note:
+            self.log(note)
+
     def budget_notes(self, stopped: str) -> list[str]:
         """What the summary must say when ``max_minutes`` ended the run early (:func:`budget_notes`)."""
         return budget_notes(stopped, self.step, self.planned_steps())
 
+    @abstractmethod
     def result(self, stopped: str, valid: dict[str, float], seconds: float) -> ResultT:
         """What :meth:`run` returns: ``stopped`` says why it stopped, ``valid`` holds the last
         validation's figures ({} without validation data)."""
-        raise NotImplementedError
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -358,7 +360,7 @@ class TrainerBase(Generic[ResultT]):
         valid_step = -1
         self.log(self.start_message())
         window_units, window_start = 0, time.monotonic()
-        with StopSignals() as signals:
+        with StopSignals() as signals, TrainingProgress.of(self) as shown:
             while not stopped:
                 if self.epoch >= tc.epochs:
                     stopped = f"finished {tc.epochs} epochs"
@@ -368,16 +370,13 @@ class TrainerBase(Generic[ResultT]):
                     stopped = f"reached max_steps={tc.max_steps}"
                     break
                 batches = self.batches(self.epoch)
-                bar = tqdm(
-                    total=len(batches), initial=self.batch_in_epoch, disable=not self.progress,
-                    desc=f"epoch {self.epoch + 1}/{tc.epochs}", leave=False, dynamic_ncols=True,
-                )
+                shown.start_epoch(self.epoch, len(batches), self.batch_in_epoch)
                 while self.batch_in_epoch < len(batches):
                     terms, units = self.train_batch(batches[self.batch_in_epoch])
                     self.step += 1
                     self.batch_in_epoch += 1
                     window_units += units
-                    bar.update(1)
+                    shown.step()
                     epoch_done = self.batch_in_epoch == len(batches)
                     if self.step % tc.log_every == 0 or epoch_done:
                         self.settle_nonfinite()  # the row's skipped_batches; a stop raises
@@ -385,7 +384,7 @@ class TrainerBase(Generic[ResultT]):
                         row = {"split": "train", "step": self.step, "epoch": self.epoch,
                                **self.train_metrics(terms, window_units / max(elapsed, 1e-9))}
                         self._write_metrics(row)
-                        bar.set_postfix(self.progress_postfix(row))
+                        shown.set_postfix(self.progress_postfix(row))
                         window_units, window_start = 0, time.monotonic()
                     self._improved = False
                     if epoch_done:
@@ -428,7 +427,7 @@ class TrainerBase(Generic[ResultT]):
                         self.save(here, is_best=self._new_best(here))
                     if stopped or epoch_done:  # a new epoch needs its own batch order
                         break
-                bar.close()
+                shown.end_epoch()
             if valid_step != self.step:  # finished all epochs exactly at a saved step
                 valid = self.validate()
                 self.save(valid, is_best=self._new_best(valid))

@@ -16,9 +16,17 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from textvae.checkpoint import Checkpoint, load_checkpoint
 from textvae.errors import ConfigError, FileWriteError, TextVAEError
 from textvae.files import output_problem, write_text
+
+# torch.Generator().get_state() of a CPU generator is 5,056 bytes (Mersenne Twister); a CUDA
+# generator's is 16 (Philox seed and offset). Checkpoints from before `generator_device` was
+# saved are told apart by it.
+CPU_GENERATOR_STATE_BYTES = 5056
+RESUME_SEED_STRIDE = 1_000_033  # a fresh stream after a device change: seed * stride + step
 
 
 def open_run(config: Any, *, resume: bool, kind: str) -> tuple[Any, Any]:
@@ -160,3 +168,24 @@ def tensorboard_writer(run_dir: Path):
     except ImportError:
         return None
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def restore_generator(generator: torch.Generator, state: dict[str, Any], *, seed: int,
+                      log: Callable[[str], None]) -> None:
+    """Continue the saved training generator's stream (``state``: a trainer's saved state), or,
+    for a run resumed on another kind of device (CPU <-> CUDA), whose generator state cannot be
+    read here, start a fresh one seeded from (seed, step) and say so: the weights, optimiser and
+    data position still carry over."""
+    saved = state["generator"]
+    saved_on = state.get("generator_device") or (
+        "cpu" if saved.numel() == CPU_GENERATOR_STATE_BYTES else "cuda"
+    )
+    here = generator.device.type
+    if saved_on == here:
+        generator.set_state(saved)
+        return
+    generator.manual_seed(seed * RESUME_SEED_STRIDE + state["step"])
+    log(f"note: this run was trained on {saved_on} and resumes on {here}; "
+        "a random-number stream cannot move between them, so word dropout and the "
+        "sampling noise continue from a fresh seed (the run is no longer bitwise the "
+        "uninterrupted one)")

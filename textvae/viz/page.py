@@ -23,6 +23,7 @@ from typing import Any
 
 from textvae.config import to_dict
 from textvae.data.grammar import is_grammatical
+from textvae.decoding import without_latents
 from textvae.files import write_text
 from textvae.image.pictures import is_number, read_metrics
 from textvae.viz.run import DEFAULT_SENTENCES, plot_run
@@ -123,9 +124,10 @@ def validation_table(
     if valid:
         final = max(valid, key=lambda row: row["step"])
         columns.append((f"final (step {final['step']})", final))
-    figures = (checkpoint_meta or {}).get("valid")
+    meta = checkpoint_meta or {}
+    figures = meta.get("valid")
     if isinstance(figures, dict):
-        columns.append((f"loaded checkpoint (step {checkpoint_meta.get('step')})", figures))
+        columns.append((f"loaded checkpoint (step {meta.get('step')})", figures))
     table = [(key, [col.get(key) for _, col in columns]) for key in VALID_KEYS
              if any(is_number(col.get(key)) for _, col in columns)]
     return [name for name, _ in columns], table
@@ -286,15 +288,15 @@ def write_report(
         page.captions["curves"] = LM_CAPTION
         page.samples_heading = "sampled from the language model, token by token"
     log(f"decoding {samples} prior samples")
-    page.samples = tv.sample(samples, seed=seed) if samples else []
+    page.samples = without_latents(tv.sample(samples, seed=seed)) if samples else []
     encoded = pictures.posteriors.sentences if pictures.posteriors is not None else []
     if encoded and reconstructions:
         chosen = encoded[:reconstructions]
-        decodes = tv.reconstruct(chosen)
+        decodes = without_latents(tv.reconstruct(chosen))  # per sentence, its one decode
         page.reconstructions = [(s, d[0]) for s, d in zip(chosen, decodes, strict=True)]
     # Pairs after the reconstructed sentences, wrapping round a short subset.
     for i in range(interpolations if len(encoded) >= 2 else 0):
         first = reconstructions + 2 * i
         a, b = encoded[first % len(encoded)], encoded[(first + 1) % len(encoded)]
-        page.interpolations.append((a, b, tv.interpolate(a, b, steps=steps)))
+        page.interpolations.append((a, b, without_latents(tv.interpolate(a, b, steps=steps))))
     return write_text(out, render_page(page))

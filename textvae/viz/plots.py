@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ def plot_kl_vs_weight(metrics_jsonl: str | os.PathLike, out: str | os.PathLike) 
     # Scaled to the weights logged, so that the early part of a long anneal still shows its
     # shape (the tick labels give the scale).
     twin.set_ylim(0, (max(series["kl_weight"]) or 1.0) * 1.1)
-    figure.legend(lines, [line.get_label() for line in lines], loc="outside lower center",
+    figure.legend(lines, [str(line.get_label()) for line in lines], loc="outside lower center",
                   ncols=len(lines))
     axis.set_title("KL term and KL weight during training (Bowman et al. 2016, Fig. 2)")
     return _save(figure, out)
@@ -140,7 +140,7 @@ def _name(value: Any) -> str:
 
 def plot_latent_pca(
     points: Tensor, explained: Tensor, out: str | os.PathLike,
-    labels: dict[str, Sequence[Any]] | None = None, *, title: str = "posterior means",
+    labels: Mapping[str, Sequence[Any]] | None = None, *, title: str = "posterior means",
 ) -> Path:
     """A scatter of 2-D points (the PCA of posterior means), one panel per label, coloured by
     it; a single uncoloured panel without labels.
@@ -163,22 +163,22 @@ def plot_latent_pca(
     for factor, values in labels.items():
         if len(values) != points.shape[0]:
             raise ValueError(f"{len(values)} {factor} labels for {points.shape[0]} points")
-    panels = list(labels) or [None]
+    panels: list[str | None] = [*labels] or [None]
     columns = min(len(panels), 3)
     rows = math.ceil(len(panels) / columns)
     figure = Figure(figsize=(4.2 * columns, 3.9 * rows), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).flatten()
     x, y = points[:, 0].tolist(), points[:, 1].tolist()
     size = 6 if len(x) > 500 else 14
-    for axis, factor in zip(axes, panels, strict=False):
+    for axis, panel in zip(axes, panels, strict=False):
         axis.set_xlabel(f"PC 1 ({100 * float(explained[0]):.0f}% of variance)")
         axis.set_ylabel(f"PC 2 ({100 * float(explained[1]):.0f}%)")
-        if factor is None:
+        if panel is None:
             axis.scatter(x, y, s=size, color="tab:blue", alpha=0.6, linewidths=0)
             axis.set_title(f"{len(x)} sentences (no labels)")
             continue
-        values = list(labels[factor])
-        axis.set_title(f"coloured by {factor}")
+        values = list(labels[panel])
+        axis.set_title(f"coloured by {panel}")
         unknown = [i for i, v in enumerate(values) if v is None]
         if unknown:
             axis.scatter([x[i] for i in unknown], [y[i] for i in unknown], s=size,
@@ -195,7 +195,7 @@ def plot_latent_pca(
             scatter = axis.scatter([x[i] for i in known], [y[i] for i in known], s=size,
                                    c=[float(values[i]) for i in known], cmap="viridis",
                                    alpha=0.8, linewidths=0)
-            figure.colorbar(scatter, ax=axis, label=factor)
+            figure.colorbar(scatter, ax=axis, label=panel)
     for axis in axes[len(panels):]:
         axis.set_visible(False)
     figure.suptitle(f"PCA of {len(x)} {title}")

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from textvae.data.grammar import LEXICON, generate, grammar_splits, write_corpus
-from textvae.data.grammar.generator import derive
+from textvae.data.grammar.generator import derive, smallest_corpus
 from textvae.errors import DataError, FileWriteError
 
 from .helpers import big_sample, noun_numbers
@@ -117,10 +117,27 @@ def test_write_corpus_writes_six_matching_files(tmp_path):
 
 def test_write_corpus_overwrites_and_handles_empty_splits(tmp_path):
     write_corpus(tmp_path, n=97, seed=1)
-    counts = write_corpus(tmp_path, n=5, seed=2)
-    assert counts == {"train": 5, "valid": 0, "test": 0}
+    counts = write_corpus(tmp_path, n=5, seed=2, valid_fraction=0.0, test_fraction=0.0)
+    assert counts == {"train": 5, "valid": 0, "test": 0}  # empty splits, asked for with 0
     assert (tmp_path / "valid.txt").read_text(encoding="utf-8") == ""
     assert len((tmp_path / "train.txt").read_text(encoding="utf-8").splitlines()) == 5
+
+
+def test_a_corpus_too_small_for_its_splits_is_refused_before_writing(tmp_path):
+    with pytest.raises(DataError, match=r"^a grammar corpus of 5 sentences is too small to split: "
+                       r"train 5, valid 0, test 0 \(valid 5%, test 5%\); every split needs a "
+                       r"sentence, so give 11 sentences or more$"):
+        write_corpus(tmp_path / "out", n=5, seed=2)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(DataError, match=r"^--n 13 is too small to split: train 13, valid 0, test 0 "
+                       r"\(valid 3%, test 1%\); .* give --n 51 or more$"):
+        grammar_splits(13, seed=0, valid_fraction=0.03, test_fraction=0.01, size_name="--n")
+    with pytest.raises(DataError, match=r"^data.grammar_size=0 is too small .* give data.grammar_size=11 or more"):
+        grammar_splits(0, seed=0, size_name="data.grammar_size")
+    smallest = grammar_splits(11, seed=3)
+    assert {k: len(v) for k, v in smallest.items()} == {"train": 9, "valid": 1, "test": 1}
+    assert {k: len(v) for k, v in grammar_splits(51, 0, 0.03, 0.01).items()} == {"train": 48, "valid": 2, "test": 1}
+    assert smallest_corpus(0.0, 0.0) == 1 and smallest_corpus(0.25, 0.0) == 3
 
 
 def test_write_corpus_failure_leaves_the_previous_files(tmp_path, monkeypatch):
@@ -132,7 +149,7 @@ def test_write_corpus_failure_leaves_the_previous_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr("textvae.files.os.replace", full_disk)
     with pytest.raises(FileWriteError, match="No space left"):
-        write_corpus(tmp_path, n=5, seed=2)
+        write_corpus(tmp_path, n=23, seed=2)
     # The old corpus is intact and no temporary file is left behind.
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 

@@ -8,6 +8,7 @@ gives the same sentences, and a shorter run is a prefix of a longer one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 from collections.abc import Iterable, Iterator
@@ -94,7 +95,31 @@ def generate(n: int, seed: int) -> list[GrammarSentence]:
     return [GrammarSentence(" ".join(d.words), d.key.labels(len(d.words))) for d in derive(n, seed)]
 
 
-def _split_sizes(n: int, valid_fraction: float, test_fraction: float) -> dict[str, int]:
+def _sizes(n: int, valid_fraction: float, test_fraction: float) -> dict[str, int]:
+    n_valid = round(n * valid_fraction)
+    n_test = round(n * test_fraction)
+    return {"train": n - n_valid - n_test, "valid": n_valid, "test": n_test}
+
+
+def _too_small(sizes: dict[str, int], valid_fraction: float, test_fraction: float) -> bool:
+    """A split left empty that should hold sentences (a fraction of 0 asks for an empty one)."""
+    wanted = {"train": 1.0, "valid": valid_fraction, "test": test_fraction}
+    return any(sizes[split] == 0 and wanted[split] > 0 for split in sizes)
+
+
+def smallest_corpus(valid_fraction: float = 0.05, test_fraction: float = 0.05) -> int:
+    """The fewest sentences that give every split with a positive fraction one sentence."""
+    n = 1
+    for fraction in (valid_fraction, test_fraction):
+        if fraction > 0:  # round(n * f) >= 1 needs n * f > 0.5 (round() takes 0.5 to 0)
+            n = max(n, math.floor(0.5 / fraction) + 1)
+    while _too_small(_sizes(n, valid_fraction, test_fraction), valid_fraction, test_fraction):
+        n += 1
+    return n
+
+
+def _split_sizes(n: int, valid_fraction: float, test_fraction: float, size_name: str | None = None
+                 ) -> dict[str, int]:
     if n < 0:
         raise DataError(f"the number of grammar sentences must be >= 0, got {n}")
     if not (
@@ -104,13 +129,26 @@ def _split_sizes(n: int, valid_fraction: float, test_fraction: float) -> dict[st
             "valid and test fractions must be >= 0 and sum to less than 1, got "
             f"{valid_fraction} and {test_fraction}"
         )
-    n_valid = round(n * valid_fraction)
-    n_test = round(n * test_fraction)
-    return {"train": n - n_valid - n_test, "valid": n_valid, "test": n_test}
+    sizes = _sizes(n, valid_fraction, test_fraction)
+    if _too_small(sizes, valid_fraction, test_fraction):
+        least = smallest_corpus(valid_fraction, test_fraction)
+        join = " " if size_name and size_name.startswith("-") else "="
+        given, ask = ((f"{size_name}{join}{n}", f"{size_name}{join}{least}") if size_name
+                      else (f"a grammar corpus of {n} sentences", f"{least} sentences"))
+        counts = ", ".join(f"{split} {count}" for split, count in sizes.items())
+        shares = f"valid {_percent(valid_fraction)}, test {_percent(test_fraction)}"
+        raise DataError(f"{given} is too small to split: {counts} ({shares}); "
+                        f"every split needs a sentence, so give {ask} or more")
+    return sizes
+
+
+def _percent(fraction: float) -> str:
+    return f"{round(fraction * 100, 4):g}%"
 
 
 def grammar_splits(
-    n: int, seed: int, valid_fraction: float = 0.05, test_fraction: float = 0.05
+    n: int, seed: int, valid_fraction: float = 0.05, test_fraction: float = 0.05, *,
+    size_name: str | None = None,
 ) -> dict[str, list[GrammarSentence]]:
     """Generate ``n`` sentences and split them into train, valid and test, deterministically.
 
@@ -123,14 +161,18 @@ def grammar_splits(
         seed: generation seed.
         valid_fraction: share of ``n`` for "valid" (rounded).
         test_fraction: share of ``n`` for "test" (rounded).
+        size_name: what the user set ``n`` with (``--n``, ``data.grammar_size``), for the error
+            when ``n`` is too small.
 
     Returns:
         {"train": [...], "valid": [...], "test": [...]}, sizes summing to ``n``.
 
     Raises:
-        DataError: if ``n`` is negative or the fractions are out of range.
+        DataError: if ``n`` is negative, the fractions are out of range, or ``n`` is too small
+            to give every split a sentence (a split whose fraction is 0 stays empty): ``--n 5
+            is too small to split: train 5, valid 0, test 0 (...); ... give --n 11 or more``.
     """
-    sizes = _split_sizes(n, valid_fraction, test_fraction)
+    sizes = _split_sizes(n, valid_fraction, test_fraction, size_name)
     sentences = generate(n, seed)
     a = sizes["train"]
     b = a + sizes["valid"]
@@ -148,6 +190,8 @@ def write_corpus(
     seed: int,
     valid_fraction: float = 0.05,
     test_fraction: float = 0.05,
+    *,
+    size_name: str | None = None,
 ) -> dict[str, int]:
     """Write the grammar corpus as text and label files.
 
@@ -161,15 +205,17 @@ def write_corpus(
         seed: generation seed.
         valid_fraction: share of ``n`` for "valid".
         test_fraction: share of ``n`` for "test".
+        size_name: as for :func:`grammar_splits`.
 
     Returns:
         Number of sentences per split.
 
     Raises:
-        DataError: if ``n`` or the fractions are out of range.
+        DataError: if ``n`` or the fractions are out of range, or ``n`` is too small to give
+            every split a sentence (checked before anything is written).
         FileWriteError: a file could not be written (the previous one is left as it was).
     """
-    splits = grammar_splits(n, seed, valid_fraction, test_fraction)
+    splits = grammar_splits(n, seed, valid_fraction, test_fraction, size_name=size_name)
     out = Path(out_dir)
     for split, sentences in splits.items():
         # Each file is built in memory first: the corpus is small (a few MB at most), and a

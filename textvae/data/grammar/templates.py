@@ -291,7 +291,7 @@ def _template(key: Key) -> Seq:
     subject = _np(topic, number)
     tail = (_predicate(topic, form, number), Opt(P_ADVERB, _adverb(tense)))
     if mood == "statement":
-        negator = (_auxiliary(tense, number), _word("not", "neg")) if negation else ()
+        negator: tuple[Words, ...] = (_auxiliary(tense, number), _word("not", "neg")) if negation else ()
         return Seq((subject, *negator, *tail, _word(".", "punct")))
     # Dropping "not" from a question leaves the affirmative question, so it is optional here
     # (unlike in "the dog did not chase ...", where "did" and "not" need each other).
