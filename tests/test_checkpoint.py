@@ -8,8 +8,8 @@ import torch
 from textvae.checkpoint import (
     LEGACY_WEIGHTS_FILE,
     WEIGHTS_FILE,
+    CheckpointKind,
     convert_checkpoint,
-    load_checkpoint,
     load_weights,
     point_link,
     prune_checkpoints,
@@ -19,6 +19,7 @@ from textvae.checkpoint import (
 from textvae.config import Config
 from textvae.data.tokenizers import WordTokenizer
 from textvae.errors import CheckpointError
+from textvae.text_checkpoint import load_checkpoint
 
 
 def _write(run_dir, step, **extra):
@@ -204,7 +205,10 @@ def test_one_run_directory_rule_best_else_last(tmp_path):
 def test_a_checkpoint_of_the_other_kind_is_refused_with_the_command_to_use(tmp_path):
     _write(tmp_path, 1)
     with pytest.raises(CheckpointError, match="is a text-model checkpoint, not image; use `textvae sample"):
-        load_checkpoint(tmp_path, kind="image")
+        from textvae.checkpoint import load_checkpoint as load_any_checkpoint
+        from textvae.image.config import ImageConfig
+
+        load_any_checkpoint(tmp_path, CheckpointKind("image", ImageConfig))
 
 
 def test_weights_that_do_not_fit_are_one_clear_error(tmp_path):

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from textvae.checkpoint import load_checkpoint
 from textvae.distributed import Distributed
 from textvae.models.sentence_vae import build_model
 from textvae.models.weights import read_tensor_file
+from textvae.text_checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 

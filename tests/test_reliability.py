@@ -21,11 +21,11 @@ import pytest
 import torch
 
 import textvae.train
-from textvae.checkpoint import load_checkpoint
 from textvae.cli import main
 from textvae.config import load_config
 from textvae.data.corpus import build_corpus
 from textvae.data.tokenizers import WordTokenizer
+from textvae.text_checkpoint import load_checkpoint
 from textvae.train import train
 
 TINY = [

@@ -11,11 +11,11 @@ import pytest
 import torch
 from tiny import BF16_RNNS
 
-from textvae.checkpoint import load_checkpoint
 from textvae.cli import main
 from textvae.device import autocast_dtype, resolve_device
 from textvae.errors import TextVAEError
 from textvae.models.sentence_vae import build_model
+from textvae.text_checkpoint import load_checkpoint
 from textvae.train import train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ import pytest
 import torch
 from tiny import TINY_RUN, labelled_run
 
-from textvae.checkpoint import load_checkpoint
 from textvae.config import load_config
 from textvae.errors import ConfigError, DataError
+from textvae.text_checkpoint import load_checkpoint
 from textvae.train import train
 from textvae.train_labelled import LABELLED_INDICES_FILE, train_labelled
 

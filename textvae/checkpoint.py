@@ -28,20 +28,18 @@ import errno
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import yaml
 from torch import nn
 
-from textvae.config import Config
 from textvae.config_types import RunConfig, from_dict, to_dict
-from textvae.data.tokenizers import Tokenizer, load_tokenizer
 from textvae.errors import CheckpointError
 from textvae.files import fsync_dir, fsync_file
-from textvae.models.sentence_vae import MODEL_TYPES
 from textvae.models.weights import read_tensor_file, save_tensor_file
 
 FORMAT = "textvae-checkpoint"
@@ -51,23 +49,46 @@ LEGACY_WEIGHTS_FILE = "model.pt"  # checkpoints from before safetensors
 REQUIRED_FILES = ("config.yaml", "meta.json")  # and the weights, in either file
 
 
+class SavesToFolder(Protocol):
+    """A part of a checkpoint that writes its own files into a folder (a text run's tokenizer)."""
+
+    def save(self, directory: str | os.PathLike[str]) -> None: ...
+
+
 @dataclass
 class Checkpoint:
     """What :func:`load_checkpoint` returns. ``trainer_state`` is None for weights-only reads."""
 
     path: Path
-    config: Any  # Config for text checkpoints, ImageConfig for image ones (meta["kind"])
+    config: Any  # the kind's config class: Config for text checkpoints, an image run config
     meta: dict
-    tokenizer: Tokenizer | None  # None for image checkpoints
+    tokenizer: Any  # what the kind's read_parts gives: a text run's Tokenizer; None for images
     model_state: dict[str, torch.Tensor]
     trainer_state: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CheckpointKind:
+    """What one side reads from its checkpoints, so that this module knows neither side.
+
+    ``name`` is meta.json's ``kind`` (``text`` or ``image``); ``config_class`` the config that
+    config.yaml describes (its ``upgrade_saved`` reads older checkpoints' keys). ``check_meta``
+    refuses a meta.json the side cannot load before config.yaml is read (a model type it does
+    not know); ``read_parts`` reads what the side saves beside the weights (a text run's
+    tokenizer) and checks it against meta.json and the config.
+    """
+
+    name: str
+    config_class: type[RunConfig]
+    check_meta: Callable[[Path, dict], None] | None = None
+    read_parts: Callable[[Path, dict, Any], Any] | None = None
 
 
 def write_checkpoint(
     run_dir: str | Path,
     *,
     config: Any,
-    tokenizer: Tokenizer | None,
+    tokenizer: SavesToFolder | None,
     model_state: dict[str, torch.Tensor],
     trainer_state: dict[str, Any] | None,
     meta: dict,
@@ -122,7 +143,7 @@ def write_checkpoint_files(
     directory: Path,
     *,
     config: Any,
-    tokenizer: Tokenizer | None,
+    tokenizer: SavesToFolder | None,
     model_state: dict[str, torch.Tensor],
     trainer_state: dict[str, Any] | None,
     meta: dict,
@@ -224,8 +245,7 @@ _COMMANDS = {"text": "textvae sample|evaluate|train", "image": "textvae image sa
 
 
 def load_checkpoint(
-    path: str | Path, *, kind: str = "text", config_class: type[RunConfig] = Config,
-    with_trainer: bool = False,
+    path: str | os.PathLike[str], kind: CheckpointKind, *, with_trainer: bool = False,
 ) -> Checkpoint:
     """Read a checkpoint directory, or a run directory by :func:`resolve_checkpoint_dir`.
 
@@ -236,10 +256,8 @@ def load_checkpoint(
 
     Args:
         path: a checkpoint or run directory.
-        kind: the kind of checkpoint asked for (``text`` or ``image``); another kind is an error.
-        config_class: the config dataclass that ``config.yaml`` describes (``Config`` for text;
-            the image side passes its own); its ``upgrade_saved`` reads older checkpoints'
-            keys.
+        kind: the kind of checkpoint asked for (:class:`CheckpointKind`: text is
+            ``textvae.text_checkpoint.TEXT``); another kind is an error.
         with_trainer: also read ``trainer.pt`` (to resume training).
 
     Raises:
@@ -263,44 +281,27 @@ def load_checkpoint(
     found = meta.get("kind", "text")  # checkpoints from before image support are text
     if found not in _COMMANDS:
         raise CheckpointError(f"{path}: unknown checkpoint kind {found!r} in meta.json")
-    if found != kind:
+    if found != kind.name:
         article = "an" if found == "image" else "a"
         raise CheckpointError(
-            f"{path} is {article} {found}-model checkpoint, not {kind}; use `{_COMMANDS[found]}` for it"
+            f"{path} is {article} {found}-model checkpoint, not {kind.name}; use "
+            f"`{_COMMANDS[found]}` for it"
         )
-    model_type = meta.get("model_type")
-    if kind == "text" and model_type is not None and model_type not in MODEL_TYPES:
-        raise CheckpointError(
-            f"{path} holds a model of type {model_type!r}, which textvae's text commands cannot "
-            f"load (they load the sentence models: {', '.join(MODEL_TYPES)}); check the path"
-        )
+    if kind.check_meta is not None:
+        kind.check_meta(path, meta)
     try:
         raw = yaml.safe_load((path / "config.yaml").read_text()) or {}
-        config = from_dict(config_class, config_class.upgrade_saved(raw))
+        config = from_dict(kind.config_class, kind.config_class.upgrade_saved(raw))
     except Exception as err:  # noqa: BLE001 - any failure here means the file is unusable
         raise CheckpointError(f"{path / 'config.yaml'} is invalid: {err}") from None
-    tokenizer = None
-    if kind == "text":
-        tokenizer = load_tokenizer(path / "tokenizer")
-        if model_type is not None and model_type != config.model.model_type:
-            raise CheckpointError(
-                f"{path}: meta.json says model type {model_type!r} but config.yaml describes "
-                f"{config.model.model_type!r}; the checkpoint was assembled from two runs"
-            )
-        expected_vocab = meta.get("vocab_size")
-        if expected_vocab is not None and expected_vocab != tokenizer.vocab_size:
-            raise CheckpointError(
-                f"{path}: the tokenizer has {tokenizer.vocab_size} ids but the weights were trained "
-                f"with {expected_vocab} (meta.json); the tokenizer/ directory belongs to another run. "
-                "Use the tokenizer saved with these weights"
-            )
+    parts = kind.read_parts(path, meta, config) if kind.read_parts is not None else None
     model_state = read_weights(path)
     trainer_state = None
     if with_trainer:
         if not (path / "trainer.pt").is_file():
             raise CheckpointError(f"{path} has no trainer.pt, so training cannot resume from it")
         trainer_state = _torch_load(path / "trainer.pt")
-    return Checkpoint(path, config, meta, tokenizer, model_state, trainer_state)
+    return Checkpoint(path, config, meta, parts, model_state, trainer_state)
 
 
 def weights_file(directory: Path) -> Path | None:

@@ -31,7 +31,7 @@ class LabelFactorsConfig:
 class SharedLabelsConfig(LabelFactorsConfig):
     """The factors, and what a run with few labels adds: a seeded draw of ``labels_per_class``
     labelled training examples per class (``label_seed``; null keeps every label, the rest are
-    used unlabelled; :func:`textvae.data.labels.draw_per_class`) and the classification term's
+    used unlabelled; :func:`textvae.label_sets.draw_per_class`) and the classification term's
     weight per example, ``alpha_scale`` (Kingma et al.'s alpha = ``alpha_scale`` * N;
     :mod:`textvae.semisupervised`)."""
 

@@ -41,6 +41,7 @@ from textvae.objectives import (
     word_dropout,
 )
 from textvae.remedies import Remedies
+from textvae.text_checkpoint import TEXT
 from textvae.training.loop import VALIDATION_SEED_OFFSET, TrainerBase
 from textvae.training.run_dir import open_run, resume_trainer
 from textvae.validate import evaluate_elbo
@@ -368,7 +369,7 @@ def train(
     if config.labels.factors:
         raise ConfigError("this config has labels (labels.factors): train it with "
                           "textvae.train_labelled.train_labelled, or `textvae train`, which picks it")
-    config, checkpoint = open_run(config, resume=resume, kind="text")
+    config, checkpoint = open_run(config, resume=resume, kind=TEXT)
     if checkpoint is None:
         if train_sentences is not None:
             config = given_sentences(config, train_sentences, valid_sentences)

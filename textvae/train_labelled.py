@@ -32,12 +32,12 @@ from textvae.checkpoint import load_weights
 from textvae.config import Config
 from textvae.data.corpus import with_absolute_paths
 from textvae.data.labelled_corpus import LabelledCorpus, build_labelled_corpus
-from textvae.data.labels import UNLABELLED, LabelSet
 from textvae.device import autocast, check_rnn_precision, resolve_device
 from textvae.distributed import refuse_data_parallel
 from textvae.errors import ConfigError
 from textvae.files import write_json
 from textvae.label_posterior import class_probabilities
+from textvae.label_sets import UNLABELLED, LabelSet
 from textvae.models.gaussian import kl_standard_normal
 from textvae.models.labelled import LabelledSentenceVAE, build_labelled_model
 from textvae.objectives import LossTerms, reconstruction_nll, vae_objective, word_dropout
@@ -47,6 +47,7 @@ from textvae.semisupervised import (
     semi_supervised_loss,
     unlabelled_neg_elbo,
 )
+from textvae.text_checkpoint import TEXT
 from textvae.train import Trainer, TrainResult, summary
 from textvae.training.loop import VALIDATION_SEED_OFFSET
 from textvae.training.run_dir import open_run, resume_trainer
@@ -210,7 +211,7 @@ def train_labelled(config: Config, *, resume: bool = False, progress: bool = Tru
     (:func:`textvae.train.train` hands such configs here)."""
     _check_labelled_config(config)
     refuse_data_parallel("the labelled text trainer (a config with labels.factors)")
-    config, checkpoint = open_run(config, resume=resume, kind="text")
+    config, checkpoint = open_run(config, resume=resume, kind=TEXT)
     if checkpoint is None:
         config = replace(config, data=with_absolute_paths(config.data))
     device = resolve_device(config.train.device)

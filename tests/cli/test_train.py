@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from textvae.checkpoint import load_checkpoint
 from textvae.cli import main
+from textvae.text_checkpoint import load_checkpoint
 from textvae.version import __version__
 
 RAW = [

@@ -8,8 +8,9 @@ import pytest
 from textvae.config import DataConfig, LabelsConfig
 from textvae.data.grammar import parse as grammar_parse
 from textvae.data.labelled_corpus import build_labelled_corpus, read_labelled
-from textvae.data.labels import UNLABELLED, LabelSet, draw_per_class, read_tsv
+from textvae.data.labels import read_tsv
 from textvae.errors import ConfigError, DataError, InputError
+from textvae.label_sets import UNLABELLED, LabelSet, draw_per_class
 
 SHORT_YELP = Path(__file__).resolve().parents[2] / "data" / "short_yelp"
 

@@ -1,4 +1,4 @@
-"""Tests for textvae.data.labels (the label set, the seeded few-label draw, the readers) and the
+"""Tests for textvae.label_sets (the label set, the seeded few-label draw), textvae.data.labels (the readers) and the
 labelled parts of textvae.data.sources (held_out_indices, read_hf with label_columns)."""
 
 import json
@@ -10,9 +10,6 @@ from textvae.data.grammar import grammar_splits
 from textvae.data.grammar import parse as grammar_parse
 from textvae.data.labels import (
     GRAMMAR_FACTORS,
-    UNLABELLED,
-    LabelSet,
-    draw_per_class,
     grammar_records,
     read_jsonl,
     read_tsv,
@@ -20,6 +17,7 @@ from textvae.data.labels import (
 )
 from textvae.data.sources import held_out_indices, read_hf
 from textvae.errors import DataError, InputError
+from textvae.label_sets import UNLABELLED, LabelSet, draw_per_class
 
 SENTIMENT = LabelSet({"sentiment": ("neg", "neutral", "pos")})
 GRAMMAR = LabelSet({"tense": ("past", "present"), "mood": ("question", "statement", "wish")})

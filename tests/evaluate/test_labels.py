@@ -5,8 +5,8 @@ from types import SimpleNamespace
 import pytest
 
 from textvae.data.grammar import generate, parse
-from textvae.data.labels import LabelSet
 from textvae.evaluate.labels import grammar_sample_check, grammar_transfer_check
+from textvae.label_sets import LabelSet
 
 LABELS = LabelSet({"tense": ("past", "present"), "number": ("plural", "singular"), "negation": ("no", "yes")})
 

@@ -3,10 +3,10 @@ import json
 import pytest
 import torch
 
+from textvae.curves import plot_curves
 from textvae.image.pictures import (
     PAD,
     manifold_points,
-    plot_curves,
     save_grid,
     save_manifold,
     save_reconstructions,

@@ -9,7 +9,7 @@ import torch
 
 import textvae.image.models as image_models
 import textvae.image.train as image_train
-from textvae.checkpoint import load_checkpoint
+from textvae.checkpoint import CheckpointKind, load_checkpoint
 from textvae.image.config import ImageConfig
 from textvae.image.train import gather_batch, place_training_images, train_image
 
@@ -49,7 +49,7 @@ def _five_steps(image_config, monkeypatch, case):
         monkeypatch.setattr(cls, "forward", forward)
     cfg = image_config(*CASES[case], "train.amp=off", "train.threads=1", "train.max_steps=5")
     result = train_image(cfg, log=_quiet)
-    ckpt = load_checkpoint(result.run_dir / "last", kind="image", config_class=ImageConfig,
+    ckpt = load_checkpoint(result.run_dir / "last", CheckpointKind("image", ImageConfig),
                            with_trainer=True)
     weights = hashlib.sha256()
     for key in sorted(ckpt.model_state):

@@ -9,7 +9,7 @@ import torch
 
 import textvae.image.models as image_models
 import textvae.training.loop as loop
-from textvae.checkpoint import load_checkpoint
+from textvae.checkpoint import CheckpointKind, load_checkpoint
 from textvae.image.config import ImageConfig
 from textvae.image.evaluate import image_objective
 from textvae.image.models import ImageModelConfig, ImageOutput
@@ -102,7 +102,7 @@ def test_image_training_in_fp16_with_loss_scaling(name, image_config, fp16_autoc
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if r["split"] == "train"]
     assert len(losses) == 8 and all(math.isfinite(loss) for loss in losses)
-    ckpt = load_checkpoint(result.run_dir / "last", kind="image", config_class=ImageConfig,
+    ckpt = load_checkpoint(result.run_dir / "last", CheckpointKind("image", ImageConfig),
                            with_trainer=True)
     scaler = ckpt.trainer_state["scaler"]  # a disabled GradScaler saves {}
     assert scaler["scale"] > 0 and "_growth_tracker" in scaler

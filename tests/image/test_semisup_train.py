@@ -6,8 +6,7 @@ import json
 import pytest
 import torch
 
-from textvae.checkpoint import load_checkpoint
-from textvae.data.labels import LabelSet, draw_per_class
+from textvae.checkpoint import CheckpointKind, load_checkpoint
 from textvae.errors import CheckpointError, DataError, TextVAEError
 from textvae.image.config import SemiSupConfig
 from textvae.image.semisup_train import (
@@ -18,6 +17,7 @@ from textvae.image.semisup_train import (
     train_semisup,
 )
 from textvae.image.train import load_image_model, train_image
+from textvae.label_sets import LabelSet, draw_per_class
 
 
 def _quiet(*_):
@@ -25,7 +25,7 @@ def _quiet(*_):
 
 
 def _weights(run):
-    return load_checkpoint(run / "last", kind="image", config_class=SemiSupConfig).model_state
+    return load_checkpoint(run / "last", CheckpointKind("image", SemiSupConfig)).model_state
 
 
 def test_the_label_draw_is_saved_and_balanced(semisup_config, one_thread):

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from textvae.checkpoint import load_checkpoint
+from textvae.checkpoint import CheckpointKind, load_checkpoint
 from textvae.errors import CheckpointError, TextVAEError
 from textvae.image.config import ImageConfig
 from textvae.image.train import load_image_model, train_image
@@ -22,7 +22,7 @@ def _quiet(*_):
 
 
 def load_image_checkpoint(path, **kwargs):
-    return load_checkpoint(path, kind="image", config_class=ImageConfig, **kwargs)
+    return load_checkpoint(path, CheckpointKind("image", ImageConfig), **kwargs)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -104,7 +104,9 @@ def test_a_text_checkpoint_is_refused_as_an_image_model(tmp_path):
 
     write_checkpoint(tmp_path, config=Config(), tokenizer=WordTokenizer.build(["a b"]),
                      model_state={}, trainer_state=None, meta={"step": 1})
-    assert load_checkpoint(tmp_path).meta["kind"] == "text"
+    from textvae.text_checkpoint import load_checkpoint as load_text_checkpoint
+
+    assert load_text_checkpoint(tmp_path).meta["kind"] == "text"
     with pytest.raises(CheckpointError, match="is a text-model checkpoint, not image"):
         load_image_model(tmp_path, "cpu")
 
@@ -185,7 +187,7 @@ def test_an_image_run_fits_its_kl_annealing_into_the_run(image_config, one_threa
     result = train_image(cfg, log=messages.append)
     planned = result.step  # 3 epochs of the 18 training images in batches of 5: 12 steps
     assert planned == 12
-    saved = load_checkpoint(result.run_dir / "last", kind="image", config_class=ImageConfig).config
+    saved = load_checkpoint(result.run_dir / "last", CheckpointKind("image", ImageConfig)).config
     assert (saved.train.kl.anneal_fraction, saved.train.kl.warmup_steps) == (None, 6)
     assert any(f"KL annealing over 0.5 of {planned} planned steps: linear, warmup_steps=6" in m
                for m in messages)

@@ -376,8 +376,9 @@ def test_posterior_stays_float32_under_bf16_autocast():
 
 
 def test_bn_vae_trains_resumes_and_evaluates_with_its_running_statistics(tiny_config):
-    from textvae.checkpoint import load_checkpoint, load_weights
+    from textvae.checkpoint import load_weights
     from textvae.models.sentence_vae import build_model
+    from textvae.text_checkpoint import load_checkpoint
     from textvae.train import train
 
     cfg = tiny_config("model.posterior_bn_gamma=0.6", "train.max_steps=6")
@@ -407,7 +408,7 @@ def test_bn_vae_trains_resumes_and_evaluates_with_its_running_statistics(tiny_co
 def test_du_vae_resumes_to_the_weights_and_statistics_of_an_uninterrupted_run(tiny_config):
     """DU-VAE's variance dropout draws from the training RNG and its BN head keeps running
     statistics: a resumed run must still end exactly where an uninterrupted one does."""
-    from textvae.checkpoint import load_checkpoint
+    from textvae.text_checkpoint import load_checkpoint
     from textvae.train import train
 
     du = ("model.posterior_bn_gamma=0.5", "model.posterior_var_dropout=0.3",

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from textvae.checkpoint import load_checkpoint
 from textvae.cli import main
 from textvae.config import load_config
 from textvae.errors import ConfigError
+from textvae.text_checkpoint import load_checkpoint
 from textvae.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

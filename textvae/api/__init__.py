@@ -32,14 +32,15 @@ from textvae.api.hub import download
 from textvae.api.labelled import LabelledTextVAE
 from textvae.api.model import CHUNK, MAX_ENCODE_TOKENS, TextVAE
 from textvae.api.prior import AGGREGATE_PRIOR_FILE, PRIORS, DiagonalGMM, fit_diagonal_gmm
-from textvae.checkpoint import Checkpoint, check_checkpoint_exists, load_checkpoint, load_weights
-from textvae.data.labels import LabelSet
+from textvae.checkpoint import Checkpoint, check_checkpoint_exists, load_weights
 from textvae.data.tokenizers import Tokenizer
 from textvae.device import resolve_device
 from textvae.errors import CheckpointError, InputError, NoLatentSpaceError
 from textvae.generate import DEFAULT_MAX_LEN
+from textvae.label_sets import LabelSet
 from textvae.models.labelled import build_labelled_model
 from textvae.models.sentence_vae import build_model
+from textvae.text_checkpoint import load_checkpoint
 
 __all__ = [
     "AGGREGATE_PRIOR_FILE",

@@ -23,10 +23,10 @@ from textvae.api.inputs import label_request
 from textvae.api.model import CHUNK, TextVAE
 from textvae.config import Config
 from textvae.data.batching import collate
-from textvae.data.labels import LabelSet
 from textvae.data.tokenizers import Tokenizer
 from textvae.errors import InputError, NoLatentSpaceError
 from textvae.label_posterior import label_posteriors
+from textvae.label_sets import LabelSet
 from textvae.models.labelled import LabelledSentenceVAE
 
 LabelRequest = Mapping[str, str] | Sequence[str] | str | None

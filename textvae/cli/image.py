@@ -180,7 +180,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             text = metrics.read_text(encoding="utf-8")
             keys = [k for k in CURVE_KEYS if f'"{k}"' in text] or None
         try:
-            path = pictures.plot_curves(metrics, out, keys=keys)
+            from textvae.curves import plot_curves
+
+            path = plot_curves(metrics, out, keys=keys)
         except ValueError as err:
             raise TextVAEError(str(err)) from None
         print(f"wrote {path}", file=says(args.out))

@@ -3,7 +3,7 @@
     labelled sentences (tsv | jsonl | datasets | grammar) [+ unlabelled file] -> label set
         -> [seeded labels_per_class draw] -> tokenizer (fit on all training text) -> ids, labels
 
-Labels are (F,) class ids per sentence, :data:`~textvae.data.labels.UNLABELLED` where unknown. The
+Labels are (F,) class ids per sentence, :data:`~textvae.label_sets.UNLABELLED` where unknown. The
 training split's ``max_len`` filter drops labels with their sentences; valid and test are whole.
 """
 
@@ -15,18 +15,11 @@ from functools import lru_cache
 
 from textvae.config import DataConfig, LabelsConfig
 from textvae.data.corpus import SPLITS, Corpus, fit_tokenizer
-from textvae.data.labels import (
-    UNLABELLED,
-    LabelSet,
-    Records,
-    draw_per_class,
-    grammar_records,
-    read_jsonl,
-    read_tsv,
-)
+from textvae.data.labels import Records, grammar_records, read_jsonl, read_tsv
 from textvae.data.sources import apply_max_len, held_out_indices, read_hf
 from textvae.data.tokenizers import Tokenizer
 from textvae.errors import ConfigError, DataError
+from textvae.label_sets import UNLABELLED, LabelSet, draw_per_class
 
 
 @dataclass

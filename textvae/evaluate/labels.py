@@ -23,8 +23,9 @@ import torch
 from textvae.api.labelled import LabelledTextVAE
 from textvae.data.grammar import parse
 from textvae.data.labelled_corpus import build_labelled_corpus
-from textvae.data.labels import GRAMMAR_FACTORS, UNLABELLED
+from textvae.data.labels import GRAMMAR_FACTORS
 from textvae.label_posterior import label_posteriors
+from textvae.label_sets import UNLABELLED
 from textvae.semisupervised import log_uniform_prior
 from textvae.validate import evaluate_elbo
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from textvae.api.model import TextVAE
-from textvae.data.labels import LabelSet, Records, draw_per_class
+from textvae.data.labels import Records
 from textvae.errors import DataError
+from textvae.label_sets import LabelSet, draw_per_class
 from textvae.metrics import linear_probe_accuracy
 
 

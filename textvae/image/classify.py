@@ -25,7 +25,6 @@ import torch
 from torch import Tensor
 
 from textvae.checkpoint import resolve_checkpoint_dir
-from textvae.data.labels import LabelSet
 from textvae.errors import TextVAEError
 from textvae.files import write_json
 from textvae.image import pictures
@@ -34,6 +33,7 @@ from textvae.image.m2_objective import class_probabilities, evaluate_m2
 from textvae.image.pictures import read_image_file
 from textvae.image.report import test_images
 from textvae.image.semisup_train import class_ids, encode_inputs, load_semisup_model
+from textvae.label_sets import LabelSet
 
 # Written into the checkpoint directory by an evaluation of the whole test split.
 TEST_RECORD = "test_accuracy.json"

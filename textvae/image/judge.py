@@ -22,11 +22,11 @@ import torch
 from torch import Tensor
 
 from textvae.checkpoint import resolve_checkpoint_dir
-from textvae.data.labels import LabelSet
 from textvae.errors import InputError, TextVAEError
 from textvae.image.classify import TEST_RECORD, classify_images
 from textvae.image.m2 import M2
 from textvae.image.semisup_train import load_semisup_model
+from textvae.label_sets import LabelSet
 
 
 @dataclass

@@ -35,8 +35,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from textvae.checkpoint import load_checkpoint, load_weights, resolve_checkpoint_dir
-from textvae.data.labels import LabelSet
+from textvae.checkpoint import CheckpointKind, load_checkpoint, load_weights, resolve_checkpoint_dir
 from textvae.device import autocast, resolve_device
 from textvae.distributed import refuse_data_parallel
 from textvae.errors import CheckpointError, TextVAEError
@@ -52,6 +51,7 @@ from textvae.image.train import (
     load_image_model,
     run_and_report,
 )
+from textvae.label_sets import LabelSet
 from textvae.training.loop import TrainerBase
 from textvae.training.run_dir import open_run
 
@@ -236,7 +236,8 @@ def train_prior(
     """Train a prior over ``model.vq_run``'s codes, or resume the run in ``train.out_dir`` (as
     :func:`textvae.image.train.train_image`)."""
     refuse_data_parallel("prior training (a PixelCNN over a VQ run's codes)")
-    config, checkpoint = open_run(config, resume=resume, kind="image")
+    config, checkpoint = open_run(
+        config, resume=resume, kind=CheckpointKind("image", type(config)))
     if config.model.vq_run is None:
         raise TextVAEError("model.vq_run is not set: name the trained VQ-VAE or VQ-VAE-2 run "
                            "whose codes the prior models (e.g. runs/mnist_vqvae2)")
@@ -293,7 +294,7 @@ def load_prior(path: str | Path, device: str = "auto") -> LoadedPrior:
     if not is_prior_run(path):
         raise CheckpointError(f"{path} holds no PixelCNN prior (model.model_type: prior); train "
                               "one with textvae image train --config configs/mnist_vqvae2_prior.yaml")
-    checkpoint = load_checkpoint(path, kind="image", config_class=PriorRunConfig)
+    checkpoint = load_checkpoint(path, CheckpointKind("image", PriorRunConfig))
     meta = checkpoint.meta
     vq_path = Path(meta["vq_checkpoint"])
     if not vq_path.exists():

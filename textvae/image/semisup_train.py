@@ -9,7 +9,7 @@ it, :class:`~textvae.training.loop.TrainerBase`'s; this trainer changes the batc
 the metrics and the validation figures.
 
 Labels: ``labels.labels_per_class`` training images of each class keep their label
-(:func:`~textvae.data.labels.draw_per_class`, seeded by ``labels.label_seed``); the others are
+(:func:`~textvae.label_sets.draw_per_class`, seeded by ``labels.label_seed``); the others are
 unlabelled. The drawn indices (into the training split) are written to
 ``labelled_indices.json`` in the run directory. The label set (one factor, ``digit``) goes into
 every checkpoint's meta.json, and M1+M2 carries M1's config in its config and M1's weights in
@@ -36,8 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from textvae.checkpoint import load_checkpoint, load_weights
-from textvae.data.labels import LabelSet, draw_per_class
+from textvae.checkpoint import CheckpointKind, load_checkpoint, load_weights
 from textvae.device import autocast, resolve_device
 from textvae.distributed import refuse_data_parallel
 from textvae.errors import CheckpointError, DataError, TextVAEError
@@ -55,6 +54,7 @@ from textvae.image.train import (
     image_model_type,
     run_and_report,
 )
+from textvae.label_sets import LabelSet, draw_per_class
 from textvae.metrics import ACTIVE_UNIT_THRESHOLD
 from textvae.training.loop import VALIDATION_SEED_OFFSET
 from textvae.training.run_dir import open_run
@@ -218,7 +218,8 @@ def train_semisup(
     """Train M2, M1+M2 or the classifier alone from a config, or resume the run in
     ``config.train.out_dir`` (as :func:`textvae.image.train.train_image`)."""
     refuse_data_parallel("semi-supervised image training (M2, M1+M2, the classifier)")
-    config, checkpoint = open_run(config, resume=resume, kind="image")
+    config, checkpoint = open_run(
+        config, resume=resume, kind=CheckpointKind("image", type(config)))
     factor = class_factor(config)
     if config.data.source == "sprites" and factor is None:
         raise TextVAEError("semi-supervised training needs class labels: sprites have five "
@@ -267,7 +268,7 @@ def attach_m1(config: SemiSupConfig, data: ImageSplits
         raise TextVAEError("model.m1_checkpoint is not set: name the trained M1 run (an MLP VAE) "
                            "whose latent space M1+M2 reads")
     shape = data.shape
-    m1 = load_checkpoint(config.model.m1_checkpoint, kind="image", config_class=ImageConfig)
+    m1 = load_checkpoint(config.model.m1_checkpoint, CheckpointKind("image", ImageConfig))
     m1_model = m1.config.model
     if m1_model.model_type != "vae" or m1_model.architecture != "mlp":
         raise TextVAEError(f"{m1.path} holds a {m1_model.architecture} {m1_model.model_type}; "
@@ -309,7 +310,7 @@ def load_semisup_model(path: str | Path, device: str = "auto"
         raise CheckpointError(
             f"{path} holds an image {model_type}, not a semi-supervised model (M2, M1+M2 or the "
             "classifier alone); train one with textvae image train --config mnist_m2")
-    checkpoint = load_checkpoint(path, kind="image", config_class=SemiSupConfig)
+    checkpoint = load_checkpoint(path, CheckpointKind("image", SemiSupConfig))
     if "labels" not in checkpoint.meta:
         raise CheckpointError(f"{checkpoint.path}: meta.json has no label set")
     label_set = LabelSet.from_dict(checkpoint.meta["labels"])

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from textvae.checkpoint import (
+    CheckpointKind,
     load_checkpoint,
     load_weights,
     point_link,
@@ -235,7 +236,8 @@ def train_image(
     (the saved config is used then, except for the budget and the device). ``meta_extra``
     goes into every checkpoint's meta.json (the CLI records the command line)."""
     refuse_data_parallel("image training")
-    config, checkpoint = open_run(config, resume=resume, kind="image")
+    config, checkpoint = open_run(
+        config, resume=resume, kind=CheckpointKind("image", type(config)))
     device = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)
     data = load_image_splits(config.data, splits=("train", "valid"), class_factor=class_factor(config))
@@ -326,7 +328,7 @@ def load_image_model(path: str | Path, device: str = "auto") -> tuple[nn.Module,
         raise CheckpointError(f"{path} holds a PixelCNN prior over a VQ run's codes; use "
                               "`textvae image sample|evaluate` for it (textvae.image.prior_train."
                               "load_prior in Python)")
-    checkpoint = load_checkpoint(path, kind="image", config_class=ImageConfig)
+    checkpoint = load_checkpoint(path, CheckpointKind("image", ImageConfig))
     model = build_image_model(checkpoint.config.model)
     load_weights(model, checkpoint)
     model.to(resolve_device(device)).eval()

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from textvae.checkpoint import Checkpoint, load_checkpoint
+from textvae.checkpoint import Checkpoint, CheckpointKind, load_checkpoint
 from textvae.errors import ConfigError, FileWriteError, TextVAEError
 from textvae.files import output_problem, write_text
 
@@ -29,7 +29,7 @@ CPU_GENERATOR_STATE_BYTES = 5056
 RESUME_SEED_STRIDE = 1_000_033  # a fresh stream after a device change: seed * stride + step
 
 
-def open_run(config: Any, *, resume: bool, kind: str) -> tuple[Any, Any]:
+def open_run(config: Any, *, resume: bool, kind: CheckpointKind) -> tuple[Any, Any]:
     """The run-directory rules every trainer shares (``kind``: ``text`` or ``image``).
 
     Resuming needs ``out_dir/last`` of the same kind and takes the saved config, except for the
@@ -62,8 +62,7 @@ def open_run(config: Any, *, resume: bool, kind: str) -> tuple[Any, Any]:
         return config, None
     if not (run_dir / "last").exists():
         raise TextVAEError(f"cannot resume: {run_dir / 'last'} does not exist (train without --resume)")
-    checkpoint = load_checkpoint(run_dir / "last", kind=kind, config_class=type(config),
-                                 with_trainer=True)
+    checkpoint = load_checkpoint(run_dir / "last", kind, with_trainer=True)
     check_resumable(config, checkpoint.config)
     carried = {k: getattr(config.train, k) for k in RESUME_SETTINGS if hasattr(config.train, k)}
     return replace(checkpoint.config, train=replace(checkpoint.config.train, **carried)), checkpoint

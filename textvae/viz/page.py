@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from textvae.config import to_dict
+from textvae.curves import is_number, read_metrics
 from textvae.data.grammar import is_grammatical
 from textvae.decoding import without_latents
 from textvae.files import write_text
-from textvae.image.pictures import is_number, read_metrics
 from textvae.viz.run import DEFAULT_SENTENCES, plot_run
 
 # The validation figures of metrics.jsonl's valid rows, in table order (textvae.validate).

@@ -1,11 +1,10 @@
 """PNG figures of a text run: its training curves, the KL term against the KL weight, the
 posterior means in 2-D and the KL per latent dimension.
 
-The curves come from the run's ``metrics.jsonl`` (read and plotted by the image side's
-:mod:`textvae.image.pictures`, which every run's metrics file shares); the latent figures take
+The curves come from the run's ``metrics.jsonl`` (read and plotted by :mod:`textvae.curves`,
+which every run's metrics file shares); the latent figures take
 tensors, so they can be tested on posteriors with known answers. Every file is written whole or
-not at all (:func:`textvae.files.write_with`) and matplotlib is used without pyplot, as in
-:mod:`textvae.image.pictures`.
+not at all (:func:`textvae.files.write_with`) and matplotlib is used without pyplot.
 
 Shapes: S = sentences, Z = latent size.
 """
@@ -20,8 +19,8 @@ from typing import Any
 
 from torch import Tensor
 
+from textvae.curves import is_number, plot_curves, read_metrics
 from textvae.files import write_with
-from textvae.image.pictures import is_number, plot_curves, read_metrics
 from textvae.metrics import ACTIVE_UNIT_THRESHOLD, active_units
 from textvae.models.gaussian import kl_standard_normal
 
@@ -45,7 +44,7 @@ def plot_loss_curves(
     metrics_jsonl: str | os.PathLike, out: str | os.PathLike, keys: Sequence[str]
 ) -> Path:
     """Metrics over steps, one panel per key, train and valid lines
-    (:func:`textvae.image.pictures.plot_curves`, on those of ``keys`` the run logged; a group
+    (:func:`textvae.curves.plot_curves`, on those of ``keys`` the run logged; a group
     of :data:`VAE_CURVES` or :data:`LM_CURVES`).
 
     Args:
