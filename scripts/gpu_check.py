@@ -108,10 +108,10 @@ def sync_step() -> int:
 
     import torch
 
-    from textvae.config import load_config
-    from textvae.data.corpus import build_corpus
-    from textvae.models.sentence_vae import build_model
-    from textvae.train import Trainer
+    from textvae.text.models.sentence_vae import build_model
+    from textvae.text.run.config import load_config
+    from textvae.text.run.corpus import build_corpus
+    from textvae.text.training.train import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config("quickstart", ["train.device=cuda", f"train.out_dir={tmp}/run",
@@ -141,10 +141,10 @@ def iw_step(json_file: Path) -> int:
     first sentences again on the CPU: per-sentence differences, in nats."""
     import torch
 
-    from textvae.config import load_config
-    from textvae.data.corpus import build_corpus
-    from textvae.evaluate.iw import chunk_rule, iw_nll
-    from textvae.models.sentence_vae import build_model
+    from textvae.text.evaluate.iw import chunk_rule, iw_nll
+    from textvae.text.models.sentence_vae import build_model
+    from textvae.text.run.config import load_config
+    from textvae.text.run.corpus import build_corpus
 
     cfg = load_config("ptb_bowman", [])
     corpus = build_corpus(cfg.data, splits=("train", "test"), log=lambda _: None)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from tiny import TINY_RUN
 
-from textvae.config import load_config
+from textvae.text.run.config import load_config
 
 
 @pytest.fixture

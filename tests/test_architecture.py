@@ -1,9 +1,14 @@
-"""The package's import graph: no cycle, and no import against the declared layer order.
+"""The package's import graph, read from its folders: no cycle, no import against the layer order,
+and no side importing the other.
 
-Every ``import`` in every module counts, wherever it stands: at the top, inside a function (a
-lazy import), or under ``if TYPE_CHECKING``. A module may import modules of its own layer (the
-graph must stay acyclic) and of lower layers, never of a higher one. docs/architecture.md
-explains the layers.
+The folders are the architecture (docs/architecture.md). The first folder under ``textvae/`` is a
+side: ``core/`` (shared; imports neither side), ``text/`` and ``image/`` (each imports ``core/`` and
+itself, never the other side), and the entry points ``cli/`` and the package root, which may import
+everything. The folders below are layers, ordered in :data:`LAYERS`; a module's layer is that of
+the folder that holds it (the longest listed folder), so a new module needs no entry here and a new
+folder fails :func:`test_every_folder_is_a_layer` until it is placed. Every ``import`` counts,
+wherever it stands: at the top, inside a function (a lazy import), or under ``if TYPE_CHECKING``.
+A module may import modules of its own layer (the graph must stay acyclic) and of lower layers.
 """
 
 from __future__ import annotations
@@ -15,35 +20,22 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "textvae"
 
-# Lowest first. A module belongs to the layer of the longest prefix that names it (a prefix
-# names a module or a package and everything under it).
+# Lowest first: (name, folders under textvae/). "" is the package root (textvae/__init__.py and
+# __main__.py); the side folders hold nothing but their layer folders and an __init__.py.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("textvae.version", "textvae.errors", "textvae.device", "textvae.files",
-                    "textvae.distributed", "textvae.progress", "textvae.curves")),
-    ("text and pictures", ("textvae.label_sets", "textvae.data", "textvae.image.sprites",
-                           "textvae.image.pictures")),
-    ("models", ("textvae.models", "textvae.image.models", "textvae.image.vq",
-                "textvae.image.vqvae2", "textvae.image.registry",
-                "textvae.image.m2", "textvae.image.pixelcnn", "textvae.image.prior")),
-    ("configs", ("textvae.config_files", "textvae.config_types", "textvae.loop_config",
-                 "textvae.label_config", "textvae.config", "textvae.image.config")),
-    ("batches", ("textvae.data.corpus", "textvae.data.labelled_corpus", "textvae.image.data",
-                 "textvae.image.degrade")),
-    ("objectives and metrics", ("textvae.objectives", "textvae.semisupervised", "textvae.label_posterior",
-                                "textvae.metrics",
-                                "textvae.image.evaluate",
-                                "textvae.image.disentangle", "textvae.image.m2_objective",
-                                "textvae.image.restore", "textvae.image.checkerboard")),
-    ("checkpoint", ("textvae.checkpoint", "textvae.text_checkpoint")),
-    ("trainers", ("textvae.training", "textvae.validate", "textvae.remedies", "textvae.train",
-                  "textvae.train_labelled",
-                  "textvae.image.train", "textvae.image.semisup_train", "textvae.image.prior_train")),
-    ("use", ("textvae.decoding", "textvae.generate", "textvae.api", "textvae.quality", "textvae.evaluate",
-             "textvae.bench", "textvae.image.generate", "textvae.image.report", "textvae.viz",
-             "textvae.image.classify", "textvae.image.judge", "textvae.image.prior_sample",
-             "textvae.image.restore_run")),
-    ("entry points", ("textvae", "textvae.__main__", "textvae.cli", "textvae.image")),
+    ("core", ("core",)),
+    ("core training", ("core/training",)),
+    ("data and pixels", ("text/data", "image/pixels")),
+    ("models", ("text/models", "image/models")),
+    ("runs", ("text/run", "image/run")),
+    ("objectives", ("image/objectives",)),
+    ("training", ("text/training", "image/training")),
+    ("use", ("text/generate", "text/evaluate", "text/api", "text/viz", "image/use")),
+    ("entry points", ("cli", "text", "image", "")),
 ]
+SIDES = ("core", "text", "image")  # every other top folder (cli, the root) is an entry point
+MAY_IMPORT = {"core": {"core"}, "text": {"core", "text"}, "image": {"core", "image"},
+              "entry": {"core", "text", "image", "entry"}}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -51,6 +43,12 @@ def module_name(path: Path, root: Path) -> str:
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
+
+
+def folder_of(path: Path, root: Path) -> str:
+    """The folder under ``root`` that holds the module at ``path`` (a package's own __init__
+    is in the package's folder)."""
+    return path.parent.relative_to(root).as_posix().removeprefix(".")
 
 
 def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
@@ -73,21 +71,52 @@ def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
     return {m for m in found if m == "textvae" or m.startswith("textvae.")}
 
 
-def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
-    paths = {module_name(p, root): p for p in root.rglob("*.py")}
-    modules = set(paths)
-    return {name: imports_of(path, name, modules) - {name} for name, path in paths.items()}
+class Package:
+    """A package's modules, their folders and their import graph."""
+
+    def __init__(self, root: Path = PACKAGE) -> None:
+        paths = {module_name(p, root): p for p in root.rglob("*.py")}
+        self.folders = {name: folder_of(path, root) for name, path in paths.items()}
+        modules = set(paths)
+        self.graph = {name: imports_of(path, name, modules) - {name} for name, path in paths.items()}
+
+    def layer(self, module: str) -> int:
+        return layer_of_folder(self.folders[module])
+
+    def side(self, module: str) -> str:
+        top = self.folders[module].split("/")[0]
+        return top if top in SIDES else "entry"
 
 
-def layer_of(module: str) -> int:
+def layer_of_folder(folder: str) -> int:
+    """The layer of a folder: the longest listed folder that holds it."""
     best, best_len = None, -1
-    for index, (_, prefixes) in enumerate(LAYERS):
-        for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best_len:
-                best, best_len = index, len(prefix)
-    if best is None:
-        raise AssertionError(f"{module} is in no layer; add it to LAYERS in {__file__}")
+    for index, (_, folders) in enumerate(LAYERS):
+        for listed in folders:
+            inside = listed == "" or folder == listed or folder.startswith(listed + "/")
+            if inside and len(listed) > best_len:
+                best, best_len = index, len(listed)
+    assert best is not None  # "" holds every folder
     return best
+
+
+def unplaced_folders(package: Package) -> list[str]:
+    """Folders that no layer names and whose modules would fall to a side's root or the top
+    (a new folder must be given its place in the order)."""
+    listed = {f for _, folders in LAYERS for f in folders}
+    out = set()
+    for module, folder in package.folders.items():
+        if folder in listed or module.endswith("__main__"):
+            continue
+        if not any(folder.startswith(f + "/") for f in listed if f not in ("", "text", "image")):
+            out.add(folder)
+    return sorted(out)
+
+
+def loose_side_modules(package: Package) -> list[str]:
+    """Modules that sit directly in a side folder instead of in one of its layer folders."""
+    return sorted(m for m, folder in package.folders.items()
+                  if folder in ("text", "image") and m not in ("textvae.text", "textvae.image"))
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -113,72 +142,37 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+def upward_imports(package: Package) -> list[str]:
     return [
-        f"{src} ({LAYERS[layer_of(src)][0]}) imports {dst} ({LAYERS[layer_of(dst)][0]})"
-        for src, targets in sorted(graph.items()) for dst in sorted(targets)
-        if dst in graph and layer_of(dst) > layer_of(src)
+        f"{src} ({LAYERS[package.layer(src)][0]}) imports {dst} ({LAYERS[package.layer(dst)][0]})"
+        for src, targets in sorted(package.graph.items()) for dst in sorted(targets)
+        if dst in package.graph and package.layer(dst) > package.layer(src)
     ]
 
 
-def test_every_module_has_a_layer():
-    for module in import_graph():
-        layer_of(module)
+def side_crossings(package: Package) -> list[str]:
+    return [f"{src} ({package.side(src)}) imports {dst} ({package.side(dst)})"
+            for src, targets in sorted(package.graph.items()) for dst in sorted(targets)
+            if dst in package.graph and package.side(dst) not in MAY_IMPORT[package.side(src)]]
+
+
+def test_every_folder_is_a_layer():
+    package = Package()
+    assert unplaced_folders(package) == []
+    assert loose_side_modules(package) == []
 
 
 def test_no_import_cycle():
-    assert find_cycle(import_graph()) is None, " -> ".join(find_cycle(import_graph()))
+    graph = Package().graph
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
 
 
 def test_no_import_against_the_layer_order():
-    assert upward_imports(import_graph()) == []
-
-
-# The modules both sides share: they import neither side, and the image side imports nothing of
-# the text side but them (the text side may not import the image side at all). Until the package
-# moves into core/, text/ and image/ folders (issue 32), this list says which modules are core.
-CORE = ("textvae.version", "textvae.errors", "textvae.device", "textvae.files",
-        "textvae.distributed", "textvae.progress", "textvae.curves", "textvae.config_files", "textvae.config_types",
-        "textvae.loop_config", "textvae.label_config", "textvae.label_sets",
-        "textvae.semisupervised", "textvae.metrics", "textvae.objectives",
-        "textvae.models.gaussian", "textvae.models.weights", "textvae.checkpoint",
-        "textvae.training")
-ENTRY = ("textvae", "textvae.__main__", "textvae.cli")
-
-
-def side_of(module: str) -> str:
-    def under(prefixes: tuple[str, ...]) -> bool:
-        return any(module == p or module.startswith(p + ".") for p in prefixes)
-
-    if module in ENTRY[:2] or under(ENTRY[2:]):
-        return "entry"
-    if under(CORE):
-        return "core"
-    return "image" if under(("textvae.image",)) else "text"
-
-
-def side_crossings(graph: dict[str, set[str]]) -> list[str]:
-    allowed = {"core": {"core"}, "text": {"core", "text"}, "image": {"core", "image"},
-               "entry": {"core", "text", "image", "entry"}}
-    return [f"{src} ({side_of(src)}) imports {dst} ({side_of(dst)})"
-            for src, targets in sorted(graph.items()) for dst in sorted(targets)
-            if dst in graph and side_of(dst) not in allowed[side_of(src)]]
+    assert upward_imports(Package()) == []
 
 
 def test_core_imports_neither_side_and_the_sides_not_each_other():
-    assert side_crossings(import_graph()) == []
-
-
-def test_flags_a_side_importing_the_other(tmp_path):
-    package = write_tree(tmp_path, {
-        "__init__.py": "", "errors.py": "", "config.py": "import textvae.errors\n",
-        "image/__init__.py": "", "image/train.py": "from textvae.config import Config\n",
-        "checkpoint.py": "def f():\n    import textvae.config\n",
-    })
-    assert side_crossings(import_graph(package)) == [
-        "textvae.checkpoint (core) imports textvae.config (text)",
-        "textvae.image.train (image) imports textvae.config (text)",
-    ]
+    assert side_crossings(Package()) == []
 
 
 def test_no_module_over_the_size_limit():
@@ -202,16 +196,18 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
 def test_finds_a_cycle_hidden_in_a_function_and_under_type_checking(tmp_path):
     package = write_tree(tmp_path, {
         "__init__.py": "",
-        "train.py": "def f():\n    from textvae.remedies import R\n",
-        "remedies.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                       "    from textvae.train import Trainer\n",
+        "text/training/train.py": "def f():\n    from textvae.text.training.remedies import R\n",
+        "text/training/remedies.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                     "    from textvae.text.training.train import Trainer\n",
     })
-    graph = import_graph(package)
-    assert graph["textvae.train"] == {"textvae.remedies"}
-    assert graph["textvae.remedies"] == {"textvae.train"}
+    graph = Package(package).graph
+    assert graph["textvae.text.training.train"] == {"textvae.text.training.remedies"}
+    assert graph["textvae.text.training.remedies"] == {"textvae.text.training.train"}
     assert find_cycle(graph) in (
-        ["textvae.remedies", "textvae.train", "textvae.remedies"],
-        ["textvae.train", "textvae.remedies", "textvae.train"],
+        ["textvae.text.training.remedies", "textvae.text.training.train",
+         "textvae.text.training.remedies"],
+        ["textvae.text.training.train", "textvae.text.training.remedies",
+         "textvae.text.training.train"],
     )
 
 
@@ -219,34 +215,66 @@ def test_resolves_relative_and_submodule_imports(tmp_path):
     package = write_tree(tmp_path, {
         "__init__.py": "",
         "cli/__init__.py": "from . import common\nfrom .common import helper\n",
-        "cli/common.py": "from ..errors import TextVAEError\n",
-        "errors.py": "",
+        "cli/common.py": "from ..core.errors import TextVAEError\n",
+        "core/__init__.py": "",
+        "core/errors.py": "",
     })
-    graph = import_graph(package)
+    graph = Package(package).graph
     assert graph["textvae.cli"] == {"textvae.cli.common"}
-    assert graph["textvae.cli.common"] == {"textvae.errors"}
+    assert graph["textvae.cli.common"] == {"textvae.core.errors"}
     assert find_cycle(graph) is None
 
 
 def test_flags_an_import_against_the_layer_order(tmp_path):
     package = write_tree(tmp_path, {
         "__init__.py": "",
-        "checkpoint.py": "def f():\n    from textvae.image.config import ImageConfig\n",
-        "image/__init__.py": "",
-        "image/config.py": "",
-        "metrics.py": "import textvae.api\n",
-        "api/__init__.py": "",
+        "core/metrics.py": "",
+        "text/models/vae.py": "def f():\n    import textvae.text.api.model\n",
+        "text/api/model.py": "from textvae.core.metrics import x\n",
+        "image/run/config.py": "",
+        "image/models/m2.py": "from textvae.image.run.config import M2Config\n",
     })
-    assert upward_imports(import_graph(package)) == [
-        "textvae.metrics (objectives and metrics) imports textvae.api (use)",
+    assert upward_imports(Package(package)) == [
+        "textvae.image.models.m2 (models) imports textvae.image.run.config (runs)",
+        "textvae.text.models.vae (models) imports textvae.text.api.model (use)",
     ]
 
 
-@pytest.mark.parametrize("module, layer", [
-    ("textvae.data.grammar.lexicon", "text and pictures"),
-    ("textvae.data.corpus", "batches"),
-    ("textvae.training.loop", "trainers"),
-    ("textvae.cli.image", "entry points"),
+def test_flags_a_side_importing_the_other(tmp_path):
+    package = write_tree(tmp_path, {
+        "__init__.py": "from textvae.text.api import load\n",
+        "core/checkpoint.py": "def f():\n    import textvae.text.run.config\n",
+        "text/run/config.py": "import textvae.core.checkpoint\n",
+        "image/training/train.py": "from textvae.text.run.config import Config\n",
+        "text/api/__init__.py": "from textvae.image.use.report import evaluate_run\n",
+        "image/use/report.py": "",
+        "cli/main.py": "import textvae.image.use.report\nimport textvae.text.api\n",
+    })
+    assert side_crossings(Package(package)) == [
+        "textvae.core.checkpoint (core) imports textvae.text.run.config (text)",
+        "textvae.image.training.train (image) imports textvae.text.run.config (text)",
+        "textvae.text.api (text) imports textvae.image.use.report (image)",
+    ]
+
+
+def test_a_new_folder_must_be_placed_and_a_new_module_needs_no_entry(tmp_path):
+    package = Package(write_tree(tmp_path, {
+        "__init__.py": "", "text/__init__.py": "", "text/stats.py": "",
+        "text/evaluate/new_measure.py": "", "text/tasks/sweep.py": "",
+    }))
+    assert unplaced_folders(package) == ["text/tasks"]
+    assert loose_side_modules(package) == ["textvae.text.stats"]
+    assert LAYERS[package.layer("textvae.text.evaluate.new_measure")][0] == "use"
+
+
+@pytest.mark.parametrize("folder, layer", [
+    ("text/data/grammar", "data and pixels"),
+    ("text/run", "runs"),
+    ("core/training", "core training"),
+    ("core", "core"),
+    ("image/use", "use"),
+    ("cli", "entry points"),
+    ("", "entry points"),
 ])
-def test_longest_prefix_picks_the_layer(module, layer):
-    assert LAYERS[layer_of(module)][0] == layer
+def test_the_longest_listed_folder_picks_the_layer(folder, layer):
+    assert LAYERS[layer_of_folder(folder)][0] == layer

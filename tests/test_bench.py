@@ -2,14 +2,14 @@ import pytest
 import torch
 from tiny import BF16_RNNS
 
-from textvae.bench import (
+from textvae.text.evaluate.bench import (
     flops_per_token,
     format_table,
     matmul_rate,
     rnn_flops_per_step,
     run_benchmark,
 )
-from textvae.models.sentence_vae import ModelConfig
+from textvae.text.models.sentence_vae import ModelConfig
 
 
 def test_flops_of_the_ptb_lstm_by_hand():
@@ -66,7 +66,7 @@ def test_benchmark_on_cuda_with_mixed_precision(tiny_config):
 
 @BF16_RNNS
 def test_bf16_autocast_on_the_cpu_trains_and_keeps_the_posterior_in_float32(tiny_config, one_thread):
-    from textvae.train import train
+    from textvae.text.training.train import train
 
     cfg = tiny_config("train.max_steps=4", "train.amp=bf16")
     result = train(cfg, progress=False, log=lambda msg: None)

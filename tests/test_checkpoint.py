@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from textvae.checkpoint import (
+from textvae.core.checkpoint import (
     LEGACY_WEIGHTS_FILE,
     WEIGHTS_FILE,
     CheckpointKind,
@@ -16,10 +16,10 @@ from textvae.checkpoint import (
     resolve_checkpoint_dir,
     write_checkpoint,
 )
-from textvae.config import Config
-from textvae.data.tokenizers import WordTokenizer
-from textvae.errors import CheckpointError
-from textvae.text_checkpoint import load_checkpoint
+from textvae.core.errors import CheckpointError
+from textvae.text.data.tokenizers import WordTokenizer
+from textvae.text.run.checkpoint import load_checkpoint
+from textvae.text.run.config import Config
 
 
 def _write(run_dir, step, **extra):
@@ -150,10 +150,10 @@ def test_a_pickled_payload_is_refused_and_never_runs(tmp_path, monkeypatch):
 def test_a_full_disk_leaves_the_previous_checkpoint_and_last_untouched(tmp_path, monkeypatch, failing):
     import safetensors
 
-    import textvae.models.weights
+    import textvae.core.weights
 
     first = _write(tmp_path, 5)
-    real_save, real_save_file = torch.save, textvae.models.weights.save_file
+    real_save, real_save_file = torch.save, textvae.core.weights.save_file
 
     def full_disk(obj, f, *args, **kwargs):
         if failing == "trainer.pt" and os.path.basename(f) == failing:
@@ -171,9 +171,9 @@ def test_a_full_disk_leaves_the_previous_checkpoint_and_last_untouched(tmp_path,
 
     monkeypatch.setattr(torch, "save", full_disk)
     if failing == WEIGHTS_FILE:
-        monkeypatch.setattr(textvae.models.weights, "save_file", full_disk_safetensors)
+        monkeypatch.setattr(textvae.core.weights, "save_file", full_disk_safetensors)
     else:
-        monkeypatch.setattr(textvae.models.weights, "save_file", real_save_file)
+        monkeypatch.setattr(textvae.core.weights, "save_file", real_save_file)
     with pytest.raises(CheckpointError, match="No space left on device.*step-00000005 is intact"):
         _write(tmp_path, 9)
     assert os.listdir(tmp_path / "checkpoints") == ["step-00000005"]  # no temporary left
@@ -205,8 +205,8 @@ def test_one_run_directory_rule_best_else_last(tmp_path):
 def test_a_checkpoint_of_the_other_kind_is_refused_with_the_command_to_use(tmp_path):
     _write(tmp_path, 1)
     with pytest.raises(CheckpointError, match="is a text-model checkpoint, not image; use `textvae sample"):
-        from textvae.checkpoint import load_checkpoint as load_any_checkpoint
-        from textvae.image.config import ImageConfig
+        from textvae.core.checkpoint import load_checkpoint as load_any_checkpoint
+        from textvae.image.run.config import ImageConfig
 
         load_any_checkpoint(tmp_path, CheckpointKind("image", ImageConfig))
 
@@ -219,7 +219,7 @@ def test_weights_that_do_not_fit_are_one_clear_error(tmp_path):
 
 
 def test_a_symbolic_link_loop_or_a_link_to_nothing_is_named(tmp_path):
-    from textvae.checkpoint import check_checkpoint_exists
+    from textvae.core.checkpoint import check_checkpoint_exists
 
     loop = tmp_path / "loop"
     os.symlink(loop, loop)

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from textvae.cli import main
-from textvae.config import Config, from_dict, load_config, to_dict
-from textvae.config_files import parse_override
-from textvae.errors import ConfigError
+from textvae.core.config_files import parse_override
+from textvae.core.errors import ConfigError
+from textvae.text.run.config import Config, from_dict, load_config, to_dict
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "textvae" / "configs"
 
@@ -77,11 +77,11 @@ def test_bad_configs_name_the_key(override, message):
 
 
 def test_the_text_labels_section_keeps_its_keys_and_checks():
-    # The keys it shares with image runs are textvae.label_config's; the names are unchanged.
+    # The keys it shares with image runs are textvae.core.label_config's; the names are unchanged.
     import dataclasses
 
-    from textvae.config import LabelsConfig
-    from textvae.label_config import SharedLabelsConfig
+    from textvae.core.label_config import SharedLabelsConfig
+    from textvae.text.run.config import LabelsConfig
 
     assert issubclass(LabelsConfig, SharedLabelsConfig)
     assert {f.name for f in dataclasses.fields(LabelsConfig)} == {

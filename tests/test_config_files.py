@@ -2,9 +2,9 @@
 
 import pytest
 
-from textvae.config import load_config
-from textvae.config_files import resolve_config_path, shipped_configs, shipped_dir
-from textvae.errors import ConfigError
+from textvae.core.config_files import resolve_config_path, shipped_configs, shipped_dir
+from textvae.core.errors import ConfigError
+from textvae.text.run.config import load_config
 
 
 @pytest.mark.parametrize("spelling", ["quickstart", "quickstart.yaml", "configs/quickstart.yaml"])

@@ -1,5 +1,5 @@
-"""textvae.decoding: the decoding defaults' one home, DecodingOptions, and the option checks
-(and that the decoders of textvae.generate take their defaults from it)."""
+"""textvae.text.run.decoding: the decoding defaults' one home, DecodingOptions, and the option checks
+(and that the decoders of textvae.text.generate take their defaults from it)."""
 
 import dataclasses
 import inspect
@@ -9,8 +9,8 @@ import pytest
 import torch
 from generate.helpers import ENDS, B, V, Z, latents, tiny_model  # tests/generate/helpers.py
 
-from textvae.errors import TextVAEError
-from textvae.generate import (
+from textvae.core.errors import TextVAEError
+from textvae.text.generate import (
     DECODING_METHODS,
     DEFAULT_BEAM_SIZE,
     DEFAULT_LENGTH_NORMALIZATION,

@@ -6,21 +6,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from textvae.device import (
+from textvae.core.device import (
     autocast_dtype,
     busy_cores,
     choose_threads,
     cuda_has_native_bf16,
     precision_note,
 )
-from textvae.errors import ConfigError
+from textvae.core.errors import ConfigError
 
 CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_auto_on_the_cpu_is_bf16_only_with_bf16_units(monkeypatch, fast):
-    monkeypatch.setattr("textvae.device.cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr("textvae.core.device.cpu_has_fast_bf16", lambda: fast)
     dtype = autocast_dtype("auto", CPU)
     assert dtype == (torch.bfloat16 if fast else None)
     note = precision_note("auto", CPU, dtype)
@@ -77,8 +77,8 @@ def test_busy_cores_reads_the_cpu_time_of_this_machine():
 
 
 def test_resolve_device_names_where_the_device_came_from(monkeypatch):
-    from textvae.device import resolve_device
-    from textvae.errors import ConfigError
+    from textvae.core.device import resolve_device
+    from textvae.core.errors import ConfigError
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto", source="--device") == CPU and resolve_device("cpu") == CPU
@@ -97,8 +97,8 @@ def test_resolve_device_names_where_the_device_came_from(monkeypatch):
 
 def test_bf16_is_refused_before_any_work_where_the_cpu_cannot_run_rnns_in_it(tiny_config,
                                                                             monkeypatch):
-    import textvae.device as device
-    from textvae.train import train
+    import textvae.core.device as device
+    from textvae.text.training.train import train
 
     monkeypatch.setitem(device._BF16_RNNS, "cpu", False)  # a CPU without AVX512 or AMX
     cfg = tiny_config("train.amp=bf16", "train.device=cpu")
@@ -112,7 +112,7 @@ def test_bf16_is_refused_before_any_work_where_the_cpu_cannot_run_rnns_in_it(tin
 
 
 def test_the_bf16_rnn_probe_answers_what_an_lstm_does():
-    from textvae.device import _BF16_RNNS, cpu_runs_bf16_rnns
+    from textvae.core.device import _BF16_RNNS, cpu_runs_bf16_rnns
 
     _BF16_RNNS.clear()
     lstm = torch.nn.LSTM(3, 5, batch_first=True)

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from textvae.distributed import Distributed
-from textvae.models.sentence_vae import build_model
-from textvae.models.weights import read_tensor_file
-from textvae.text_checkpoint import load_checkpoint
+from textvae.core.distributed import Distributed
+from textvae.core.weights import read_tensor_file
+from textvae.text.models.sentence_vae import build_model
+from textvae.text.run.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
 # Odd, distinct sizes; no dropout layers and no free bits, the two things that are not meant to
-# match a single process bit for bit (see textvae/distributed.py). Word dropout and the
+# match a single process bit for bit (see textvae/core/distributed.py). Word dropout and the
 # reparameterization noise are on, and must match.
 OVERRIDES = [
     "data.source=grammar", "data.grammar_size=240", "model.embed_dim=11",
@@ -114,7 +114,7 @@ def torchrun_rank_1(monkeypatch):
 
 
 def test_a_process_group_this_process_set_up_is_destroyed_once(monkeypatch, torchrun_rank_1):
-    import textvae.distributed as distributed
+    import textvae.core.distributed as distributed
 
     fake = FakeProcessGroups()
     monkeypatch.setattr(distributed, "dist", fake)
@@ -128,7 +128,7 @@ def test_a_process_group_this_process_set_up_is_destroyed_once(monkeypatch, torc
 
 
 def test_a_process_group_set_up_by_the_caller_is_left_to_the_caller(monkeypatch, torchrun_rank_1):
-    import textvae.distributed as distributed
+    import textvae.core.distributed as distributed
 
     fake = FakeProcessGroups(initialized=True)
     monkeypatch.setattr(distributed, "dist", fake)
@@ -142,7 +142,7 @@ def test_a_process_group_set_up_by_the_caller_is_left_to_the_caller(monkeypatch,
 @pytest.mark.parametrize("fails", [False, True])
 def test_train_closes_its_distributed_context_however_it_ends(fails, tiny_config, monkeypatch,
                                                                one_thread):
-    import textvae.train as train_module
+    import textvae.text.training.train as train_module
 
     closed = []
     monkeypatch.setattr(Distributed, "close", lambda self: closed.append(self))
@@ -162,32 +162,32 @@ def test_train_closes_its_distributed_context_however_it_ends(fails, tiny_config
 # Only the text VAE's trainer trains data-parallel; every other trainer refuses a torchrun job
 # with one line before it touches the run directory (issue 32).
 def _labelled_text(out):
-    from textvae.config import load_config
-    from textvae.train_labelled import train_labelled
+    from textvae.text.run.config import load_config
+    from textvae.text.training.train_labelled import train_labelled
 
     return train_labelled, load_config(None, ["labels.factors=[tense]", f"train.out_dir={out}"])
 
 
 def _image(out, *more):
-    from textvae.image.config import load_image_config
+    from textvae.image.run.config import load_image_config
 
     return load_image_config(None, [*more, f"train.out_dir={out}"])
 
 
 def _image_vae(out):
-    from textvae.image.train import train_image
+    from textvae.image.training.train import train_image
 
     return train_image, _image(out)
 
 
 def _semisup(out):
-    from textvae.image.semisup_train import train_semisup
+    from textvae.image.training.semisup_train import train_semisup
 
     return train_semisup, _image(out, "model.model_type=m2")
 
 
 def _prior(out):
-    from textvae.image.prior_train import train_prior
+    from textvae.image.training.prior_train import train_prior
 
     return train_prior, _image(out, "model.model_type=prior")
 
@@ -197,7 +197,7 @@ def _prior(out):
     (_semisup, "semi-supervised image training"), (_prior, "prior training"),
 ])
 def test_trainers_without_data_parallel_refuse_torchrun(make, name, tmp_path, torchrun_rank_1):
-    from textvae.errors import ConfigError
+    from textvae.core.errors import ConfigError
 
     trainer, config = make(tmp_path / "run")
     with pytest.raises(ConfigError, match=rf"^{name} .*does not support torchrun \(this is one of "

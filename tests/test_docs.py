@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from textvae.cli import build_parser, main
-from textvae.config_files import resolve_config_path, shipped_dir
+from textvae.core.config_files import resolve_config_path, shipped_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -344,7 +344,7 @@ def run(argv: list[str], redirect: str | None = None) -> tuple[int, str, str]:
 
 
 def downloads(argv: list[str]) -> bool:
-    from textvae.config_files import shipped_name
+    from textvae.core.config_files import shipped_name
 
     configs = option_values(argv, "--config")
     checkpoints = option_values(argv, "-c") + option_values(argv, "--checkpoint")
@@ -371,15 +371,15 @@ def readme_steps() -> list[tuple[str, int, object]]:
 
 def test_the_readme_runs(tmp_path, monkeypatch, one_thread):
     """Every README command and Python block, in order, in an empty folder, with tiny budgets."""
-    import textvae.config
+    import textvae.text.run.config
 
     monkeypatch.chdir(tmp_path)
-    real_load_config = textvae.config.load_config
+    real_load_config = textvae.text.run.config.load_config
 
     def tiny_load_config(path=None, overrides=None):  # what the README's Python blocks import
         return real_load_config(path, [*(overrides or []), *TINY_TRAIN])
 
-    monkeypatch.setattr(textvae.config, "load_config", tiny_load_config)
+    monkeypatch.setattr(textvae.text.run.config, "load_config", tiny_load_config)
     namespace: dict = {"__name__": "readme"}
     ran, parsed_only = [], []
     for kind, line, step in readme_steps():
@@ -484,14 +484,14 @@ def test_relative_links_resolve(page):
 
 
 def test_configs_page_names_every_config_key():
-    from textvae.config import (
+    from textvae.text.models.sentence_vae import ModelConfig
+    from textvae.text.run.config import (
         DataConfig,
         KLScheduleConfig,
         LabelsConfig,
         TokenizerConfig,
         TrainConfig,
     )
-    from textvae.models.sentence_vae import ModelConfig
 
     page = (ROOT / "docs" / "configs.md").read_text(encoding="utf-8")
     sections = {"data": DataConfig, "data.tokenizer": TokenizerConfig, "model": ModelConfig,

@@ -1,4 +1,4 @@
-"""textvae.files: the one atomic writer."""
+"""textvae.core.files: the one atomic writer."""
 
 import json
 import os
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from textvae.errors import FileWriteError, TextVAEError
-from textvae.files import (
+from textvae.core.errors import FileWriteError, TextVAEError
+from textvae.core.files import (
     atomic_path,
     output_problem,
     write_bytes,
@@ -61,7 +61,7 @@ def test_a_failed_rename_is_one_clear_error(tmp_path, monkeypatch):
     def full_disk(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("textvae.files.os.replace", full_disk)
+    monkeypatch.setattr("textvae.core.files.os.replace", full_disk)
     with pytest.raises(FileWriteError, match=r"cannot write .*r.txt: No space left on device"):
         write_text(path, "new")
     assert path.read_text() == "old" and leftovers(tmp_path) == []
@@ -98,11 +98,11 @@ def test_ctrl_c_at_any_moment_leaves_no_temporary(where, tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     if where == "flushing":
-        monkeypatch.setattr("textvae.files.fsync_file", interrupt)
+        monkeypatch.setattr("textvae.core.files.fsync_file", interrupt)
     elif where == "renaming":
-        monkeypatch.setattr("textvae.files.os.replace", interrupt)
+        monkeypatch.setattr("textvae.core.files.os.replace", interrupt)
     elif where == "closing":  # just after mkstemp made the file
-        monkeypatch.setattr("textvae.files.os.close", close_then_interrupt)
+        monkeypatch.setattr("textvae.core.files.os.close", close_then_interrupt)
 
     def writer(tmp):
         tmp.write_text("half of the new")
@@ -261,10 +261,10 @@ def test_checking_a_fifo_does_not_end_a_waiting_reader(tmp_path):
 
 def _check_found_the_reader(fifo) -> bool:
     # the check holds the FIFO open once it found a reader (before, it got ENXIO: no reader)
-    import textvae.files
+    import textvae.core.files
 
     st = os.stat(fifo)
-    return (st.st_dev, st.st_ino) in textvae.files._HELD
+    return (st.st_dev, st.st_ino) in textvae.core.files._HELD
 
 
 def test_a_socket_is_refused(tmp_path):

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from textvae.cli import build_parser
-from textvae.config import load_config
-from textvae.image.config import load_image_config
+from textvae.image.run.config import load_image_config
+from textvae.text.run.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

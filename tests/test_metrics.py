@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
-from textvae.metrics import (
+from textvae.core.gaussian import kl_standard_normal
+from textvae.core.metrics import (
     active_units,
     iw_log_weights,
     iw_nll_from_log_weights,
@@ -20,7 +21,6 @@ from textvae.metrics import (
     perplexity,
     reconstruction_accuracy,
 )
-from textvae.models.gaussian import kl_standard_normal
 
 
 def test_active_units_on_constructed_posterior_means():

@@ -4,8 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textvae.config import KLScheduleConfig
-from textvae.objectives import (
+from textvae.core.objectives import (
     NLL_CHUNK_ELEMENTS,
     constant_weight,
     cyclical_weight,
@@ -19,6 +18,7 @@ from textvae.objectives import (
     vae_objective,
     word_dropout,
 )
+from textvae.text.run.config import KLScheduleConfig
 
 V = 37
 
@@ -194,7 +194,7 @@ def test_a_schedule_without_a_fraction_is_unchanged():
 def test_every_kl_kind_a_config_accepts_has_a_schedule_and_nothing_else_does():
     import typing
 
-    from textvae.objectives import KL_SCHEDULES
+    from textvae.core.objectives import KL_SCHEDULES
 
     kinds = typing.get_args(typing.get_type_hints(KLScheduleConfig)["kind"])
     assert set(KL_SCHEDULES) == set(kinds)

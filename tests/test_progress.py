@@ -1,4 +1,4 @@
-"""textvae.progress: a tqdm bar on a terminal, a line every N seconds elsewhere (a fake clock:
+"""textvae.core.progress: a tqdm bar on a terminal, a line every N seconds elsewhere (a fake clock:
 nothing sleeps), nothing when disabled; TEXTVAE_PROGRESS_SECONDS; and the bars of IW-NLL,
 self-BLEU and streamed generation going through it."""
 
@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from textvae import progress as progress_module
-from textvae.errors import InputError
-from textvae.progress import ENV_VAR, Progress, display_mode, progress_seconds, tracked
+from textvae.core import progress as progress_module
+from textvae.core.errors import InputError
+from textvae.core.progress import ENV_VAR, Progress, display_mode, progress_seconds, tracked
 
 
 class FakeClock:
@@ -151,7 +151,7 @@ LINE = re.compile(r"^[^\r\n]+: \d+/\d+ sent \(\d+%\), [\d.]+ sent/s, ETA \S+$")
 
 def test_iw_nll_and_its_reference_write_lines(clock, monkeypatch, capsys):
     from tests.evaluate.test_iw import TOK, sentences, tiny_model
-    from textvae.evaluate.iw import iw_nll, iw_nll_reference
+    from textvae.text.evaluate.iw import iw_nll, iw_nll_reference
 
     monkeypatch.setattr(progress_module, "now", FakeClock(step=1.0))
     monkeypatch.setenv(ENV_VAR, "1")
@@ -167,7 +167,7 @@ def test_iw_nll_and_its_reference_write_lines(clock, monkeypatch, capsys):
 
 
 def test_self_bleu_writes_lines(monkeypatch, capsys):
-    from textvae.evaluate.text_metrics import self_bleu
+    from textvae.text.evaluate.text_metrics import self_bleu
 
     monkeypatch.setattr(progress_module, "now", FakeClock(step=1.0))
     monkeypatch.setenv(ENV_VAR, "1")

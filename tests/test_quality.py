@@ -5,12 +5,16 @@ import json
 
 import pytest
 
-from textvae.api import NoLatentSpaceError, load
 from textvae.cli import main
-from textvae.config import load_config
-from textvae.errors import TextVAEError
-from textvae.quality import FACTORS, format_quality_report, grammar_quality_report
-from textvae.train import train
+from textvae.core.errors import TextVAEError
+from textvae.text.api import NoLatentSpaceError, load
+from textvae.text.evaluate.grammar_quality import (
+    FACTORS,
+    format_quality_report,
+    grammar_quality_report,
+)
+from textvae.text.run.config import load_config
+from textvae.text.training.train import train
 
 SECTIONS = ("grammaticality", "reconstruction", "label_kept", "probe_accuracy", "probe_majority_baseline")
 SMALL = {"n_samples": 11, "n_pairs": 3, "steps": 5, "n_test": 13, "max_len": 17}

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import textvae.train
+import textvae.text.training.train
 from textvae.cli import main
-from textvae.config import load_config
-from textvae.data.corpus import build_corpus
-from textvae.data.tokenizers import WordTokenizer
-from textvae.text_checkpoint import load_checkpoint
-from textvae.train import train
+from textvae.text.data.tokenizers import WordTokenizer
+from textvae.text.run.checkpoint import load_checkpoint
+from textvae.text.run.config import load_config
+from textvae.text.run.corpus import build_corpus
+from textvae.text.training.train import train
 
 TINY = [
     "data.grammar_size=200",
@@ -275,7 +275,7 @@ def _train_argv(out: Path, *overrides: str) -> list[str]:
 
 def _poison(monkeypatch, bad_calls: set[int]) -> None:
     """Make the training objective non-finite on the given (1-based) training steps."""
-    original = textvae.train.vae_objective
+    original = textvae.text.training.train.vae_objective
     calls = {"n": 0}
 
     def objective(*args, **kwargs):
@@ -285,7 +285,7 @@ def _poison(monkeypatch, bad_calls: set[int]) -> None:
             return terms._replace(loss=terms.loss * float("nan"))
         return terms
 
-    monkeypatch.setattr(textvae.train, "vae_objective", objective)
+    monkeypatch.setattr(textvae.text.training.train, "vae_objective", objective)
 
 
 def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
@@ -324,7 +324,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path,
             fh.write(b"partial")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(filename))
 
-    monkeypatch.setattr("textvae.models.weights.save_file", save_until_the_disk_fills)
+    monkeypatch.setattr("textvae.core.weights.save_file", save_until_the_disk_fills)
     err_checked = _fails(capsys, ["train", "--resume", "--no-progress", *_sets(f"train.out_dir={out}",
                                                                "train.max_steps=5")],
                          "cannot write checkpoint step-00000005 in")
@@ -434,7 +434,7 @@ def _disk_fills(monkeypatch, disk: Path, *, after: int = 37,
     that met the full disk (a temporary file as the name it stands for)."""
     import safetensors
 
-    import textvae.models.weights
+    import textvae.core.weights
 
     disk = disk.resolve()
     left = {"bytes": after}
@@ -479,13 +479,13 @@ def _disk_fills(monkeypatch, disk: Path, *, after: int = 37,
                                               "left on device (os error 28)")
         return real_save_file(tensors, filename, metadata=metadata)
 
-    real_save_file = textvae.models.weights.save_file
+    real_save_file = textvae.core.weights.save_file
     if "os.write" in writers:
         monkeypatch.setattr(os, "write", write)
     if "torch.save" in writers:
         monkeypatch.setattr(torch, "save", save)
     if "save_file" in writers:
-        monkeypatch.setattr(textvae.models.weights, "save_file", save_file)
+        monkeypatch.setattr(textvae.core.weights, "save_file", save_file)
     return hit
 
 
@@ -528,8 +528,8 @@ def test_a_disk_that_fills_while_writing_a_report_keeps_the_old_report(run_dir, 
 @pytest.mark.parametrize("kind", ["word", "bpe"])
 def test_a_disk_that_fills_while_saving_a_tokenizer_keeps_the_old_one(kind, tmp_path,
                                                                       monkeypatch):
-    from textvae.data.tokenizers import SentencePieceTokenizer, load_tokenizer
-    from textvae.errors import FileWriteError
+    from textvae.core.errors import FileWriteError
+    from textvae.text.data.tokenizers import SentencePieceTokenizer, load_tokenizer
 
     sentences = [f"the dog {w} barked at {v} ." for w in ("red", "old", "big") for v in "abcdefg"]
     disk = tmp_path / "disk"

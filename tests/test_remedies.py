@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from textvae.data.batching import collate
-from textvae.data.corpus import build_corpus
-from textvae.errors import ConfigError
-from textvae.models.sentence_vae import build_model
-from textvae.remedies import (
+from textvae.core.errors import ConfigError
+from textvae.text.data.batching import collate
+from textvae.text.models.sentence_vae import build_model
+from textvae.text.run.corpus import build_corpus
+from textvae.text.training.remedies import (
     COLLAPSE_KL_NATS,
     decoder_modules,
     encoder_converged,
     encoder_parameters,
 )
-from textvae.train import Trainer, train
+from textvae.text.training.train import Trainer, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -235,8 +235,8 @@ def test_decoder_reset_keeps_a_tied_embedding():
     """With tie_embeddings the output weight *is* the embedding: the reset after pretraining
     must keep its pretrained values, its zero padding row and its optimiser state, and reset
     only the output bias (and the rest of the decoder)."""
-    from textvae.models.sentence_vae import ModelConfig
-    from textvae.remedies import reset_decoder
+    from textvae.text.models.sentence_vae import ModelConfig
+    from textvae.text.training.remedies import reset_decoder
 
     torch.manual_seed(3)
     cfg = ModelConfig(embed_dim=17, encoder_hidden_dim=13, decoder_hidden_dim=17, latent_dim=7,

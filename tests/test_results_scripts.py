@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from textvae.config import load_config
+from textvae.text.run.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = [("ptb", r) for r in ("lm", "bowman", "cyclical", "freebits", "aggressive",

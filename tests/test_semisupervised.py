@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from textvae.semisupervised import (
+from textvae.core.semisupervised import (
     class_nll,
     labelled_neg_elbo,
     log_uniform_prior,

@@ -8,11 +8,11 @@ import pytest
 import torch
 from sync import SyncDetector
 
-import textvae.train
-from textvae.data.corpus import build_corpus
-from textvae.errors import TextVAEError
-from textvae.models.sentence_vae import build_model
-from textvae.train import Trainer
+import textvae.text.training.train
+from textvae.core.errors import TextVAEError
+from textvae.text.models.sentence_vae import build_model
+from textvae.text.run.corpus import build_corpus
+from textvae.text.training.train import Trainer
 
 
 def _quiet(message: str) -> None:
@@ -78,8 +78,8 @@ def test_only_logging_steps_read_the_device(tiny_config, one_thread):
         trainer.run()
     assert syncs.records, "the logged rows read the device"
     assert {r.where().split(":")[0] + " " + r.where().split(" in ")[1].split(":")[0]
-            for r in syncs.records} <= {"textvae/train.py train_metrics",
-                                        "textvae/training/optim.py read"}, syncs.report()
+            for r in syncs.records} <= {"textvae/text/training/train.py train_metrics",
+                                        "textvae/core/training/optim.py read"}, syncs.report()
     assert len(syncs.records) <= 2 * 3, syncs.report()  # 3 logged rows
 
 
@@ -111,8 +111,8 @@ def test_a_nonfinite_loss_updates_nothing_and_meets_its_policy_when_read(tiny_co
     trainer.step = 1
     weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     moments = [{k: v.clone() for k, v in s.items()} for s in trainer.optimizer.state.values()]
-    objective = textvae.train.vae_objective
-    monkeypatch.setattr(textvae.train, "vae_objective",
+    objective = textvae.text.training.train.vae_objective
+    monkeypatch.setattr(textvae.text.training.train, "vae_objective",
                         lambda *a, **k: (t := objective(*a, **k))._replace(loss=t.loss * math.inf))
     with SyncDetector() as syncs:
         trainer.train_batch(batch)  # step 2: no update, and nothing read yet

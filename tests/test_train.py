@@ -12,11 +12,11 @@ import torch
 from tiny import BF16_RNNS
 
 from textvae.cli import main
-from textvae.device import autocast_dtype, resolve_device
-from textvae.errors import TextVAEError
-from textvae.models.sentence_vae import build_model
-from textvae.text_checkpoint import load_checkpoint
-from textvae.train import train
+from textvae.core.device import autocast_dtype, resolve_device
+from textvae.core.errors import TextVAEError
+from textvae.text.models.sentence_vae import build_model
+from textvae.text.run.checkpoint import load_checkpoint
+from textvae.text.training.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def _weights(run_dir):
 def _loop_only(*args, **kwargs):
     """A trainer of the shared loop alone: its state, counters and rules (LR plateau, resume),
     with hooks that are never called; ``best_x`` is its best counter."""
-    from textvae.training.loop import TrainerBase
+    from textvae.core.training.loop import TrainerBase
 
     class LoopOnly(TrainerBase):
         best_counter = "best_x"
@@ -152,8 +152,8 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_config, stop
 
 
 def test_a_training_step_changes_weights_and_validation_does_not(tiny_config):
-    from textvae.data.corpus import build_corpus
-    from textvae.train import Trainer
+    from textvae.text.run.corpus import build_corpus
+    from textvae.text.training.train import Trainer
 
     cfg = tiny_config()
     corpus = build_corpus(cfg.data, splits=("train", "valid"), log=_quiet)
@@ -162,7 +162,7 @@ def test_a_training_step_changes_weights_and_validation_does_not(tiny_config):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainer.validate()
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    from textvae.data.batching import collate
+    from textvae.text.data.batching import collate
 
     batch = collate(corpus.ids["train"][:7], bos_id=2, eos_id=3, pad_id=0)
     trainer.train_step(batch.ids, batch.lengths)
@@ -282,7 +282,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 @pytest.mark.skipif(tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 4),
                     reason="torch < 2.4 has no fused Adam on the CPU")
 def test_adam_uses_the_fused_kernel_on_the_cpu():
-    from textvae.training.optim import adam_optimizer as _adam
+    from textvae.core.training.optim import adam_optimizer as _adam
 
     weight = torch.nn.Parameter(torch.ones(3, 5))
     optimizer = _adam([weight], 0.1)
@@ -364,7 +364,7 @@ def test_a_time_budget_far_short_of_the_plan_says_the_model_is_undertrained(tiny
 
 
 def test_a_run_that_reaches_most_of_its_plan_only_notes_the_time_budget(tiny_config):
-    from textvae.train import Trainer
+    from textvae.text.training.train import Trainer
 
     trainer = Trainer.__new__(Trainer)  # only the budget arithmetic is exercised
     trainer.tc = tiny_config("train.epochs=3", "train.max_steps=101").train

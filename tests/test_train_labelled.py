@@ -7,11 +7,11 @@ import pytest
 import torch
 from tiny import TINY_RUN, labelled_run
 
-from textvae.config import load_config
-from textvae.errors import ConfigError, DataError
-from textvae.text_checkpoint import load_checkpoint
-from textvae.train import train
-from textvae.train_labelled import LABELLED_INDICES_FILE, train_labelled
+from textvae.core.errors import ConfigError, DataError
+from textvae.text.run.checkpoint import load_checkpoint
+from textvae.text.run.config import load_config
+from textvae.text.training.train import train
+from textvae.text.training.train_labelled import LABELLED_INDICES_FILE, train_labelled
 
 
 def _quiet(message: str) -> None:

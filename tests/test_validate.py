@@ -1,12 +1,12 @@
-"""textvae.validate: the text validation pass."""
+"""textvae.text.training.validate: the text validation pass."""
 
 import pytest
 import torch
 
-from textvae.data.corpus import build_corpus
-from textvae.metrics import mutual_information
-from textvae.models.sentence_vae import build_model
-from textvae.validate import evaluate_elbo
+from textvae.core.metrics import mutual_information
+from textvae.text.models.sentence_vae import build_model
+from textvae.text.run.corpus import build_corpus
+from textvae.text.training.validate import evaluate_elbo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -26,7 +26,7 @@ def test_mutual_information_comes_from_the_pass_itself(tiny_config):
     # The same estimate from the posteriors and the z of that pass (same seed, same order).
     generator = torch.Generator().manual_seed(13)
     model.eval()
-    from textvae.data.batching import BucketBatchSampler, collate
+    from textvae.text.data.batching import BucketBatchSampler, collate
 
     mus, logvars, zs = [], [], []
     for indices in BucketBatchSampler([len(x) + 1 for x in ids], 9, shuffle=False).batches(0):

@@ -4,12 +4,12 @@ at odd, distinct sizes, in float32 (import it as ``from tiny import train_tiny``
 
 import pytest
 
-from textvae.config import load_config
-from textvae.device import cpu_runs_bf16_rnns
-from textvae.train import train
+from textvae.core.device import cpu_runs_bf16_rnns
+from textvae.text.run.config import load_config
+from textvae.text.training.train import train
 
 # Tests that run an LSTM in bfloat16 on the CPU: CPUs without AVX512 (or AMX) cannot, and
-# textvae refuses train.amp=bf16 there (textvae.device.check_rnn_precision).
+# textvae refuses train.amp=bf16 there (textvae.core.device.check_rnn_precision).
 BF16_RNNS = pytest.mark.skipif(
     not cpu_runs_bf16_rnns(),
     reason="this CPU's oneDNN cannot run LSTMs in bfloat16 (no AVX512 or AMX units)")

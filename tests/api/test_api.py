@@ -14,7 +14,10 @@ from safetensors.torch import load_file
 from tiny import train_tiny
 
 import textvae
-from textvae.api import (
+from textvae.cli import main
+from textvae.core.checkpoint import point_link
+from textvae.core.errors import CheckpointError
+from textvae.text.api import (
     AGGREGATE_PRIOR_FILE,
     DiagonalGMM,
     InputError,
@@ -23,14 +26,11 @@ from textvae.api import (
     fit_diagonal_gmm,
     load,
 )
-from textvae.checkpoint import point_link
-from textvae.cli import main
-from textvae.config import load_config
-from textvae.data.grammar import generate
-from textvae.data.tokenizers import WordTokenizer
-from textvae.errors import CheckpointError
-from textvae.generate import DecodingError
-from textvae.models.sentence_vae import build_model
+from textvae.text.data.grammar import generate
+from textvae.text.data.tokenizers import WordTokenizer
+from textvae.text.generate import DecodingError
+from textvae.text.models.sentence_vae import build_model
+from textvae.text.run.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 A, B_, C = "the dog barked .", "the dogs barked .", "the cat ran ."
@@ -70,7 +70,7 @@ def tv(run_dir):
 
 
 def test_package_exports_load_lazily():
-    code = "import sys, textvae; print('torch' in sys.modules, textvae.load is textvae.api.load)"
+    code = "import sys, textvae; print('torch' in sys.modules, textvae.load is textvae.text.api.load)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
     assert textvae.TextVAE is TextVAE and textvae.__version__

@@ -4,10 +4,10 @@ import pytest
 import torch
 from tiny import TINY_RUN, labelled_run
 
-from textvae.api import LabelledTextVAE, load
-from textvae.config import load_config
-from textvae.errors import InputError
-from textvae.train_labelled import train_labelled
+from textvae.core.errors import InputError
+from textvae.text.api import LabelledTextVAE, load
+from textvae.text.run.config import load_config
+from textvae.text.training.train_labelled import train_labelled
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_transfer_with_given_source_labels_matches_transfer_labels(cvae):
 
 
 def test_a_shared_folder_keeps_the_labels_and_the_label_weights(cvae, tmp_path):
-    from textvae.api import from_pretrained
+    from textvae.text.api import from_pretrained
 
     folder = cvae.save_pretrained(tmp_path / "shared")
     again = from_pretrained(folder, device="cpu")

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 import textvae
-from textvae.api import AGGREGATE_PRIOR_FILE, TextVAE, from_pretrained, load
 from textvae.cli import main
-from textvae.config import DataConfig, load_config
-from textvae.data.corpus import load_sentences
-from textvae.errors import CheckpointError, DataError, InputError
-from textvae.train import train
+from textvae.core.errors import CheckpointError, DataError, InputError
+from textvae.text.api import AGGREGATE_PRIOR_FILE, TextVAE, from_pretrained, load
+from textvae.text.run.config import DataConfig, load_config
+from textvae.text.run.corpus import load_sentences
+from textvae.text.training.train import train
 
 COMMAND = "textvae train --config tiny.yaml --set 'train.out_dir=runs/my run'"
 SIZES = ["model.embed_dim=11", "model.encoder_hidden_dim=13", "model.decoder_hidden_dim=17",
@@ -72,8 +72,8 @@ def no_fitting(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the training data was read or the prior was fitted")
 
-    monkeypatch.setattr("textvae.api.aggregate.load_sentences", boom)
-    monkeypatch.setattr("textvae.api.aggregate.fit_diagonal_gmm", boom)
+    monkeypatch.setattr("textvae.text.api.aggregate.load_sentences", boom)
+    monkeypatch.setattr("textvae.text.api.aggregate.fit_diagonal_gmm", boom)
     monkeypatch.setattr(TextVAE, "fit_aggregate_prior", boom)
 
 
@@ -200,8 +200,8 @@ def test_a_hub_repo_loads_from_the_local_cache_offline(run, tmp_path):
     commit = _fake_hub_cache(tmp_path / "hub", "someone/tiny-vae", folder)
     code = """if True:
         import json, textvae
-        import textvae.api.model as m
-        from textvae.errors import CheckpointError
+        import textvae.text.api.model as m
+        from textvae.core.errors import CheckpointError
 
         def boom(*args, **kwargs):
             raise AssertionError("fitted")

@@ -9,11 +9,11 @@ import torch
 from tiny import TINY_RUN, train_tiny
 
 import textvae
-from textvae.api import from_pretrained, load
-from textvae.config import load_config
-from textvae.errors import CheckpointError, ConfigError, InputError
-from textvae.generate import interpolation_path
-from textvae.train_labelled import train_labelled
+from textvae.core.errors import CheckpointError, ConfigError, InputError
+from textvae.text.api import from_pretrained, load
+from textvae.text.generate import interpolation_path
+from textvae.text.run.config import load_config
+from textvae.text.training.train_labelled import train_labelled
 
 A, C = "the dog barked .", "the cat ran ."
 

@@ -1,5 +1,5 @@
 """Streaming generation (iter_sample, iter_interpolate) and the up-front memory bound of the
-methods that return lists (textvae.api.memory)."""
+methods that return lists (textvae.text.api.memory)."""
 
 import itertools
 import time
@@ -9,11 +9,11 @@ import pytest
 import torch
 from tiny import train_tiny
 
-import textvae.api.memory as memory
-import textvae.api.model as model_module
-from textvae.api import InputError, TextVAE, load
-from textvae.api.memory import estimate_generation_bytes
-from textvae.generate import DecodingError, interpolation_path
+import textvae.text.api.memory as memory
+import textvae.text.api.model as model_module
+from textvae.text.api import InputError, TextVAE, load
+from textvae.text.api.memory import estimate_generation_bytes
+from textvae.text.generate import DecodingError, interpolation_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -66,7 +66,7 @@ def test_an_unwritable_output_is_refused_before_any_work(command, tmp_path, monk
 
 def test_the_command_line_starts_without_loading_torch():
     """`textvae --help` must stay instant: the parsers take their defaults from torch-free
-    modules (textvae.decoding, textvae.evaluate.settings) and handlers import the rest."""
+    modules (textvae.text.run.decoding, textvae.text.evaluate.settings) and handlers import the rest."""
     import subprocess
     import sys
 
@@ -84,11 +84,11 @@ def test_long_commands_use_only_the_free_cores(monkeypatch, capsys):
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
     chosen = []
     monkeypatch.setattr(torch, "set_num_threads", chosen.append)
-    monkeypatch.setattr("textvae.device.choose_threads",
+    monkeypatch.setattr("textvae.core.device.choose_threads",
                         lambda setting: (1, "threads: 1 of 4 cores (... --set train.threads=N to choose)"))
     use_free_cores()
     assert chosen == [1]
     assert capsys.readouterr().err == "threads: 1 of 4 cores (... OMP_NUM_THREADS=N to choose)\n"
-    monkeypatch.setattr("textvae.device.choose_threads", lambda setting: (4, "threads: 4"))
+    monkeypatch.setattr("textvae.core.device.choose_threads", lambda setting: (4, "threads: 4"))
     use_free_cores()
     assert chosen == [1] and capsys.readouterr().err == ""  # an idle machine: nothing changes

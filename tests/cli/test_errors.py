@@ -45,10 +45,10 @@ def test_help_and_version_still_work(capsys):
 def evaluate_run(tmp_path, monkeypatch):
     """`textvae evaluate` with a stand-in model and report: returns the argv and the folder its
     report goes to."""
-    import textvae.evaluate.report
+    import textvae.text.evaluate.report
 
-    monkeypatch.setattr("textvae.api.load", lambda *a, **k: SimpleNamespace(path=tmp_path))
-    monkeypatch.setattr(textvae.evaluate.report, "format_report", lambda report: "table")
+    monkeypatch.setattr("textvae.text.api.load", lambda *a, **k: SimpleNamespace(path=tmp_path))
+    monkeypatch.setattr(textvae.text.evaluate.report, "format_report", lambda report: "table")
     out = tmp_path / "reports"
     out.mkdir()
     return ["evaluate", str(tmp_path), "--output", str(out / "eval.json")], out
@@ -59,14 +59,14 @@ def _report(*args, **kwargs):
 
 
 def test_ctrl_c_during_an_evaluation_is_one_line_and_exit_130(evaluate_run, capsys, monkeypatch):
-    import textvae.evaluate.report
+    import textvae.text.evaluate.report
 
     argv, out = evaluate_run
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(textvae.evaluate.report, "evaluate_split", interrupted)
+    monkeypatch.setattr(textvae.text.evaluate.report, "evaluate_split", interrupted)
     assert main(argv) == 130
     # One line for the interruption (a busy machine adds a note on the threads before it).
     err = capsys.readouterr().err
@@ -78,18 +78,18 @@ def test_ctrl_c_during_an_evaluation_is_one_line_and_exit_130(evaluate_run, caps
 
 
 def test_ctrl_c_while_the_report_is_written_leaves_no_temporary(evaluate_run, capsys, monkeypatch):
-    import textvae.evaluate.report
-    import textvae.files
+    import textvae.core.files
+    import textvae.text.evaluate.report
 
     argv, out = evaluate_run
-    monkeypatch.setattr(textvae.evaluate.report, "evaluate_split", _report)
+    monkeypatch.setattr(textvae.text.evaluate.report, "evaluate_split", _report)
     written = []
 
     def interrupted(path):
         written.append(Path(path).read_text())  # the temporary file holds the report
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(textvae.files, "fsync_file", interrupted)
+    monkeypatch.setattr(textvae.core.files, "fsync_file", interrupted)
     assert main(argv) == 130
     assert capsys.readouterr().err == "textvae: interrupted\n"
     assert '"split_sentences": 5' in written[0]
@@ -100,7 +100,7 @@ def test_ctrl_c_in_any_command(tmp_path, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("textvae.api.load", interrupted)
+    monkeypatch.setattr("textvae.text.api.load", interrupted)
     assert main(["sample", "-c", str(tmp_path)]) == 130
     assert capsys.readouterr().err == "textvae: interrupted\n"
 
@@ -116,14 +116,14 @@ def test_ctrl_c_in_any_command(tmp_path, capsys, monkeypatch):
 ])
 def test_an_io_error_no_command_caught_is_one_line(error, message, evaluate_run, capsys,
                                                    monkeypatch):
-    import textvae.evaluate.report
+    import textvae.text.evaluate.report
 
     argv, out = evaluate_run
 
     def fails(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(textvae.evaluate.report, "evaluate_split", fails)
+    monkeypatch.setattr(textvae.text.evaluate.report, "evaluate_split", fails)
     assert main(argv) == 2
     assert capsys.readouterr().err == f"textvae: error: {message}\n"
     with pytest.raises(OSError):

@@ -6,14 +6,14 @@ import os
 import pytest
 
 from textvae.cli import main
-from textvae.train import train
+from textvae.text.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from textvae.config import load_config
+    from textvae.text.run.config import load_config
 
     out = tmp_path_factory.mktemp("evalcli") / "run"
     cfg = load_config(None, [
@@ -52,7 +52,7 @@ def test_evaluate_errors_are_one_line(tmp_path, capsys):
 
 
 def test_sentences_evaluates_a_seeded_subset_shared_across_runs(run_dir, capsys):
-    from textvae.evaluate.report import subset_indices
+    from textvae.text.evaluate.report import subset_indices
 
     picked = subset_indices(10, 3, seed=4)
     assert len(set(picked)) == 3 and picked == sorted(picked) and max(picked) < 10

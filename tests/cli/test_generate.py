@@ -7,8 +7,8 @@ import pytest
 import torch
 from tiny import train_tiny
 
-from textvae.api import load
 from textvae.cli import main
+from textvae.text.api import load
 
 SENTENCES = ["the dog ran .", "the cats sat ."]
 

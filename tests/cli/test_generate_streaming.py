@@ -9,10 +9,10 @@ import time
 import pytest
 from tiny import train_tiny
 
-import textvae.api.memory as memory
-import textvae.api.model as model_module
-from textvae.api import TextVAE, load
+import textvae.text.api.memory as memory
+import textvae.text.api.model as model_module
 from textvae.cli import main
+from textvae.text.api import TextVAE, load
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

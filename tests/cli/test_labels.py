@@ -7,7 +7,7 @@ import pytest
 from tiny import labelled_run, train_tiny, write_labelled_tsv
 
 from textvae.cli import main
-from textvae.train_labelled import train_labelled
+from textvae.text.training.train_labelled import train_labelled
 
 SENTENCES = ["the apple rose .", "a sky whale ."]
 

@@ -106,7 +106,7 @@ def test_what_the_kernel_would_refuse_is_refused_before_loading(output, reason, 
     """As root, os.access says yes to /proc; trying says no, in no time, before the model."""
     import socket
 
-    monkeypatch.setattr("textvae.api.load", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("textvae.text.api.load", lambda *a, **k: pytest.fail("the model was loaded"))
     (tmp_path / "loop").symlink_to("loop")
     output = output.format(tmp=tmp_path)
     with socket.socket(socket.AF_UNIX) as server:
@@ -133,18 +133,18 @@ def test_dash_gives_standard_output_only_the_json(command, tmp_path, capsys, mon
     """The report's computation is faked: what is checked is where each line goes."""
     monkeypatch.chdir(tmp_path)
     if command == "quality":
-        _fake(monkeypatch, "textvae.api.load", object())
-        _fake(monkeypatch, "textvae.quality.grammar_quality_report", REPORT)
-        _fake(monkeypatch, "textvae.quality.format_quality_report", "THE TABLE")
+        _fake(monkeypatch, "textvae.text.api.load", object())
+        _fake(monkeypatch, "textvae.text.evaluate.grammar_quality.grammar_quality_report", REPORT)
+        _fake(monkeypatch, "textvae.text.evaluate.grammar_quality.format_quality_report", "THE TABLE")
         _fake(monkeypatch, "textvae.cli.generate.use_free_cores", None)
         argv = ["quality", "-c", str(tmp_path), "--out", "-"]
     elif command == "bench":
-        _fake(monkeypatch, "textvae.bench.run_benchmark", REPORT)
-        _fake(monkeypatch, "textvae.bench.format_table", "THE TABLE")
+        _fake(monkeypatch, "textvae.text.evaluate.bench.run_benchmark", REPORT)
+        _fake(monkeypatch, "textvae.text.evaluate.bench.format_table", "THE TABLE")
         argv = ["bench", "--json", "-"]
     else:
         _fake(monkeypatch, "textvae.cli.image._run_kind", "image")
-        _fake(monkeypatch, "textvae.image.report.evaluate_run", REPORT)
+        _fake(monkeypatch, "textvae.image.use.report.evaluate_run", REPORT)
         argv = ["image", "evaluate", str(tmp_path), "--out", "-"]
     assert main(argv) == 0
     captured = capsys.readouterr()

@@ -13,8 +13,8 @@ import pytest
 
 from textvae.cli import main
 from textvae.cli.common import UsageError, check_output_file, check_output_folder
-from textvae.errors import FileWriteError, TextVAEError
-from textvae.files import output_problem
+from textvae.core.errors import FileWriteError, TextVAEError
+from textvae.core.files import output_problem
 
 STARTED = "the work started"
 
@@ -31,33 +31,33 @@ def _started(*args, **kwargs):
 # kind: "file" (its directory must exist), "file+parents" (the writer makes it), "folder".
 COMMANDS = {
     "train": (lambda out, run: ["train", "--config", "quickstart", "--set", f"train.out_dir={out}"],
-              "folder", "run", "textvae.train.train"),
+              "folder", "run", "textvae.text.training.train.train"),
     "image train": (lambda out, run: ["image", "train", "--set", f"train.out_dir={out}"],
-                    "folder", "run", "textvae.image.train.train_image"),
+                    "folder", "run", "textvae.image.training.train.train_image"),
     "evaluate": (lambda out, run: ["evaluate", run, "--output", out],
-                 "file+parents", "eval.json", "textvae.api.load"),
+                 "file+parents", "eval.json", "textvae.text.api.load"),
     "quality": (lambda out, run: ["quality", "-c", run, "--out", out],
-                "file", "quality.json", "textvae.api.load"),
+                "file", "quality.json", "textvae.text.api.load"),
     "bench": (lambda out, run: ["bench", "--json", out],
-              "file", "bench.json", "textvae.bench.run_benchmark"),
+              "file", "bench.json", "textvae.text.evaluate.bench.run_benchmark"),
     "encode": (lambda out, run: ["encode", "-c", run, "the dog .", "--out", out],
-               "file", "codes.jsonl", "textvae.api.load"),
+               "file", "codes.jsonl", "textvae.text.api.load"),
     "encode npy": (lambda out, run: ["encode", "-c", run, "the dog .", "--out", out],
-                   "file", "codes.npy", "textvae.api.load"),
+                   "file", "codes.npy", "textvae.text.api.load"),
     "plot": (lambda out, run: ["plot", run, "--out", out],
-             "folder", "plots", "textvae.viz.run.plot_run"),
+             "folder", "plots", "textvae.text.viz.run.plot_run"),
     "report": (lambda out, run: ["report", run, "--out", out],
-               "file", "report.html", "textvae.viz.page.write_report"),
+               "file", "report.html", "textvae.text.viz.page.write_report"),
     "export": (lambda out, run: ["export", run, "--out", out],
-               "folder", "shared", "textvae.api.load"),
+               "folder", "shared", "textvae.text.api.load"),
     "image evaluate": (lambda out, run: ["image", "evaluate", run, "--out", out],
-                       "file", "eval.json", "textvae.image.report.evaluate_run"),
+                       "file", "eval.json", "textvae.image.use.report.evaluate_run"),
     "image plot": (lambda out, run: ["image", "plot", "samples", run, "--out", out],
-                   "file+parents", "samples.png", "textvae.image.train.load_image_model"),
+                   "file+parents", "samples.png", "textvae.image.training.train.load_image_model"),
     "image sample": (lambda out, run: ["image", "sample", run, "--out", out],
-                     "file+parents", "samples.png", "textvae.image.train.load_image_model"),
+                     "file+parents", "samples.png", "textvae.image.training.train.load_image_model"),
     "data grammar": (lambda out, run: ["data", "grammar", "--n", "31", "--out", out],
-                     "folder", "grammar", "textvae.data.grammar.write_corpus"),
+                     "folder", "grammar", "textvae.text.data.grammar.write_corpus"),
 }
 
 
@@ -176,7 +176,7 @@ def test_a_missing_directory_is_made_by_the_writer_or_refused(name, tmp_path, ca
 def test_writing_into_a_read_only_checkpoint_is_refused_first(argv, what, tmp_path, capsys,
                                                               monkeypatch, read_only):
     (read_only / "meta.json").write_text("{}")  # a checkpoint directory: it names itself
-    monkeypatch.setattr("textvae.api.load", _started)
+    monkeypatch.setattr("textvae.text.api.load", _started)
     assert main([str(read_only) if a == "CKPT" else a for a in argv]) == 2
     err = capsys.readouterr().err
     assert err == (f"textvae: error: cannot write {what} {read_only}: it is not writable "
@@ -185,13 +185,13 @@ def test_writing_into_a_read_only_checkpoint_is_refused_first(argv, what, tmp_pa
 
 def test_evaluate_to_an_unwritable_output_never_evaluates(tmp_path, capsys, monkeypatch):
     """Refused in no time: neither the model nor the evaluation is touched."""
-    import textvae.evaluate.report
+    import textvae.text.evaluate.report
 
     def evaluate(*args, **kwargs):
         pytest.fail("the evaluation ran")
 
-    monkeypatch.setattr(textvae.evaluate.report, "evaluate_split", evaluate)
-    monkeypatch.setattr("textvae.api.load", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(textvae.text.evaluate.report, "evaluate_split", evaluate)
+    monkeypatch.setattr("textvae.text.api.load", lambda *a, **k: pytest.fail("the model was loaded"))
     assert main(["evaluate", str(tmp_path), "--output", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (
         f"textvae: error: cannot write --output {tmp_path}: it is a directory\n")
@@ -200,11 +200,11 @@ def test_evaluate_to_an_unwritable_output_never_evaluates(tmp_path, capsys, monk
 def test_training_into_a_file_never_reads_the_corpus(tmp_path, capsys, monkeypatch):
     """Through the real trainer (text and image), a file as train.out_dir is one line, exit 2
     (it was a FileExistsError traceback, exit 1), before the corpus is read."""
-    import textvae.data.corpus
-    import textvae.image.data
+    import textvae.image.run.data
+    import textvae.text.run.corpus
 
-    monkeypatch.setattr(textvae.data.corpus, "build_corpus", _started)
-    monkeypatch.setattr(textvae.image.data, "load_image_splits", _started)
+    monkeypatch.setattr(textvae.text.run.corpus, "build_corpus", _started)
+    monkeypatch.setattr(textvae.image.run.data, "load_image_splits", _started)
     blocker = tmp_path / "a-file"
     blocker.write_text("mine\n")
     for argv in (["train", "--config", "quickstart"], ["image", "train"]):
@@ -218,18 +218,18 @@ def test_training_into_a_file_never_reads_the_corpus(tmp_path, capsys, monkeypat
 def test_the_library_refuses_a_run_directory_it_cannot_make(kind, tmp_path, monkeypatch):
     """train() and train_image() raise a TextVAEError, not an OSError, before reading data."""
     if kind == "text":
-        import textvae.data.corpus
-        from textvae.config import load_config
-        from textvae.train import train as run
+        import textvae.text.run.corpus
+        from textvae.text.run.config import load_config
+        from textvae.text.training.train import train as run
 
-        monkeypatch.setattr(textvae.data.corpus, "build_corpus", _started)
+        monkeypatch.setattr(textvae.text.run.corpus, "build_corpus", _started)
         load = load_config
     else:
-        import textvae.image.data
-        from textvae.image.config import load_image_config as load
-        from textvae.image.train import train_image as run
+        import textvae.image.run.data
+        from textvae.image.run.config import load_image_config as load
+        from textvae.image.training.train import train_image as run
 
-        monkeypatch.setattr(textvae.image.data, "load_image_splits", _started)
+        monkeypatch.setattr(textvae.image.run.data, "load_image_splits", _started)
     blocker = tmp_path / "a-file"
     blocker.write_text("mine\n")
     for out in (blocker, blocker / "run"):

@@ -1,4 +1,4 @@
-"""``textvae plot`` and ``textvae report``: thin wrappers over textvae.viz."""
+"""``textvae plot`` and ``textvae report``: thin wrappers over textvae.text.viz."""
 
 import re
 
@@ -69,12 +69,12 @@ def test_report_writes_one_html_file(vae_run, tmp_path, capsys):
 
 
 def test_report_refuses_a_missing_directory_before_any_work(tmp_path, monkeypatch, capsys):
-    import textvae.viz.page
+    import textvae.text.viz.page
 
     def no_work(*args, **kwargs):
         raise AssertionError("the report was started")
 
-    monkeypatch.setattr(textvae.viz.page, "write_report", no_work)
+    monkeypatch.setattr(textvae.text.viz.page, "write_report", no_work)
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "no" / "r.html")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("textvae: error: cannot write --out") and "does not exist" in err
@@ -84,7 +84,7 @@ def test_report_refuses_a_missing_directory_before_any_work(tmp_path, monkeypatc
 
 
 def test_the_parsers_and_their_defaults():
-    from textvae.viz.run import DEFAULT_SENTENCES
+    from textvae.text.viz.run import DEFAULT_SENTENCES
 
     args = build_parser().parse_args(["report", "RUN", "--out", "r.html"])
     assert (args.sentences, args.samples, args.reconstructions, args.steps) == (

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from textvae.api import AGGREGATE_PRIOR_FILE, TextVAE, load
-from textvae.api.prior import LEGACY_AGGREGATE_PRIOR_FILE
-from textvae.checkpoint import LEGACY_WEIGHTS_FILE, WEIGHTS_FILE
 from textvae.cli import main
-from textvae.models.weights import read_tensor_file
+from textvae.core.checkpoint import LEGACY_WEIGHTS_FILE, WEIGHTS_FILE
+from textvae.core.weights import read_tensor_file
+from textvae.text.api import AGGREGATE_PRIOR_FILE, TextVAE, load
+from textvae.text.api.prior import LEGACY_AGGREGATE_PRIOR_FILE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -48,7 +48,7 @@ def no_fitting(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the training data was read or the prior was fitted")
 
-    monkeypatch.setattr("textvae.api.aggregate.load_sentences", boom)
+    monkeypatch.setattr("textvae.text.api.aggregate.load_sentences", boom)
     monkeypatch.setattr(TextVAE, "fit_aggregate_prior", boom)
 
 
@@ -90,7 +90,7 @@ def test_export_refuses_a_non_empty_folder_before_any_work(run, tmp_path, capsys
     def boom(*args, **kwargs):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("textvae.api.load", boom)
+    monkeypatch.setattr("textvae.text.api.load", boom)
     assert main(["export", str(run), "--out", str(taken)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("textvae: error: ") and "already exists and is not an empty folder" in err

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from textvae.cli import main
-from textvae.text_checkpoint import load_checkpoint
-from textvae.version import __version__
+from textvae.core.version import __version__
+from textvae.text.run.checkpoint import load_checkpoint
 
 RAW = [
     "The car, parked outside, was RED.", "the dog barked at the car!", "Is the car red?",
@@ -89,7 +89,7 @@ def test_version(capsys):
 def test_a_failing_closing_summary_warns_and_keeps_training_s_status(tmp_path, monkeypatch,
                                                                      capsys, error):
     import textvae.cli.train
-    from textvae.errors import InputError
+    from textvae.core.errors import InputError
 
     def fails(run_dir, cfg):
         print("samples from N(0, I):")

@@ -2,7 +2,7 @@ import random
 
 import torch
 
-from textvae.data.batching import BucketBatchSampler, collate, padding_fraction
+from textvae.text.data.batching import BucketBatchSampler, collate, padding_fraction
 
 
 def _lengths(n=997, seed=0):

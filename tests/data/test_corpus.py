@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from textvae.config import load_config
-from textvae.data.corpus import given_sentences, load_sentences, with_absolute_paths
-from textvae.errors import ConfigError, DataError
+from textvae.core.errors import ConfigError, DataError
+from textvae.text.run.config import load_config
+from textvae.text.run.corpus import given_sentences, load_sentences, with_absolute_paths
 
 
 def _write(path: Path, n: int) -> Path:
@@ -40,7 +40,7 @@ def test_a_hub_corpus_reads_its_local_copy_when_there_is_one(tmp_path, monkeypat
     def offline(*args, **kwargs):
         raise DataError("cannot load dataset someone/corpus: no network")
 
-    monkeypatch.setattr("textvae.data.corpus.read_hf", offline)
+    monkeypatch.setattr("textvae.text.run.corpus.read_hf", offline)
     assert len(load_sentences(cfg, "valid")) == 17
     with pytest.raises(DataError, match="no network; nor is there a local copy at data.test_path=missing.txt"):
         load_sentences(cfg, "test")

@@ -1,16 +1,16 @@
-"""Tests for textvae.data.labelled_corpus: labelled splits from files, datasets and the grammar."""
+"""Tests for textvae.text.run.labelled_corpus: labelled splits from files, datasets and the grammar."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from textvae.config import DataConfig, LabelsConfig
-from textvae.data.grammar import parse as grammar_parse
-from textvae.data.labelled_corpus import build_labelled_corpus, read_labelled
-from textvae.data.labels import read_tsv
-from textvae.errors import ConfigError, DataError, InputError
-from textvae.label_sets import UNLABELLED, LabelSet, draw_per_class
+from textvae.core.errors import ConfigError, DataError, InputError
+from textvae.core.label_sets import UNLABELLED, LabelSet, draw_per_class
+from textvae.text.data.grammar import parse as grammar_parse
+from textvae.text.data.labels import read_tsv
+from textvae.text.run.config import DataConfig, LabelsConfig
+from textvae.text.run.labelled_corpus import build_labelled_corpus, read_labelled
 
 SHORT_YELP = Path(__file__).resolve().parents[2] / "data" / "short_yelp"
 

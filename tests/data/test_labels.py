@@ -1,23 +1,23 @@
-"""Tests for textvae.label_sets (the label set, the seeded few-label draw), textvae.data.labels (the readers) and the
-labelled parts of textvae.data.sources (held_out_indices, read_hf with label_columns)."""
+"""Tests for textvae.core.label_sets (the label set, the seeded few-label draw), textvae.text.data.labels (the readers) and the
+labelled parts of textvae.text.data.sources (held_out_indices, read_hf with label_columns)."""
 
 import json
 import random
 
 import pytest
 
-from textvae.data.grammar import grammar_splits
-from textvae.data.grammar import parse as grammar_parse
-from textvae.data.labels import (
+from textvae.core.errors import DataError, InputError
+from textvae.core.label_sets import UNLABELLED, LabelSet, draw_per_class
+from textvae.text.data.grammar import grammar_splits
+from textvae.text.data.grammar import parse as grammar_parse
+from textvae.text.data.labels import (
     GRAMMAR_FACTORS,
     grammar_records,
     read_jsonl,
     read_tsv,
     records_from_columns,
 )
-from textvae.data.sources import held_out_indices, read_hf
-from textvae.errors import DataError, InputError
-from textvae.label_sets import UNLABELLED, LabelSet, draw_per_class
+from textvae.text.data.sources import held_out_indices, read_hf
 
 SENTIMENT = LabelSet({"sentiment": ("neg", "neutral", "pos")})
 GRAMMAR = LabelSet({"tense": ("past", "present"), "mood": ("question", "statement", "wish")})

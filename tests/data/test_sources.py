@@ -1,13 +1,13 @@
-"""Tests for textvae.data.sources: text files, datasets (local files; hub via a stub), max length."""
+"""Tests for textvae.text.data.sources: text files, datasets (local files; hub via a stub), max length."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from textvae.data import sources
-from textvae.data.sources import SentenceList, apply_max_len, hold_out, read_hf, read_text_file
-from textvae.errors import ConfigError, DataError
+from textvae.core.errors import ConfigError, DataError
+from textvae.text.data import sources
+from textvae.text.data.sources import SentenceList, apply_max_len, hold_out, read_hf, read_text_file
 
 PTB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
 

@@ -1,4 +1,4 @@
-"""textvae.evaluate.iw: the IW-NLL pass against the He et al. protocol (its oracle), batching
+"""textvae.text.evaluate.iw: the IW-NLL pass against the He et al. protocol (its oracle), batching
 and chunking invariance, and the LM's exact NLL (vocab 37, latent 7, embed 11, hidden 13/17)."""
 
 import math
@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from textvae.evaluate.iw import iw_nll, iw_nll_reference, sentence_noise
-from textvae.models.sentence_vae import SentenceVAE
-from textvae.objectives import reconstruction_nll
+from textvae.core.objectives import reconstruction_nll
+from textvae.text.evaluate.iw import iw_nll, iw_nll_reference, sentence_noise
+from textvae.text.models.sentence_vae import SentenceVAE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -95,7 +95,7 @@ def test_iw_nll_returns_posteriors_in_input_order():
 
 
 def _framed(ids):
-    from textvae.data.batching import collate
+    from textvae.text.data.batching import collate
 
     batch = collate(ids, bos_id=TOK.bos_id, eos_id=TOK.eos_id, pad_id=TOK.pad_id)
     return batch.ids[:, 1:], batch.lengths
@@ -104,7 +104,7 @@ def _framed(ids):
 def test_lm_baseline_nll_is_exact():
     model, ids = tiny_model("lm"), sentences(seed=4)
     res = iw_nll(model, ids, TOK, samples=50, batch_size=4)
-    from textvae.data.batching import collate
+    from textvae.text.data.batching import collate
 
     model.eval()
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""textvae.evaluate.iw: how chunks are sized to the device (chunk_rule, with CUDA's free memory
+"""textvae.text.evaluate.iw: how chunks are sized to the device (chunk_rule, with CUDA's free memory
 monkeypatched), how sentences are grouped into passes, and that neither changes any sentence's
 result (vocab 37, latent 7, embed 11, hidden 13/17)."""
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tests.evaluate.test_iw import TOK, V, sentences, tiny_model
-from textvae.evaluate import iw
-from textvae.evaluate.iw import ChunkRule, chunk_rule, iw_nll, iw_nll_reference
+from textvae.text.evaluate import iw
+from textvae.text.evaluate.iw import ChunkRule, chunk_rule, iw_nll, iw_nll_reference
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 MIB = 2**20

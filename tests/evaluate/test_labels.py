@@ -4,9 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from textvae.data.grammar import generate, parse
-from textvae.evaluate.labels import grammar_sample_check, grammar_transfer_check
-from textvae.label_sets import LabelSet
+from textvae.core.label_sets import LabelSet
+from textvae.text.data.grammar import generate, parse
+from textvae.text.evaluate.labels import grammar_sample_check, grammar_transfer_check
 
 LABELS = LabelSet({"tense": ("past", "present"), "number": ("plural", "singular"), "negation": ("no", "yes")})
 

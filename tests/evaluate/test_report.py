@@ -1,25 +1,25 @@
-"""textvae.evaluate.report: the evaluation report's sections, units and formatting."""
+"""textvae.text.evaluate.report: the evaluation report's sections, units and formatting."""
 
 import math
 
 import pytest
 import torch
 
-from textvae.api import TextVAE
-from textvae.data.tokenizers import WordTokenizer
-from textvae.evaluate.report import evaluate, format_report
+from textvae.text.api import TextVAE
+from textvae.text.data.tokenizers import WordTokenizer
+from textvae.text.evaluate.report import evaluate, format_report
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 
 def _tiny_textvae(model_type, tiny_config):
-    from textvae.data.grammar import grammar_splits
+    from textvae.text.data.grammar import grammar_splits
 
     cfg = tiny_config(f"model.model_type={model_type}")
     texts = [s.text for s in grammar_splits(200, 0)["train"]]
     tok = WordTokenizer.build(texts)
-    from textvae.models.sentence_vae import build_model
+    from textvae.text.models.sentence_vae import build_model
 
     torch.manual_seed(0)
     model = build_model(cfg.model, tok.vocab_size, tok.pad_id)
@@ -27,9 +27,9 @@ def _tiny_textvae(model_type, tiny_config):
 
 
 def test_report_has_every_section_and_formats(tiny_config, monkeypatch):
-    import textvae.evaluate.report
+    import textvae.text.evaluate.report
 
-    monkeypatch.setattr(textvae.evaluate.report, "grammar_quality_report",
+    monkeypatch.setattr(textvae.text.evaluate.report, "grammar_quality_report",
                         lambda tv, **kw: {"settings": {}, "grammaticality": {"prior": 0.5}})
     tv, ids = _tiny_textvae("vae", tiny_config)
     report = evaluate(tv, ids, samples=7, diversity_samples=9, self_bleu_hypotheses=5)

@@ -1,10 +1,10 @@
-"""textvae.evaluate.text_metrics: BLEU, distinct-n and self-BLEU."""
+"""textvae.text.evaluate.text_metrics: BLEU, distinct-n and self-BLEU."""
 
 import random
 
 import pytest
 
-from textvae.evaluate.text_metrics import (
+from textvae.text.evaluate.text_metrics import (
     distinct_n,
     homotopy_change_share,
     reconstruction_bleu,

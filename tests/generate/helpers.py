@@ -6,7 +6,7 @@ transposed dimension cannot pass by accident.
 
 import torch
 
-from textvae.models.sentence_vae import SentenceVAE
+from textvae.text.models.sentence_vae import SentenceVAE
 
 V, Z, B, E, H_ENC, H_DEC = 37, 7, 5, 11, 13, 17
 PAD, BOS, EOS = 0, 2, 3

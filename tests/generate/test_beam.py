@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from textvae.generate import DecodingError, beam_search, greedy_decode
+from textvae.text.generate import DecodingError, beam_search, greedy_decode
 
 from .helpers import BOS, ENDS, EOS, B, V, Z, latents, tiny_model
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from textvae.errors import TextVAEError
-from textvae.generate import (
+from textvae.core.errors import TextVAEError
+from textvae.text.generate import (
     DecodingError,
     beam_search,
     filter_logits,

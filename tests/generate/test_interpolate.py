@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from textvae.generate import DecodingError, interpolation_path
+from textvae.text.generate import DecodingError, interpolation_path
 
 from .helpers import Z, latents
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from textvae.image.data import IDX_FILES, write_idx
+from textvae.image.run.data import IDX_FILES, write_idx
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def fake_mnist(tmp_path):
 @pytest.fixture
 def image_config(tmp_path, fake_mnist):
     """A seconds-long image run on the fake MNIST, with odd distinct sizes."""
-    from textvae.image.config import load_image_config
+    from textvae.image.run.config import load_image_config
 
     def make(*overrides: str, out: str = "run"):
         return load_image_config(None, [
@@ -50,7 +50,7 @@ def labelled_mnist(tmp_path):
 def semisup_config(tmp_path, labelled_mnist):
     """A seconds-long M2 run on the 3-class fake MNIST: 40 training images (2 labelled per
     class), 7 validation images, latent 7, hidden 11, classifier 13."""
-    from textvae.image.config import load_image_config
+    from textvae.image.run.config import load_image_config
 
     def make(*overrides: str, out: str = "run"):
         return load_image_config(None, [

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from textvae.image.checkerboard import checkerboard_score, stride_energy_share
+from textvae.image.objectives.checkerboard import checkerboard_score, stride_energy_share
 
 
 def _smooth(n: int = 7, side: int = 12) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Using a semi-supervised run (textvae.image.classify) and its commands: classify, analogy,
+"""Using a semi-supervised run (textvae.image.use.classify) and its commands: classify, analogy,
 evaluate, on a 3-class fake MNIST of 9x9 images."""
 
 import json
@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from textvae.cli import main
-from textvae.errors import InputError
-from textvae.image.classify import (
+from textvae.core.errors import InputError
+from textvae.image.pixels.pictures import read_image_file
+from textvae.image.training.semisup_train import load_semisup_model, train_semisup
+from textvae.image.use.classify import (
     analogy_images,
     classify_files,
     classify_images,
 )
-from textvae.image.pictures import read_image_file
-from textvae.image.semisup_train import load_semisup_model, train_semisup
 
 
 def _quiet(*_):

@@ -25,7 +25,7 @@ def test_train_then_evaluate_prints_iw_nll(image_config, tmp_path, capsys, one_t
     assert result["iw_k"] == 11 and result["images"] == 9 and result["step"] == 3
     assert result["iw_nll_nats_per_image"] > 0 and result["mse_per_image"] > 0
     assert json.loads((tmp_path / "e.json").read_text()) == result
-    # Written whole by textvae.files: no temporary file is left beside it.
+    # Written whole by textvae.core.files: no temporary file is left beside it.
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -38,7 +38,7 @@ def test_user_errors_are_one_line(tmp_path, capsys):
 
 
 def test_pictures_commands(image_config, tmp_path, capsys, one_thread):
-    pytest.importorskip("textvae.image.pictures")
+    pytest.importorskip("textvae.image.pixels.pictures")
     run = _train(image_config, tmp_path)
     for kind in ("samples", "reconstructions", "manifold", "traversals", "curves"):
         out = tmp_path / f"{kind}.png"

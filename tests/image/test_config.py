@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from textvae.config import to_dict
-from textvae.errors import ConfigError
-from textvae.image.config import ImageConfig, load_image_config
+from textvae.core.errors import ConfigError
+from textvae.image.run.config import ImageConfig, load_image_config
+from textvae.text.run.config import to_dict
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "textvae" / "configs"
 IMAGE_CONFIGS = [
@@ -49,7 +49,7 @@ def test_list_overrides_are_typed_and_round_trip():
         load_image_config(None, ["model.hidden_dims=[7, x]"])
     with pytest.raises(ConfigError, match="model.channels: expected a list"):
         load_image_config(None, ["model.channels=3"])
-    from textvae.config import from_dict
+    from textvae.text.run.config import from_dict
 
     assert from_dict(ImageConfig, to_dict(cfg)) == cfg
 
@@ -70,7 +70,7 @@ def test_image_runs_default_to_a_constant_kl_weight(tmp_path):
     assert (kl.kind, kl.max_weight) == ("constant", 2.0)
     # Any other kind is still there for the asking, and the text side's default is unchanged.
     assert load_image_config(path, ["train.kl.kind=logistic"]).train.kl.kind == "logistic"
-    from textvae.config import TrainConfig
+    from textvae.text.run.config import TrainConfig
 
     assert TrainConfig().kl.kind == "logistic"
 
@@ -88,8 +88,8 @@ def test_image_configs_share_the_checks_of_the_train_section(tmp_path):
 def test_the_semi_supervised_configs_load_as_such_and_their_keys_are_documented():
     import dataclasses
 
-    from textvae.image.config import ImageLabelsConfig, SemiSupConfig, SemiSupLabelsConfig
-    from textvae.image.m2 import M2Config
+    from textvae.image.models.m2 import M2Config
+    from textvae.image.run.config import ImageLabelsConfig, SemiSupConfig, SemiSupLabelsConfig
 
     for name in ("mnist_m2", "mnist_m1m2"):
         cfg = load_image_config(CONFIG_DIR / f"{name}.yaml")
@@ -117,9 +117,9 @@ def test_the_semi_supervised_configs_load_as_such_and_their_keys_are_documented(
 def test_the_shared_label_keys_are_one_dataclass_on_both_sides():
     import dataclasses
 
-    from textvae.config import LabelsConfig
-    from textvae.image.config import ImageLabelsConfig, SemiSupLabelsConfig
-    from textvae.label_config import LabelFactorsConfig, SharedLabelsConfig
+    from textvae.core.label_config import LabelFactorsConfig, SharedLabelsConfig
+    from textvae.image.run.config import ImageLabelsConfig, SemiSupLabelsConfig
+    from textvae.text.run.config import LabelsConfig
 
     shared = {f.name for f in dataclasses.fields(SharedLabelsConfig)}
     assert shared == {"factors", "labels_per_class", "label_seed", "alpha_scale"}
@@ -201,16 +201,16 @@ def test_an_image_run_refuses_a_text_only_train_key(config, key):
 def test_the_text_only_keys_are_exactly_those_the_text_side_adds():
     import dataclasses
 
-    from textvae.config import TrainConfig
-    from textvae.image.config import TEXT_KEYS_IN_OLD_IMAGE_CHECKPOINTS, ImageTrainConfig
-    from textvae.loop_config import LoopTrainConfig
+    from textvae.core.loop_config import LoopTrainConfig
+    from textvae.image.run.config import TEXT_KEYS_IN_OLD_IMAGE_CHECKPOINTS, ImageTrainConfig
+    from textvae.text.run.config import TrainConfig
 
     loop = {f.name for f in dataclasses.fields(LoopTrainConfig)}
     text = {f.name for f in dataclasses.fields(TrainConfig)}
     assert {f.name for f in dataclasses.fields(ImageTrainConfig)} == loop
     assert text - loop == set(TEXT_ONLY_TRAIN_KEYS) == set(TEXT_KEYS_IN_OLD_IMAGE_CHECKPOINTS)
     # The text side still takes them all.
-    from textvae.config import load_config
+    from textvae.text.run.config import load_config
 
     train = load_config(None, [f"train.{k}={v}" for k, v in TEXT_ONLY_TRAIN_KEYS.items()]).train
     assert (train.word_dropout, train.free_bits, train.pretrain_ae_steps) == (0.5, 3.0, 11)
@@ -224,8 +224,8 @@ def test_image_checkpoints_saved_before_the_split_still_load():
     # their config.yaml holds the ten text-only keys.
     import yaml
 
-    from textvae.image.semisup_train import load_semisup_model
-    from textvae.image.train import load_image_model
+    from textvae.image.training.semisup_train import load_semisup_model
+    from textvae.image.training.train import load_image_model
 
     for run in ("vae", "m2"):
         saved = yaml.safe_load((SAVED_BEFORE_SPLIT / run / "config.yaml").read_text())
@@ -247,8 +247,8 @@ def test_image_checkpoints_saved_before_the_one_labels_section_load_with_their_l
 
     import yaml
 
-    from textvae.image.semisup_train import load_semisup_model
-    from textvae.image.train import load_image_model
+    from textvae.image.training.semisup_train import load_semisup_model
+    from textvae.image.training.train import load_image_model
 
     saved = yaml.safe_load((SAVED_BEFORE_SPLIT / "m2" / "config.yaml").read_text())
     assert (saved["data"]["labels_per_class"], saved["train"]["labelled_batch_size"]) == (2, 3)
@@ -274,7 +274,7 @@ OLD_SPRITES_DATA = {"source": "sprites", "valid_size": 3, "labels_per_class": No
                        "labelled_batch_size": 64, "alpha_scale": 0.3}),
 ])
 def test_upgrade_saved_moves_the_label_keys_where_the_run_reads_them(cls_name, labels):
-    import textvae.image.config as image_config
+    import textvae.image.run.config as image_config
 
     cls = getattr(image_config, cls_name)
     raw = {"data": dict(OLD_SPRITES_DATA), "model": {"model_type": "vae"},
@@ -296,7 +296,7 @@ def test_upgrade_saved_moves_the_label_keys_where_the_run_reads_them(cls_name, l
 
 
 def test_upgrade_saved_leaves_a_prior_run_without_labels():
-    from textvae.image.config import PriorRunConfig
+    from textvae.image.run.config import PriorRunConfig
 
     raw = {"model": {"model_type": "prior", "vq_run": "runs/vq"}, "train": {"batch_size": 3}}
     assert PriorRunConfig.upgrade_saved(raw) == raw
@@ -310,7 +310,7 @@ def test_a_run_saved_before_the_one_labels_section_resumes_with_the_new_keys(
 
     import yaml
 
-    from textvae.image.semisup_train import load_semisup_model, train_semisup
+    from textvae.image.training.semisup_train import load_semisup_model, train_semisup
 
     run = tmp_path / "old_run"
     step = run / "checkpoints" / "step-4"

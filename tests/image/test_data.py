@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from textvae.errors import DataError
-from textvae.image.config import ImageDataConfig
-from textvae.image.data import (
+from textvae.core.errors import DataError
+from textvae.image.run.config import ImageDataConfig
+from textvae.image.run.data import (
     binarize,
     binarize_fixed,
     evaluation_images,

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from textvae.errors import ConfigError
-from textvae.image.config import load_image_config
-from textvae.image.degrade import (
+from textvae.core.errors import ConfigError
+from textvae.image.run.config import load_image_config
+from textvae.image.run.degrade import (
     HALVES,
     MASK_FILL,
     add_noise,

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from textvae.image.disentangle import beta_vae_metric, mig
-from textvae.image.sprites import FACTOR_SIZES, sample_factors
+from textvae.image.objectives.disentangle import beta_vae_metric, mig
+from textvae.image.pixels.sprites import FACTOR_SIZES, sample_factors
 
 N = 3001
 SIZES = (3, 7, 11, 5)  # a small grid with distinct sizes, for the pseudo-images below

@@ -3,15 +3,15 @@ import math
 import pytest
 import torch
 
-from textvae.image.evaluate import (
+from textvae.image.models.registry import build_image_model
+from textvae.image.models.vae import ImageModelConfig
+from textvae.image.objectives.evaluate import (
     bits_per_dim,
     codebook_usage,
     evaluate_images,
     image_objective,
     iw_nll,
 )
-from textvae.image.models import ImageModelConfig
-from textvae.image.registry import build_image_model
 
 C, S = 1, 9  # 81 pixels
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from textvae.errors import TextVAEError
-from textvae.image.generate import decode_mean, encode_means, reconstruct, sample_images
-from textvae.image.models import ImageModelConfig
-from textvae.image.registry import build_image_model
+from textvae.core.errors import TextVAEError
+from textvae.image.models.registry import build_image_model
+from textvae.image.models.vae import ImageModelConfig
+from textvae.image.use.generate import decode_mean, encode_means, reconstruct, sample_images
 
 
 def _model(**kw):

@@ -1,4 +1,4 @@
-"""The judge of generated images (textvae.image.judge), its convolutional classifier
+"""The judge of generated images (textvae.image.use.judge), its convolutional classifier
 (M2Config.classifier_architecture) and sprite classes (labels.factors), on a 3-class fake
 MNIST of 9x9 images and a few dozen sprites."""
 
@@ -7,14 +7,14 @@ import json
 import pytest
 import torch
 
-from textvae.errors import ConfigError, InputError, TextVAEError
-from textvae.image.classify import TEST_RECORD, evaluate_semisup_run
-from textvae.image.config import class_factor, load_image_config
-from textvae.image.data import load_image_splits
-from textvae.image.judge import load_judge, score_class_samples
-from textvae.image.m2 import M2, M2Config
-from textvae.image.semisup_train import train_semisup
-from textvae.image.sprites import FACTOR_NAMES
+from textvae.core.errors import ConfigError, InputError, TextVAEError
+from textvae.image.models.m2 import M2, M2Config
+from textvae.image.pixels.sprites import FACTOR_NAMES
+from textvae.image.run.config import class_factor, load_image_config
+from textvae.image.run.data import load_image_splits
+from textvae.image.training.semisup_train import train_semisup
+from textvae.image.use.classify import TEST_RECORD, evaluate_semisup_run
+from textvae.image.use.judge import load_judge, score_class_samples
 
 
 def _quiet(*_):

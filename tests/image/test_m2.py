@@ -1,4 +1,4 @@
-"""M2 (textvae.image.m2) and its objective (textvae.image.m2_objective), pinned against a hand
+"""M2 (textvae.image.models.m2) and its objective (textvae.image.objectives.m2_objective), pinned against a hand
 computation on a tiny case: 3 classes, inputs of 9 pixels, latent 7, hidden 11."""
 
 import math
@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textvae.image.m2 import M2, M2Config
-from textvae.image.m2_objective import evaluate_m2, m2_loss
-from textvae.image.models import ImageModelConfig
+from textvae.image.models.m2 import M2, M2Config
+from textvae.image.models.vae import ImageModelConfig
+from textvae.image.objectives.m2_objective import evaluate_m2, m2_loss
 
 K, SIDE, Z = 3, 3, 7
 D = SIDE * SIDE
@@ -76,7 +76,7 @@ def test_the_classification_term_weighs_alpha_scale_per_labelled_example():
     ce = F.cross_entropy(model.classify(x_l), y_l)
     torch.testing.assert_close(b.loss - a.loss, 0.1 * ce)
     # Kingma et al.'s default is alpha = 0.1 N: 0.1 per example.
-    from textvae.semisupervised import DEFAULT_ALPHA_SCALE
+    from textvae.core.semisupervised import DEFAULT_ALPHA_SCALE
 
     assert DEFAULT_ALPHA_SCALE == 0.1
 

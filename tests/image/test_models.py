@@ -1,17 +1,17 @@
 import pytest
 import torch
 
-from textvae.config import from_dict
-from textvae.errors import ConfigError
-from textvae.image.config import ImageConfig
-from textvae.image.evaluate import image_objective
-from textvae.image.models import (
+from textvae.core.errors import ConfigError
+from textvae.image.models.registry import build_image_model
+from textvae.image.models.vae import (
     VQVAE,
     ImageAE,
     ImageModelConfig,
     ImageVAE,
 )
-from textvae.image.registry import build_image_model
+from textvae.image.objectives.evaluate import image_objective
+from textvae.image.run.config import ImageConfig
+from textvae.text.run.config import from_dict
 
 # Odd, distinct sizes: 3 channels, side 12 (divisible by 4 for two conv layers), batch 5.
 B, C, S = 5, 3, 12

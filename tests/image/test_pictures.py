@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from textvae.curves import plot_curves
-from textvae.image.pictures import (
+from textvae.core.curves import plot_curves
+from textvae.image.pixels.pictures import (
     PAD,
     manifold_points,
     save_grid,

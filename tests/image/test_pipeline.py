@@ -7,11 +7,11 @@ import hashlib
 import pytest
 import torch
 
-import textvae.image.models as image_models
-import textvae.image.train as image_train
-from textvae.checkpoint import CheckpointKind, load_checkpoint
-from textvae.image.config import ImageConfig
-from textvae.image.train import gather_batch, place_training_images, train_image
+import textvae.image.models.vae as image_models
+import textvae.image.training.train as image_train
+from textvae.core.checkpoint import CheckpointKind, load_checkpoint
+from textvae.image.run.config import ImageConfig
+from textvae.image.training.train import gather_batch, place_training_images, train_image
 
 # Fingerprints of 5 steps on the fake MNIST (tests/image/conftest.py), recorded on the code
 # before the pipeline and precision changes (one thread, float32): sha256 prefixes of the
@@ -72,10 +72,10 @@ def test_cpu_runs_draw_the_batches_and_binarizations_they_drew_before(
 def test_cpu_steps_match_a_replay_of_the_old_step(image_config, monkeypatch, one_thread):
     """The old step, written out: CPU gather, binarize with the seeded CPU generator, forward,
     objective, clipping at the config's 5.0, Adam. Five trainer steps give bit-identical weights on any machine."""
-    from textvae.image.data import binarize, load_image_splits
-    from textvae.image.evaluate import image_objective
-    from textvae.image.registry import build_image_model
-    from textvae.training.optim import adam_optimizer
+    from textvae.core.training.optim import adam_optimizer
+    from textvae.image.models.registry import build_image_model
+    from textvae.image.objectives.evaluate import image_objective
+    from textvae.image.run.data import binarize, load_image_splits
 
     *_, trained = _five_steps(image_config, monkeypatch, "mlp_binary")
     cfg = image_config("train.amp=off", "train.threads=1", "train.max_steps=5", out="replay")

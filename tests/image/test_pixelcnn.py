@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textvae.image.pixelcnn import (
+from textvae.image.models.pixelcnn import (
     GatedPixelCNN,
     bits_per_code,
     code_log_likelihood,

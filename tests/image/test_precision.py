@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-import textvae.image.models as image_models
-import textvae.training.loop as loop
-from textvae.checkpoint import CheckpointKind, load_checkpoint
-from textvae.image.config import ImageConfig
-from textvae.image.evaluate import image_objective
-from textvae.image.models import ImageModelConfig, ImageOutput
-from textvae.image.registry import build_image_model
-from textvae.image.train import train_image
+import textvae.core.training.loop as loop
+import textvae.image.models.vae as image_models
+from textvae.core.checkpoint import CheckpointKind, load_checkpoint
+from textvae.image.models.registry import build_image_model
+from textvae.image.models.vae import ImageModelConfig, ImageOutput
+from textvae.image.objectives.evaluate import image_objective
+from textvae.image.run.config import ImageConfig
+from textvae.image.training.train import train_image
 
 SMALL = dict(image_size=12, hidden_dims=[13], latent_dim=7, channels=[5, 9], codebook_size=11,
              code_dim=3)
@@ -115,7 +115,7 @@ def test_image_training_in_fp16_with_loss_scaling(name, image_config, fp16_autoc
 
 def test_a_text_step_in_fp16_with_loss_scaling(tiny_config, fp16_autocast, monkeypatch,
                                                one_thread):
-    from textvae.train import Trainer, train
+    from textvae.text.training.train import Trainer, train
 
     scalers, initial = [], {}
     original = Trainer.run

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from textvae.cli import main
-from textvae.errors import ConfigError, InputError, TextVAEError
-from textvae.image.config import PriorRunConfig, load_image_config
-from textvae.image.prior import CodePrior, CodePriorConfig, build_code_prior
-from textvae.image.prior_sample import class_id, class_names, evaluate_prior, sample_images
-from textvae.image.prior_train import load_prior, split_levels, train_prior
-from textvae.image.train import train_image
+from textvae.core.errors import ConfigError, InputError, TextVAEError
+from textvae.image.models.prior import CodePrior, CodePriorConfig, build_code_prior
+from textvae.image.run.config import PriorRunConfig, load_image_config
+from textvae.image.training.prior_train import load_prior, split_levels, train_prior
+from textvae.image.training.train import train_image
+from textvae.image.use.prior_sample import class_id, class_names, evaluate_prior, sample_images
 
 LEVELS = [(3, 5), (5, 7)]  # (side, codebook size), coarsest first: a two-level stand-in
 CLASSES = 3
@@ -191,7 +191,7 @@ class _FakeJudge:
 
 def test_evaluate_with_a_judge_scores_samples_per_class(vq_run, tmp_path, capsys, monkeypatch,
                                                         one_thread):
-    import textvae.image.judge as judge_module
+    import textvae.image.use.judge as judge_module
 
     out = tmp_path / "prior"
     train_prior(_prior_config(vq_run, out, "train.max_steps=1"), log=lambda _: None)
@@ -235,7 +235,7 @@ def test_a_prior_trains_and_samples_on_cuda(vq_run, tmp_path, one_thread):
 
 
 def test_a_sprite_vq_run_gives_its_prior_the_shape_as_class_unless_it_named_a_factor():
-    from textvae.image.prior_train import prior_class_factor
+    from textvae.image.training.prior_train import prior_class_factor
 
     sprites = load_image_config(None, ["data.source=sprites", "model.image_size=64"])
     assert prior_class_factor(sprites) == "shape"

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from textvae.errors import TextVAEError
-from textvae.image import report
-from textvae.image.config import load_image_config
-from textvae.image.report import evaluate_run, sprite_metrics, test_images
-from textvae.image.train import load_image_model, train_image
+from textvae.core.errors import TextVAEError
+from textvae.image.run.config import load_image_config
+from textvae.image.training.train import load_image_model, train_image
+from textvae.image.use import report
+from textvae.image.use.report import evaluate_run, sprite_metrics, test_images
 
 
 def _quiet(*_):

@@ -3,14 +3,14 @@ import math
 import pytest
 import torch
 
-from textvae.image.degrade import Degraded, degrade_fixed
-from textvae.image.restore import (
+from textvae.image.objectives.restore import (
     bicubic_upsample,
     mean_psnr,
     median_filter3x3,
     psnr_per_image,
     restoration_metrics,
 )
+from textvae.image.run.degrade import Degraded, degrade_fixed
 
 
 def test_psnr_per_image_against_hand_values():

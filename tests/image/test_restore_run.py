@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from textvae.cli import main
-from textvae.image.report import evaluate_run
-from textvae.image.train import ImageTrainer, train_image
+from textvae.image.training.train import ImageTrainer, train_image
+from textvae.image.use.report import evaluate_run
 
 CONV = ("model.architecture=conv", "data.pixels=grey", "model.decoder=gaussian")
 
@@ -37,8 +37,8 @@ def test_training_and_evaluation_of_each_degradation(restore_run, kind, one_thre
 
 
 def test_the_encoder_sees_the_degraded_images(image_config, fake_mnist, one_thread):
-    from textvae.image.data import load_image_splits
-    from textvae.image.registry import build_image_model
+    from textvae.image.models.registry import build_image_model
+    from textvae.image.run.data import load_image_splits
 
     cfg = image_config(*CONV, "data.degrade=mask")
     data = load_image_splits(cfg.data, splits=("train", "valid"))

@@ -1,4 +1,4 @@
-"""Semi-supervised training (textvae.image.semisup_train): the label draw, the batches, resume,
+"""Semi-supervised training (textvae.image.training.semisup_train): the label draw, the batches, resume,
 M1+M2's self-contained checkpoints and the errors, on a 3-class fake MNIST of 9x9 images."""
 
 import json
@@ -6,18 +6,18 @@ import json
 import pytest
 import torch
 
-from textvae.checkpoint import CheckpointKind, load_checkpoint
-from textvae.errors import CheckpointError, DataError, TextVAEError
-from textvae.image.config import SemiSupConfig
-from textvae.image.semisup_train import (
+from textvae.core.checkpoint import CheckpointKind, load_checkpoint
+from textvae.core.errors import CheckpointError, DataError, TextVAEError
+from textvae.core.label_sets import LabelSet, draw_per_class
+from textvae.image.run.config import SemiSupConfig
+from textvae.image.training.semisup_train import (
     LABELLED_FILE,
     class_ids,
     label_set_of,
     load_semisup_model,
     train_semisup,
 )
-from textvae.image.train import load_image_model, train_image
-from textvae.label_sets import LabelSet, draw_per_class
+from textvae.image.training.train import load_image_model, train_image
 
 
 def _quiet(*_):
@@ -44,9 +44,9 @@ def test_the_label_draw_is_saved_and_balanced(semisup_config, one_thread):
 
 def test_a_step_takes_both_batches_and_an_epoch_covers_the_unlabelled_set(semisup_config,
                                                                          one_thread):
-    from textvae.image.data import load_image_splits
-    from textvae.image.m2 import build_m2
-    from textvae.image.semisup_train import SemiSupTrainer
+    from textvae.image.models.m2 import build_m2
+    from textvae.image.run.data import load_image_splits
+    from textvae.image.training.semisup_train import SemiSupTrainer
 
     cfg = semisup_config()
     data = load_image_splits(cfg.data, splits=("train", "valid"))
@@ -143,9 +143,9 @@ MNIST_DIR = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" /
 @pytest.mark.skipif(not (MNIST_DIR / "train-labels-idx1-ubyte.gz").is_file(),
                     reason=f"real MNIST not found in {MNIST_DIR}")
 def test_the_mnist_configs_draw_100_labels_from_50000_training_images():
-    from textvae.image.config import load_image_config
-    from textvae.image.data import load_image_splits
-    from textvae.image.semisup_train import labelled_indices
+    from textvae.image.run.config import load_image_config
+    from textvae.image.run.data import load_image_splits
+    from textvae.image.training.semisup_train import labelled_indices
 
     cfg = load_image_config("mnist_m2", [f"data.path={MNIST_DIR}"])
     data = load_image_splits(cfg.data, splits=("train", "valid"))

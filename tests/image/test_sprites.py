@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from textvae.image.sprites import (
+from textvae.image.pixels.sprites import (
     FACTOR_NAMES,
     FACTOR_SIZES,
     SHAPES,

@@ -5,9 +5,9 @@ import pytest
 import torch
 from sync import SyncDetector
 
-from textvae.image.data import load_image_splits
-from textvae.image.registry import build_image_model
-from textvae.image.train import ImageTrainer
+from textvae.image.models.registry import build_image_model
+from textvae.image.run.data import load_image_splits
+from textvae.image.training.train import ImageTrainer
 
 
 @pytest.mark.parametrize("case", [

@@ -3,10 +3,10 @@ import json
 import pytest
 import torch
 
-from textvae.checkpoint import CheckpointKind, load_checkpoint
-from textvae.errors import CheckpointError, TextVAEError
-from textvae.image.config import ImageConfig
-from textvae.image.train import load_image_model, train_image
+from textvae.core.checkpoint import CheckpointKind, load_checkpoint
+from textvae.core.errors import CheckpointError, TextVAEError
+from textvae.image.run.config import ImageConfig
+from textvae.image.training.train import load_image_model, train_image
 
 MODELS = {
     "mlp_vae": [],
@@ -70,7 +70,7 @@ def test_resuming_a_run_at_its_step_budget_trains_no_further(image_config, one_t
 
 
 def test_a_resume_refuses_settings_it_would_ignore(image_config, one_thread):
-    from textvae.errors import ConfigError
+    from textvae.core.errors import ConfigError
 
     train_image(image_config("train.max_steps=2"), log=_quiet)
     with pytest.raises(ConfigError) as info:
@@ -98,13 +98,13 @@ def test_image_size_mismatch_is_a_clear_error(image_config):
 
 
 def test_a_text_checkpoint_is_refused_as_an_image_model(tmp_path):
-    from textvae.checkpoint import write_checkpoint
-    from textvae.config import Config
-    from textvae.data.tokenizers import WordTokenizer
+    from textvae.core.checkpoint import write_checkpoint
+    from textvae.text.data.tokenizers import WordTokenizer
+    from textvae.text.run.config import Config
 
     write_checkpoint(tmp_path, config=Config(), tokenizer=WordTokenizer.build(["a b"]),
                      model_state={}, trainer_state=None, meta={"step": 1})
-    from textvae.text_checkpoint import load_checkpoint as load_text_checkpoint
+    from textvae.text.run.checkpoint import load_checkpoint as load_text_checkpoint
 
     assert load_text_checkpoint(tmp_path).meta["kind"] == "text"
     with pytest.raises(CheckpointError, match="is a text-model checkpoint, not image"):
@@ -127,7 +127,7 @@ def test_the_text_api_refuses_an_image_checkpoint(image_config, one_thread):
 
 
 def test_the_shared_nonfinite_policy_applies_to_images(image_config, monkeypatch, one_thread):
-    import textvae.image.train as image_train
+    import textvae.image.training.train as image_train
 
     original = image_train.image_objective
     calls = {"n": 0}
@@ -147,7 +147,7 @@ def test_the_shared_nonfinite_policy_applies_to_images(image_config, monkeypatch
 
 
 def test_resuming_across_kinds_is_a_clear_error(image_config, tiny_config, one_thread):
-    from textvae.train import train
+    from textvae.text.training.train import train
 
     image_run = train_image(image_config("train.max_steps=1", out="img"), log=_quiet)
     text_cfg = tiny_config("train.max_steps=1", out="img")  # the same out_dir
@@ -166,7 +166,7 @@ def test_eval_every_validates_between_epoch_ends(image_config, one_thread):
 def test_image_commands_read_best_like_the_text_ones(image_config, one_thread):
     import shutil
 
-    from textvae.checkpoint import point_link
+    from textvae.core.checkpoint import point_link
 
     result = train_image(image_config("train.max_steps=3", "train.eval_every=1"), log=_quiet)
     run = result.run_dir

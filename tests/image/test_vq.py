@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from textvae.image.vq import VectorQuantizer
+from textvae.image.models.vq import VectorQuantizer
 
 
 def test_vector_quantizer_picks_the_nearest_code_and_passes_gradients_straight_through():

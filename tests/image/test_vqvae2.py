@@ -2,15 +2,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textvae.config import from_dict
-from textvae.errors import ConfigError
-from textvae.image.config import ImageConfig
-from textvae.image.evaluate import codebook_usage, evaluate_images, image_objective
-from textvae.image.models import ImageModelConfig
-from textvae.image.registry import build_image_model
-from textvae.image.report import evaluate_run
-from textvae.image.train import load_image_model, train_image
-from textvae.image.vqvae2 import VQVAE2
+from textvae.core.errors import ConfigError
+from textvae.image.models.registry import build_image_model
+from textvae.image.models.vae import ImageModelConfig
+from textvae.image.models.vqvae2 import VQVAE2
+from textvae.image.objectives.evaluate import codebook_usage, evaluate_images, image_objective
+from textvae.image.run.config import ImageConfig
+from textvae.image.training.train import load_image_model, train_image
+from textvae.image.use.report import evaluate_run
+from textvae.text.run.config import from_dict
 
 # Odd, distinct sizes: batch 5, 3 channels, image side 13 padded to 16 (bottom 4x4, top 2x2),
 # code vectors of 3, a bottom codebook of 11 and a top one of 7.

@@ -1,8 +1,8 @@
-"""The models keep the contracts of textvae.models.contracts: structurally (isinstance against the
+"""The models keep the contracts of textvae.text.models.contracts: structurally (isinstance against the
 runtime-checkable Protocols, which fails when a member is missing), and in use, through the
 Protocol-typed consumers (greedy and beam decoding, validation, the collapse remedies).
 
-mypy checks the same contracts statically (the bottom of textvae/models/contracts.py).
+mypy checks the same contracts statically (the bottom of textvae/text/models/contracts.py).
 Sizes are odd and distinct (vocab 37, latent 7, batch 5) so that a transposed dimension fails.
 """
 
@@ -12,12 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from textvae.generate import beam_search, greedy_decode
-from textvae.models.contracts import SentenceDecoder, SentenceModel, UnconditionedSentenceModel
-from textvae.models.labelled import build_labelled_model
-from textvae.models.sentence_vae import ModelConfig, build_model
-from textvae.remedies import decoder_modules, encoder_parameters, reset_decoder
-from textvae.validate import evaluate_elbo
+from textvae.text.generate import beam_search, greedy_decode
+from textvae.text.models.contracts import SentenceDecoder, SentenceModel, UnconditionedSentenceModel
+from textvae.text.models.labelled import build_labelled_model
+from textvae.text.models.sentence_vae import ModelConfig, build_model
+from textvae.text.training.remedies import decoder_modules, encoder_parameters, reset_decoder
+from textvae.text.training.validate import evaluate_elbo
 
 V, Z, B = 37, 7, 5
 PAD, BOS, EOS = 0, 2, 3

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from textvae.models.gaussian import (
+from textvae.core.gaussian import (
     VARIANCE_FLOOR_UNIT,
     FixedScaleBatchNorm,
     check_posterior_options,

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from textvae.models.labelled import build_labelled_model
-from textvae.models.sentence_vae import ModelConfig, build_model
+from textvae.text.models.labelled import build_labelled_model
+from textvae.text.models.sentence_vae import ModelConfig, build_model
 
 SIZES = (3, 2)  # two factors: 3 and 2 classes
 CFG = ModelConfig(embed_dim=11, encoder_hidden_dim=13, decoder_hidden_dim=17, latent_dim=7, z_to_inputs=True)

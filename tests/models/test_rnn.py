@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from textvae.models.rnn import final_hidden, index_state, init_state, make_rnn
+from textvae.text.models.rnn import final_hidden, index_state, init_state, make_rnn
 
 B, T, IN, H = 5, 9, 11, 13
 LENGTHS = torch.tensor([9, 4, 1, 7, 6])

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from tiny import BF16_RNNS
 
-from textvae.models.gaussian import kl_standard_normal
-from textvae.models.sentence_vae import (
+from textvae.core.gaussian import kl_standard_normal
+from textvae.text.models.sentence_vae import (
     ModelConfig,
     SentenceVAE,
     SentenceVAEOutput,
@@ -376,10 +376,10 @@ def test_posterior_stays_float32_under_bf16_autocast():
 
 
 def test_bn_vae_trains_resumes_and_evaluates_with_its_running_statistics(tiny_config):
-    from textvae.checkpoint import load_weights
-    from textvae.models.sentence_vae import build_model
-    from textvae.text_checkpoint import load_checkpoint
-    from textvae.train import train
+    from textvae.core.checkpoint import load_weights
+    from textvae.text.models.sentence_vae import build_model
+    from textvae.text.run.checkpoint import load_checkpoint
+    from textvae.text.training.train import train
 
     cfg = tiny_config("model.posterior_bn_gamma=0.6", "train.max_steps=6")
     result = train(cfg, progress=False, log=lambda m: None)
@@ -395,7 +395,7 @@ def test_bn_vae_trains_resumes_and_evaluates_with_its_running_statistics(tiny_co
     # the batch it is encoded in (batch statistics would make it).
     model.eval()
     ids = [ckpt.tokenizer.encode(s) for s in ("the dog ran .", "the cats sat .", "the owl barked .")]
-    from textvae.data.batching import collate
+    from textvae.text.data.batching import collate
 
     batch = collate(ids, bos_id=ckpt.tokenizer.bos_id, eos_id=ckpt.tokenizer.eos_id,
                     pad_id=ckpt.tokenizer.pad_id)
@@ -408,8 +408,8 @@ def test_bn_vae_trains_resumes_and_evaluates_with_its_running_statistics(tiny_co
 def test_du_vae_resumes_to_the_weights_and_statistics_of_an_uninterrupted_run(tiny_config):
     """DU-VAE's variance dropout draws from the training RNG and its BN head keeps running
     statistics: a resumed run must still end exactly where an uninterrupted one does."""
-    from textvae.text_checkpoint import load_checkpoint
-    from textvae.train import train
+    from textvae.text.run.checkpoint import load_checkpoint
+    from textvae.text.training.train import train
 
     du = ("model.posterior_bn_gamma=0.5", "model.posterior_var_dropout=0.3",
           "model.posterior_var_floor=1.0", "train.checkpoint_every=3", "train.eval_every=5")

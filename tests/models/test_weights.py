@@ -1,4 +1,4 @@
-"""A state dict on disk (textvae.models.weights): safetensors with tied-weight aliases."""
+"""A state dict on disk (textvae.core.weights): safetensors with tied-weight aliases."""
 
 import os
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from textvae.config import load_config
-from textvae.errors import CheckpointError, FileWriteError
-from textvae.models.sentence_vae import build_model
-from textvae.models.weights import ALIASES_KEY, read_tensor_file, save_tensor_file
+from textvae.core.errors import CheckpointError, FileWriteError
+from textvae.core.weights import ALIASES_KEY, read_tensor_file, save_tensor_file
+from textvae.text.models.sentence_vae import build_model
+from textvae.text.run.config import load_config
 
 
 def test_tied_weights_are_stored_once_and_come_back_under_both_names(tmp_path):

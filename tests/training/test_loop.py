@@ -4,9 +4,9 @@ trainer missing one fails when it is built, not at the first step that calls it.
 import pytest
 import torch
 
-from textvae.image.train import ImageTrainer
-from textvae.train import Trainer
-from textvae.training.loop import TrainerBase
+from textvae.core.training.loop import TrainerBase
+from textvae.image.training.train import ImageTrainer
+from textvae.text.training.train import Trainer
 
 REQUIRED = {"batches", "train_batch", "train_metrics", "validate", "_scheduled_validation",
             "selection_score", "save", "start_message", "result"}

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from tiny import TINY_RUN
 
-from textvae import progress as progress_module
-from textvae.progress import ENV_VAR
-from textvae.train import train
+from textvae.core import progress as progress_module
+from textvae.core.progress import ENV_VAR
+from textvae.text.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,4 +1,4 @@
-"""textvae.training.run_dir: what a resume may change (its budget, device, threads and run
+"""textvae.core.training.run_dir: what a resume may change (its budget, device, threads and run
 directory) and what it refuses (every other setting that differs from the saved run's)."""
 
 import json
@@ -6,10 +6,10 @@ import json
 import pytest
 
 from textvae.cli import main
-from textvae.config import load_config
-from textvae.errors import ConfigError
-from textvae.text_checkpoint import load_checkpoint
-from textvae.train import train
+from textvae.core.errors import ConfigError
+from textvae.text.run.checkpoint import load_checkpoint
+from textvae.text.run.config import load_config
+from textvae.text.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

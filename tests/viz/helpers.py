@@ -1,4 +1,4 @@
-"""Tiny trained runs shared by the picture tests (textvae.viz and ``textvae plot|report``).
+"""Tiny trained runs shared by the picture tests (textvae.text.viz and ``textvae plot|report``).
 
 Sizes are odd and distinct (embed 11, hidden 13/17, latent 7, batch 7, 23 sentences pictured)
 so that a transposed dimension cannot pass by accident.
@@ -6,8 +6,8 @@ so that a transposed dimension cannot pass by accident.
 
 from pathlib import Path
 
-from textvae.config import load_config
-from textvae.train import train
+from textvae.text.run.config import load_config
+from textvae.text.training.train import train
 
 TINY = [
     "data.source=grammar",

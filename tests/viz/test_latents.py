@@ -1,14 +1,14 @@
-"""textvae.viz.latents: the validation subset, its grammar labels and the PCA."""
+"""textvae.text.viz.latents: the validation subset, its grammar labels and the PCA."""
 
 import math
 
 import pytest
 import torch
 
-from textvae.config import load_config
-from textvae.data.grammar import generate
-from textvae.errors import InputError
-from textvae.viz.latents import (
+from textvae.core.errors import InputError
+from textvae.text.data.grammar import generate
+from textvae.text.run.config import load_config
+from textvae.text.viz.latents import (
     GRAMMAR_FACTORS,
     corpus_labels,
     grammar_labels,

@@ -1,11 +1,11 @@
-"""textvae.viz.page: the self-contained HTML report."""
+"""textvae.text.viz.page: the self-contained HTML report."""
 
 import base64
 import re
 
 import pytest
 
-from textvae.viz.page import PageContent, flatten, render_page, validation_table, write_report
+from textvae.text.viz.page import PageContent, flatten, render_page, validation_table, write_report
 
 from .helpers import SENTENCES
 

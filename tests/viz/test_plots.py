@@ -1,12 +1,12 @@
-"""textvae.viz.plots: the figures of a text run, on metrics and posteriors with known answers."""
+"""textvae.text.viz.plots: the figures of a text run, on metrics and posteriors with known answers."""
 
 import json
 
 import pytest
 import torch
 
-from textvae.metrics import ACTIVE_UNIT_THRESHOLD
-from textvae.viz.plots import (
+from textvae.core.metrics import ACTIVE_UNIT_THRESHOLD
+from textvae.text.viz.plots import (
     LM_CURVES,
     VAE_CURVES,
     kl_and_weight,

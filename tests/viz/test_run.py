@@ -1,9 +1,9 @@
-"""textvae.viz.run: every picture of a trained text run, and where its metrics live."""
+"""textvae.text.viz.run: every picture of a trained text run, and where its metrics live."""
 
 import pytest
 
-from textvae.viz.latents import grammar_labels, validation_subset
-from textvae.viz.run import FILES, plot_run, run_directory
+from textvae.text.viz.latents import grammar_labels, validation_subset
+from textvae.text.viz.run import FILES, plot_run, run_directory
 
 from .helpers import SENTENCES, png_size
 

@@ -28,9 +28,9 @@ from textvae.cli.report import add_report_commands
 from textvae.cli.share import add_sharing_commands
 from textvae.cli.stream import silence_stdout
 from textvae.cli.train import add_train_commands
-from textvae.errors import TextVAEError
-from textvae.progress import progress_seconds
-from textvae.version import __version__
+from textvae.core.errors import TextVAEError
+from textvae.core.progress import progress_seconds
+from textvae.core.version import __version__
 
 
 def build_parser() -> Parser:

@@ -10,9 +10,9 @@ from textvae.cli.common import add_config_args, check_output_file, positive_int,
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     check_output_file(args.json, "--json")  # before the imports and the minutes of measuring
-    from textvae.bench import format_table, run_benchmark
-    from textvae.config import load_config
-    from textvae.files import write_json
+    from textvae.core.files import write_json
+    from textvae.text.evaluate.bench import format_table, run_benchmark
+    from textvae.text.run.config import load_config
 
     cfg = load_config(args.config, args.overrides)
     for key in ("batch_size", "device", "amp"):

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TextIO
 
-from textvae.errors import TextVAEError
-from textvae.files import output_problem, writes_to_stdout
+from textvae.core.errors import TextVAEError
+from textvae.core.files import output_problem, writes_to_stdout
 
 
 class UsageError(TextVAEError):
@@ -74,7 +74,7 @@ def check_output_file(path: str | os.PathLike[str] | None, flag: str, *,
     """Refuse an output file that cannot be written, before the minutes of work whose result
     it would hold, not after: a directory, a directory that does not exist (unless the writer
     makes it, ``make_parents``) or cannot be created, one where a probe file cannot be made, a
-    device that cannot be opened for writing (:func:`textvae.files.output_problem`, which tries
+    device that cannot be opened for writing (:func:`textvae.core.files.output_problem`, which tries
     instead of asking ``os.access``). ``flag`` names the output in the message (``--out``);
     None (no output asked for) and ``-`` (standard output) pass.
 
@@ -101,7 +101,7 @@ def check_checkpoint_folder(checkpoint: str | os.PathLike[str], flag: str) -> No
     directory names its ``best``, else ``last``), for a command that writes into it; a missing
     checkpoint is left to the loader, whose error says what to do."""
     if os.path.isdir(checkpoint):
-        from textvae.checkpoint import resolve_checkpoint_dir  # torch: here, not at --help
+        from textvae.core.checkpoint import resolve_checkpoint_dir  # torch: here, not at --help
 
         check_output_folder(resolve_checkpoint_dir(checkpoint), flag)
 
@@ -178,7 +178,7 @@ def use_free_cores() -> None:
     when set, is respected. Training chooses its own (``train.threads``)."""
     import torch
 
-    from textvae.device import choose_threads
+    from textvae.core.device import choose_threads
 
     threads, note = choose_threads(None)
     if threads < torch.get_num_threads():

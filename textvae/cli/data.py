@@ -10,7 +10,7 @@ from textvae.cli.common import UsageError, add_config_args, check_output_folder,
 def _cmd_data_grammar(args: argparse.Namespace) -> int:
     import time
 
-    from textvae.data.grammar import write_corpus
+    from textvae.text.data.grammar import write_corpus
 
     check_output_folder(args.out, "the grammar corpus to --out")
     start = time.perf_counter()
@@ -27,9 +27,9 @@ def _cmd_data_grammar(args: argparse.Namespace) -> int:
 def _cmd_data_stats(args: argparse.Namespace) -> int:
     import statistics
 
-    from textvae.config import load_config
-    from textvae.data.batching import BucketBatchSampler, padding_fraction
-    from textvae.data.corpus import SPLITS, build_corpus
+    from textvae.text.data.batching import BucketBatchSampler, padding_fraction
+    from textvae.text.run.config import load_config
+    from textvae.text.run.corpus import SPLITS, build_corpus
 
     cfg = load_config(args.config, args.overrides)
     splits = tuple(s for s in SPLITS if s in args.splits)

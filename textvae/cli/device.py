@@ -22,6 +22,6 @@ def check_device_flag(args: argparse.Namespace) -> None:
     device = getattr(args, "device", None)
     if device is None or device in _ALWAYS:
         return
-    from textvae.device import resolve_device  # torch: only when a device is named
+    from textvae.core.device import resolve_device  # torch: only when a device is named
 
     resolve_device(device, source="--device")

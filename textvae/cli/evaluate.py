@@ -1,4 +1,4 @@
-"""``textvae evaluate CHECKPOINT``: the evaluation report (:mod:`textvae.evaluate`) as a table
+"""``textvae evaluate CHECKPOINT``: the evaluation report (:mod:`textvae.text.evaluate`) as a table
 and a JSON file."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from textvae.cli.common import (
     says,
     use_free_cores,
 )
-from textvae.errors import TextVAEError
-from textvae.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
+from textvae.core.errors import TextVAEError
+from textvae.text.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
 
 if TYPE_CHECKING:  # the command loads torch and the model only when it runs
-    from textvae.api import TextVAE
+    from textvae.text.api import TextVAE
 
 SPLITS = ("train", "valid", "test")
 
@@ -83,9 +83,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         check_output_file(args.output, "--output", make_parents=True)
     else:
         check_checkpoint_folder(args.checkpoint, "the report into the checkpoint")
-    from textvae.api import load
-    from textvae.evaluate.report import evaluate_split, format_report
-    from textvae.files import write_json
+    from textvae.core.files import write_json
+    from textvae.text.api import load
+    from textvae.text.evaluate.report import evaluate_split, format_report
 
     start = time.perf_counter()  # the whole command, loading the model included
     use_free_cores()
@@ -112,8 +112,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_labelled(args: argparse.Namespace, tv, start: float) -> int:
-    from textvae.evaluate.labels import evaluate_labelled, format_labelled_report
-    from textvae.files import write_json
+    from textvae.core.files import write_json
+    from textvae.text.evaluate.labels import evaluate_labelled, format_labelled_report
 
     report = evaluate_labelled(tv, args.split, seed=args.seed, log=lambda message: None)
     report["total_seconds"] = time.perf_counter() - start

@@ -1,5 +1,5 @@
 """``textvae sample|reconstruct|interpolate|analogy|encode|quality|fit-prior``: thin wrappers over
-:mod:`textvae.api` (torch is imported only inside the handlers)."""
+:mod:`textvae.text.api` (torch is imported only inside the handlers)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from textvae.cli.common import (
     use_free_cores,
 )
 from textvae.cli.stream import stream_lines
-from textvae.decoding import (
+from textvae.core.files import STDOUT
+from textvae.text.run.decoding import (
     DECODING_METHODS,
     DEFAULT_BEAM_SIZE,
     DEFAULT_MAX_LEN,
@@ -25,7 +26,6 @@ from textvae.decoding import (
     DEFAULT_TEMPERATURE,
     check_decoding_options,
 )
-from textvae.files import STDOUT
 
 
 def _read_sentences(args: argparse.Namespace, count: int | None = None) -> list[str]:
@@ -56,7 +56,7 @@ def _read_sentences(args: argparse.Namespace, count: int | None = None) -> list[
 
 
 def _load_model(args: argparse.Namespace):
-    from textvae.api import load
+    from textvae.text.api import load
 
     return load(args.checkpoint, device=args.device)
 
@@ -172,8 +172,8 @@ def _cmd_analogy(args: argparse.Namespace) -> int:
 
 
 def _cmd_quality(args: argparse.Namespace) -> int:
-    from textvae.files import write_text
-    from textvae.quality import format_quality_report, grammar_quality_report
+    from textvae.core.files import write_text
+    from textvae.text.evaluate.grammar_quality import format_quality_report, grammar_quality_report
 
     check_output_file(args.out, "--out")
     use_free_cores()
@@ -196,7 +196,7 @@ def _cmd_quality(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit_prior(args: argparse.Namespace) -> int:
-    from textvae.api import AGGREGATE_PRIOR_FILE
+    from textvae.text.api import AGGREGATE_PRIOR_FILE
 
     check_checkpoint_folder(args.checkpoint, "the aggregate prior into the checkpoint")
     use_free_cores()
@@ -223,7 +223,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     mu, logvar = tv.encode(sentences)  # (S, Z) each
     if out is not None and out.endswith(".npy"):
 
-        from textvae.files import write_with
+        from textvae.core.files import write_with
 
         logvar_path = out[: -len(".npy")] + ".logvar.npy"
         for path, values in ((out, mu), (logvar_path, logvar)):
@@ -238,7 +238,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     if out is None:
         _emit_jsonl(rows)
     else:
-        from textvae.files import write_text
+        from textvae.core.files import write_text
 
         write_text(out, "".join(json.dumps(row) + "\n" for row in rows))
         print(f"wrote {len(rows)} posterior means and log-variances to {out}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Registered on the main parser by :func:`add_image_commands`. Heavy imports (torch, matplotlib)
 happen inside the handlers, so ``textvae --help`` stays instant. User errors are
-:class:`~textvae.errors.TextVAEError` and reach the user as ``textvae: error: ...`` (exit 2).
+:class:`~textvae.core.errors.TextVAEError` and reach the user as ``textvae: error: ...`` (exit 2).
 """
 
 from __future__ import annotations
@@ -22,37 +22,37 @@ from textvae.cli.common import (
     says,
 )
 from textvae.cli.image_prior import prior_evaluate
-from textvae.errors import TextVAEError
+from textvae.core.errors import TextVAEError
 
 PLOTS = ("samples", "reconstructions", "manifold", "traversals", "curves")
 CURVE_KEYS = ("neg_elbo", "kl", "reconstruction", "mse_per_image", "codebook_usage")
 
 
 def _config(args: argparse.Namespace):
-    from textvae.image.config import load_image_config
+    from textvae.image.run.config import load_image_config
 
     return load_image_config(args.config, args.overrides)
 
 
 def _image_trainer() -> Callable[..., Any]:
-    from textvae.image.train import train_image
+    from textvae.image.training.train import train_image
 
     return train_image
 
 
 def _semisup_trainer() -> Callable[..., Any]:  # M2, M1+M2, the classifier alone
-    from textvae.image.semisup_train import train_semisup
+    from textvae.image.training.semisup_train import train_semisup
 
     return train_semisup
 
 
 def _prior_trainer() -> Callable[..., Any]:  # a PixelCNN prior over a VQ run's codes
-    from textvae.image.prior_train import train_prior
+    from textvae.image.training.prior_train import train_prior
 
     return train_prior
 
 
-# Each kind of image run (textvae.image.config.RUN_KINDS) with its trainer and its evaluation,
+# Each kind of image run (textvae.image.run.config.RUN_KINDS) with its trainer and its evaluation,
 # imported when used so that `textvae --help` stays free of torch.
 TRAINERS: dict[str, Callable[[], Callable[..., Any]]] = {
     "image": _image_trainer, "semisup": _semisup_trainer, "prior": _prior_trainer}
@@ -65,7 +65,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _evaluate_image(args: argparse.Namespace) -> dict:
-    from textvae.image.report import evaluate_run
+    from textvae.image.use.report import evaluate_run
 
     return evaluate_run(
         args.run, split=args.split, iw_k=args.iw_k, iw_chunk=args.iw_chunk,
@@ -76,7 +76,7 @@ def _evaluate_image(args: argparse.Namespace) -> dict:
 
 
 def _evaluate_semisup(args: argparse.Namespace) -> dict:
-    from textvae.image.classify import evaluate_semisup_run
+    from textvae.image.use.classify import evaluate_semisup_run
 
     return evaluate_semisup_run(args.run, split=args.split, max_images=args.max_images,
                                 offset=args.offset, device=args.device, seed=args.seed)
@@ -89,8 +89,8 @@ EVALUATORS: dict[str, Callable[[argparse.Namespace], dict]] = {
 def _run_kind(run: str) -> str:
     """The kind of image run saved in ``run`` (a plain image run where its meta.json cannot be
     read: its loader then says why)."""
-    from textvae.image.config import run_kind
-    from textvae.image.train import image_model_type
+    from textvae.image.run.config import run_kind
+    from textvae.image.training.train import image_model_type
 
     return run_kind(image_model_type(run))
 
@@ -105,7 +105,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_json(result: dict, out: str | None) -> int:
-    from textvae.files import write_text
+    from textvae.core.files import write_text
 
     text = json.dumps(result, indent=2)
     if not (out and says(out) is sys.stderr):  # `--out -` is this print already
@@ -118,9 +118,9 @@ def _print_json(result: dict, out: str | None) -> int:
 def _cmd_classify(args: argparse.Namespace) -> int:
     if bool(args.images) == (args.split is not None):
         raise UsageError("give image files to classify, or --split valid|test, not both")
-    from textvae.image.classify import classify_files, classify_images
-    from textvae.image.report import test_images
-    from textvae.image.semisup_train import class_ids, load_semisup_model
+    from textvae.image.training.semisup_train import class_ids, load_semisup_model
+    from textvae.image.use.classify import classify_files, classify_images
+    from textvae.image.use.report import test_images
 
     model, cfg, _, label_set = load_semisup_model(args.checkpoint, args.device)
     factor = label_set.names[0]
@@ -144,7 +144,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 def _cmd_analogy(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out", make_parents=True)
-    from textvae.image.classify import analogy_from_run
+    from textvae.image.use.classify import analogy_from_run
 
     path = analogy_from_run(args.checkpoint, args.out, n=args.n, split=args.split,
                             device=args.device)
@@ -167,7 +167,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     import torch
 
-    from textvae.image import pictures
+    from textvae.image.pixels import pictures
 
     out = Path(args.out)
     if args.kind == "curves":
@@ -180,7 +180,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             text = metrics.read_text(encoding="utf-8")
             keys = [k for k in CURVE_KEYS if f'"{k}"' in text] or None
         try:
-            from textvae.curves import plot_curves
+            from textvae.core.curves import plot_curves
 
             path = plot_curves(metrics, out, keys=keys)
         except ValueError as err:
@@ -188,10 +188,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         print(f"wrote {path}", file=says(args.out))
         return 0
 
-    from textvae.image.generate import decode_mean, encode_means, reconstruct, sample_images
-    from textvae.image.models import ImageVAE
-    from textvae.image.report import test_images
-    from textvae.image.train import load_image_model
+    from textvae.image.models.vae import ImageVAE
+    from textvae.image.training.train import load_image_model
+    from textvae.image.use.generate import decode_mean, encode_means, reconstruct, sample_images
+    from textvae.image.use.report import test_images
 
     model, cfg, _ = load_image_model(args.run, args.device)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)

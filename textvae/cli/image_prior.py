@@ -1,5 +1,5 @@
 """``textvae image sample|evaluate`` on a PixelCNN prior run: thin wrappers over
-textvae.image.prior_sample.
+textvae.image.use.prior_sample.
 
 - ``sample PRIOR --class 3 --n 64 --out s.png [--temperature T] [--seed S]``: samples of one
   class; without ``--class``, a class-conditional prior gives a grid with one row per class
@@ -34,7 +34,7 @@ def add_prior_args(sample: argparse.ArgumentParser, evaluate: argparse.ArgumentP
 
 
 def _is_prior(run: str) -> bool:
-    from textvae.image.prior_train import is_prior_run
+    from textvae.image.training.prior_train import is_prior_run
 
     return is_prior_run(run)
 
@@ -51,9 +51,9 @@ def prior_sample(args: argparse.Namespace) -> int | None:
     check_output_file(args.out, "--out", make_parents=True)
     import torch
 
-    from textvae.image import pictures
-    from textvae.image.prior_sample import class_grid, class_id, sample_images
-    from textvae.image.prior_train import load_prior
+    from textvae.image.pixels import pictures
+    from textvae.image.training.prior_train import load_prior
+    from textvae.image.use.prior_sample import class_grid, class_id, sample_images
 
     loaded = load_prior(args.run, args.device)
     generator = torch.Generator(device=next(loaded.prior.parameters()).device)
@@ -76,13 +76,13 @@ def prior_evaluate(args: argparse.Namespace) -> dict:
     """``image evaluate`` of a prior run: the JSON result."""
     import torch
 
-    from textvae.image.prior_sample import (
+    from textvae.image.training.prior_train import load_prior
+    from textvae.image.use.prior_sample import (
         class_names,
         evaluate_prior,
         per_class_requests,
         sample_images,
     )
-    from textvae.image.prior_train import load_prior
 
     use_free_cores()
     loaded = load_prior(args.run, args.device)
@@ -91,7 +91,7 @@ def prior_evaluate(args: argparse.Namespace) -> dict:
         if not loaded.prior.num_classes:
             raise UsageError("--judge scores class-conditional samples; this prior is "
                              "unconditional")
-        from textvae.image.judge import load_judge, score_class_samples
+        from textvae.image.use.judge import load_judge, score_class_samples
 
         judge = load_judge(args.judge, args.device)
         names = class_names(loaded)

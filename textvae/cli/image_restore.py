@@ -1,4 +1,4 @@
-"""``textvae image restore|degrade|checkerboard``: thin wrappers over textvae.image.restore_run.
+"""``textvae image restore|degrade|checkerboard``: thin wrappers over textvae.image.use.restore_run.
 
 - ``restore -c RUN --input A.png [B.png ...] (--out X.png | --out-dir DIR)``: restore degraded
   images with an image-to-image run; ``restore -c RUN --pictures X.png``: rows of degraded /
@@ -26,7 +26,7 @@ from textvae.cli.common import (
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from textvae.image import restore_run
+    from textvae.image.use import restore_run
 
     if bool(args.inputs) == bool(args.pictures):
         raise UsageError("give --input FILE [FILE ...] to restore, or --pictures OUT.png, not both")
@@ -47,7 +47,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_degrade(args: argparse.Namespace) -> int:
-    from textvae.image.restore_run import save_degraded_examples
+    from textvae.image.use.restore_run import save_degraded_examples
 
     check_output_folder(args.out_dir, "--out-dir")
     for path in save_degraded_examples(args.checkpoint, args.out_dir, n=args.n, split=args.split,
@@ -57,7 +57,7 @@ def _cmd_degrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_checkerboard(args: argparse.Namespace) -> int:
-    from textvae.image.restore_run import save_checkerboard_pair
+    from textvae.image.use.restore_run import save_checkerboard_pair
 
     if len(args.runs) < 2:
         raise UsageError("give two runs or more to compare (e.g. upsample resize and transpose)")

@@ -17,7 +17,7 @@ from textvae.cli.generate import (
     _read_sentences,
     _settings,
 )
-from textvae.decoding import DEFAULT_METHOD
+from textvae.text.run.decoding import DEFAULT_METHOD
 
 
 def load_labelled(args: argparse.Namespace):
@@ -63,8 +63,8 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
-    from textvae.data.labels import read_tsv
-    from textvae.evaluate.probe import probe_accuracy
+    from textvae.text.data.labels import read_tsv
+    from textvae.text.evaluate.probe import probe_accuracy
 
     train, evaluation = read_tsv(args.labelled, args.factor), read_tsv(args.eval, args.factor)
     tv = _load_model(args)

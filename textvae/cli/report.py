@@ -1,5 +1,5 @@
 """``textvae plot RUN`` and ``textvae report RUN --out report.html``: thin wrappers over
-:mod:`textvae.viz` (docs/pictures.md).
+:mod:`textvae.text.viz` (docs/pictures.md).
 
 Heavy imports (torch, matplotlib) happen inside the handlers, so ``textvae --help`` stays
 instant.
@@ -20,7 +20,7 @@ from textvae.cli.common import (
     says,
 )
 
-DEFAULT_SENTENCES = 2000  # textvae.viz.run.DEFAULT_SENTENCES, kept here torch-free
+DEFAULT_SENTENCES = 2000  # textvae.text.viz.run.DEFAULT_SENTENCES, kept here torch-free
 
 
 def _count(text: str) -> int:
@@ -41,7 +41,7 @@ def _log(message: str) -> None:
 def run_plot(args: argparse.Namespace) -> int:
     """The handler of ``textvae plot``."""
     check_output_folder(args.out, "--out")  # before loading torch and the model
-    from textvae.viz.run import plot_run, run_directory
+    from textvae.text.viz.run import plot_run, run_directory
 
     out = args.out
     if out is None:
@@ -67,11 +67,11 @@ def run_report(args: argparse.Namespace) -> int:
         raise UsageError(f"--steps must be >= 2 (both ends of a path), got {args.steps}")
     if not Path(args.run).exists():
         if os.path.lexists(args.run):  # a symbolic link loop, or a link to nothing: say which
-            from textvae.checkpoint import check_checkpoint_exists
+            from textvae.core.checkpoint import check_checkpoint_exists
 
             check_checkpoint_exists(args.run)
         raise UsageError(f"no run or checkpoint at {args.run}")
-    from textvae.viz.page import write_report
+    from textvae.text.viz.page import write_report
 
     path = write_report(
         args.run, args.out, sentences=args.sentences, samples=args.samples,

@@ -1,5 +1,5 @@
 """``textvae export|convert``: models people can share (docs/sharing.md). Thin wrappers over
-:meth:`textvae.api.TextVAE.save_pretrained` and :func:`textvae.checkpoint.convert_checkpoint`
+:meth:`textvae.text.api.TextVAE.save_pretrained` and :func:`textvae.core.checkpoint.convert_checkpoint`
 (torch is imported only inside the handlers)."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from textvae.cli.common import check_output_folder, use_free_cores
 
 def _cmd_export(args: argparse.Namespace) -> int:
     check_output_folder(args.out, "--out")  # before the minutes of loading and fitting, not after
-    from textvae.api import load
-    from textvae.api.hub import upload
-    from textvae.api.pretrained import check_new_folder
+    from textvae.text.api import load
+    from textvae.text.api.hub import upload
+    from textvae.text.api.pretrained import check_new_folder
 
     check_new_folder(args.out)
     use_free_cores()
@@ -36,12 +36,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from textvae.api.prior import (
+    from textvae.core.checkpoint import LEGACY_WEIGHTS_FILE, WEIGHTS_FILE, convert_checkpoint
+    from textvae.text.api.prior import (
         AGGREGATE_PRIOR_FILE,
         LEGACY_AGGREGATE_PRIOR_FILE,
         convert_prior_file,
     )
-    from textvae.checkpoint import LEGACY_WEIGHTS_FILE, WEIGHTS_FILE, convert_checkpoint
 
     for directory, converted in convert_checkpoint(args.path):
         if converted:

@@ -8,13 +8,13 @@ import os
 import sys
 from collections.abc import Iterator
 
-from textvae.progress import Progress
+from textvae.core.progress import Progress
 
 
 def stream_lines(lines: Iterator[str], total: int, chunk: int, *, progress: bool) -> int:
     """Write ``total`` lines to stdout as they are decoded, a chunk (one decoder call) at a time,
     flushing after each, so that the first arrive at once and memory holds one chunk. When
-    there is more than one chunk, stderr shows their progress (:mod:`textvae.progress`): a tqdm
+    there is more than one chunk, stderr shows their progress (:mod:`textvae.core.progress`): a tqdm
     bar on a terminal (cleared while a chunk is written, so it never splits a line on a shared
     terminal), else a line every N seconds.
 

@@ -8,13 +8,13 @@ import os
 import sys
 
 from textvae.cli.common import UsageError, add_config_args, add_train_args, run_training
-from textvae.errors import TextVAEError
+from textvae.core.errors import TextVAEError
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from textvae.config import load_config
-    from textvae.train import train
-    from textvae.train_labelled import train_labelled
+    from textvae.text.run.config import load_config
+    from textvae.text.training.train import train
+    from textvae.text.training.train_labelled import train_labelled
 
     cfg = load_config(*_config_and_overrides(args))
     labelled = bool(cfg.labels.factors)
@@ -63,7 +63,7 @@ def _yaml_string(text: str) -> str:
 
 def _show_labelled_samples(run_dir, cfg) -> None:
     """End a labelled run with two prior samples for each value of its first factor."""
-    from textvae.api import LabelledTextVAE, load
+    from textvae.text.api import LabelledTextVAE, load
 
     tv = load(run_dir, device=cfg.train.device)
     if not isinstance(tv, LabelledTextVAE):  # a run with labels.factors loads as one
@@ -79,8 +79,8 @@ def _show_samples(run_dir, cfg) -> None:
     """End a training run with a few prior samples and one interpolation from its best model,
     between the first two validation sentences it can encode (a sentence of only unknown
     words has no meaningful code)."""
-    from textvae.api import load
-    from textvae.data.corpus import load_sentences
+    from textvae.text.api import load
+    from textvae.text.run.corpus import load_sentences
 
     tv = load(run_dir, device=cfg.train.device)
     print("samples from N(0, I):")
@@ -98,7 +98,7 @@ def _show_samples(run_dir, cfg) -> None:
 
 def _encodable(tv, sentences: list[str], count: int) -> list[str]:
     """The first ``count`` sentences that ``tv`` can encode (its own check, token_ids)."""
-    from textvae.errors import InputError
+    from textvae.core.errors import InputError
 
     found = []
     for sentence in sentences:
@@ -114,7 +114,7 @@ def _encodable(tv, sentences: list[str], count: int) -> list[str]:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from textvae.config_files import resolve_config_path, shipped_configs
+    from textvae.core.config_files import resolve_config_path, shipped_configs
 
     if args.list:
         configs = shipped_configs()
@@ -127,7 +127,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
         return 0
     import yaml
 
-    from textvae.config import load_config, to_dict
+    from textvae.text.run.config import load_config, to_dict
 
     print(yaml.safe_dump(to_dict(load_config(args.config, args.overrides)), sort_keys=False), end="")
     return 0

@@ -1,16 +1,16 @@
 """A measure of how strict the grammar recognizer is: corrupt generated sentences on purpose.
 
 Only the tests use this, so it lives here rather than in textvae. It reads the generator's
-per-token annotation (:class:`~textvae.data.grammar.generator.Derivation`) to know which
+per-token annotation (:class:`~textvae.text.data.grammar.generator.Derivation`) to know which
 positions are optional, which agree in number and which content slot each word fills.
 """
 
 import random
 from typing import Any, NamedTuple
 
-from textvae.data.grammar import TOPICS, is_grammatical
-from textvae.data.grammar.generator import Derivation, derive
-from textvae.data.grammar.lexicon import SLOTS
+from textvae.text.data.grammar import TOPICS, is_grammatical
+from textvae.text.data.grammar.generator import Derivation, derive
+from textvae.text.data.grammar.lexicon import SLOTS
 
 CORRUPTIONS = ("swap", "duplicate", "foreign_word", "drop", "drop_obligatory", "agreement_flip")
 

@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from textvae.data.grammar import LEXICON, generate
+from textvae.text.data.grammar import LEXICON, generate
 
 
 @cache

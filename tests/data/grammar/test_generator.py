@@ -1,13 +1,13 @@
-"""Tests for sampling, splitting and writing the corpus (textvae/data/grammar/generator.py)."""
+"""Tests for sampling, splitting and writing the corpus (textvae/text/data/grammar/generator.py)."""
 
 import json
 from collections import Counter
 
 import pytest
 
-from textvae.data.grammar import LEXICON, generate, grammar_splits, write_corpus
-from textvae.data.grammar.generator import derive, smallest_corpus
-from textvae.errors import DataError, FileWriteError
+from textvae.core.errors import DataError, FileWriteError
+from textvae.text.data.grammar import LEXICON, generate, grammar_splits, write_corpus
+from textvae.text.data.grammar.generator import derive, smallest_corpus
 
 from .helpers import big_sample, noun_numbers
 
@@ -147,7 +147,7 @@ def test_write_corpus_failure_leaves_the_previous_files(tmp_path, monkeypatch):
     def full_disk(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("textvae.files.os.replace", full_disk)
+    monkeypatch.setattr("textvae.core.files.os.replace", full_disk)
     with pytest.raises(FileWriteError, match="No space left"):
         write_corpus(tmp_path, n=23, seed=2)
     # The old corpus is intact and no temporary file is left behind.

@@ -1,6 +1,6 @@
-"""Tests for the grammar's lexicon (textvae/data/grammar/lexicon.py)."""
+"""Tests for the grammar's lexicon (textvae/text/data/grammar/lexicon.py)."""
 
-from textvae.data.grammar import LEXICON
+from textvae.text.data.grammar import LEXICON
 
 
 def test_topics_are_lexically_disjoint():

@@ -1,10 +1,10 @@
-"""Tests for recognizing grammar sentences (textvae/data/grammar/recognizer.py)."""
+"""Tests for recognizing grammar sentences (textvae/text/data/grammar/recognizer.py)."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textvae.data.grammar import is_grammatical, parse, vocabulary
+from textvae.text.data.grammar import is_grammatical, parse, vocabulary
 
 from .corruption import CORRUPTIONS, corruption_report, format_corruption_report
 from .helpers import big_sample

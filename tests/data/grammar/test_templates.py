@@ -1,8 +1,8 @@
-"""Tests for the grammar's template trees (textvae/data/grammar/templates.py)."""
+"""Tests for the grammar's template trees (textvae/text/data/grammar/templates.py)."""
 
 from collections import Counter
 
-from textvae.data.grammar import TOPICS, vocabulary
+from textvae.text.data.grammar import TOPICS, vocabulary
 
 from .helpers import big_sample
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from textvae.data.tokenizers import SentencePieceTokenizer, WordTokenizer
+from textvae.text.data.tokenizers import SentencePieceTokenizer, WordTokenizer
 
 
 def _synthetic_corpus(n_sentences: int, n_words: int, seed: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""Tests for what every tokenizer kind shares (textvae/data/tokenizers/base.py): encode and
+"""Tests for what every tokenizer kind shares (textvae/text/data/tokenizers/base.py): encode and
 decode accept any text and any ids they produce."""
 
 from hypothesis import given, settings

@@ -1,4 +1,4 @@
-"""Tests for the Hugging Face tokenizer kind (textvae/data/tokenizers/hf.py). Every HF tokenizer is
+"""Tests for the Hugging Face tokenizer kind (textvae/text/data/tokenizers/hf.py). Every HF tokenizer is
 built here from a few odd sentences and saved to tmp: no network."""
 
 import json
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textvae.data.tokenizers import HFTokenizer, Tokenizer, build_tokenizer, load_tokenizer
-from textvae.errors import CheckpointError, ConfigError
+from textvae.core.errors import CheckpointError, ConfigError
+from textvae.text.data.tokenizers import HFTokenizer, Tokenizer, build_tokenizer, load_tokenizer
 
 tokenizers = pytest.importorskip("tokenizers")
 from tokenizers import decoders, models, pre_tokenizers, processors, trainers  # noqa: E402

@@ -1,4 +1,4 @@
-"""Tests for building and loading tokenizers by kind (textvae/data/tokenizers/registry.py),
+"""Tests for building and loading tokenizers by kind (textvae/text/data/tokenizers/registry.py),
 and for the files each kind saves."""
 
 import json
@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textvae.data.tokenizers import (
+from textvae.core.errors import CheckpointError, ConfigError, FileWriteError
+from textvae.text.data.tokenizers import (
     SentencePieceTokenizer,
     WordTokenizer,
     build_tokenizer,
     load_tokenizer,
 )
-from textvae.errors import CheckpointError, ConfigError, FileWriteError
 
 
 @pytest.mark.parametrize("name", ["word_tok", "spm_unigram", "spm_bpe"])
@@ -52,7 +52,7 @@ def test_failed_save_leaves_the_previous_tokenizer(request, tmp_path, monkeypatc
     def full_disk(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("textvae.files.os.replace", full_disk)
+    monkeypatch.setattr("textvae.core.files.os.replace", full_disk)
     with pytest.raises(FileWriteError, match="No space left"):
         tok.save(tmp_path)
     # The old tokenizer is intact and no temporary file is left behind.
@@ -204,8 +204,8 @@ def test_build_tokenizer_passes_the_word_options(corpus):
 
 
 def test_config_tokenizer_section_reaches_the_tokenizer(tmp_path):
-    from textvae.config import load_config
-    from textvae.data.corpus import build_corpus
+    from textvae.text.run.config import load_config
+    from textvae.text.run.corpus import build_corpus
 
     train = tmp_path / "train.txt"
     train.write_text("The car, the CAR.\nMy guitar? Home!\n")

@@ -1,9 +1,9 @@
-"""Tests for the SentencePiece tokenizer (textvae/data/tokenizers/subword.py)."""
+"""Tests for the SentencePiece tokenizer (textvae/text/data/tokenizers/subword.py)."""
 
 import pytest
 
-from textvae.data.tokenizers import SentencePieceTokenizer, Tokenizer
-from textvae.errors import ConfigError, DataError
+from textvae.core.errors import ConfigError, DataError
+from textvae.text.data.tokenizers import SentencePieceTokenizer, Tokenizer
 
 
 @pytest.mark.parametrize("name, size", [("spm_unigram", 251), ("spm_bpe", 199)])

@@ -1,4 +1,4 @@
-"""Tests for the word tokenizer (textvae/data/tokenizers/word.py)."""
+"""Tests for the word tokenizer (textvae/text/data/tokenizers/word.py)."""
 
 from pathlib import Path
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textvae.data.tokenizers import Tokenizer, WordTokenizer
-from textvae.errors import ConfigError, DataError
+from textvae.core.errors import ConfigError, DataError
+from textvae.text.data.tokenizers import Tokenizer, WordTokenizer
 
 PTB_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "ptb"
 

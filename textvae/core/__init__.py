@@ -1,0 +1,1 @@
+"""Shared by the text and image sides; imports neither (docs/architecture.md)."""

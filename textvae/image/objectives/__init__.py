@@ -1,0 +1,1 @@
+"""Image objectives and measures: ELBO, disentanglement, M2's loss, restoration and checkerboard scores."""

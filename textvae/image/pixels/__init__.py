@@ -1,0 +1,1 @@
+"""Making and saving images: procedural sprites and PNG pictures."""

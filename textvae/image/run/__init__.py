@@ -1,0 +1,1 @@
+"""What an image run is built from: its config, its images and their degradations."""

@@ -1,0 +1,1 @@
+"""Training image models: the image, semi-supervised and prior trainers."""

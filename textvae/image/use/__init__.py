@@ -1,0 +1,1 @@
+"""Using trained image runs: generation, evaluation reports, classes, judges, prior samples and restoration."""

@@ -1,0 +1,1 @@
+"""The text side: sentence VAEs, from corpora to generation (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""Training sentence VAEs: the text trainers, validation and the collapse remedies."""
