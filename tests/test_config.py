@@ -76,6 +76,33 @@ def test_bad_configs_name_the_key(override, message):
         load_config(None, [override])
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.kl.kind=target"],
+         r"^train.kl.kind target needs train.kl.target \(the KL set point, nats per sentence\)$"),
+        (["train.kl.target=5.5"],
+         r"^train.kl.target is read by train.kl.kind target only, not logistic: "
+         r"set train.kl.kind=target, or remove train.kl.target$"),
+        (["train.kl.kind=cyclical", "train.kl.target=5.5"], "target only, not cyclical"),
+        (["train.kl.kind=target", "train.kl.target=0"],
+         r"^train.kl.target must be positive \(nats per sentence\), got 0.0$"),
+        (["train.kl.kind=target", "train.kl.target=3", "train.kl.ki=-0.5"],
+         r"^train.kl.ki must be >= 0, got -0.5$"),
+        (["train.kl.kind=target", "train.kl.target=3", "train.kl.kp=-1"], r"^train.kl.kp must be >= 0"),
+        (["train.kl.kind=target", "train.kl.target=3", "train.kl.max_weight=0.3",
+          "train.kl.min_weight=0.7"],
+         r"^train.kl.min_weight must be in \[0, max_weight = 0.3\], got 0.7$"),
+        (["train.kl.kind=target", "train.kl.target=3", "train.kl.min_weight=-0.1"], "min_weight"),
+    ],
+)
+def test_the_kl_set_point_is_set_with_kind_target_and_only_then(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+    kl = load_config(None, ["train.kl.kind=target", "train.kl.target=4.5", "train.kl.min_weight=0.1"]).train.kl
+    assert (kl.kind, kl.target, kl.min_weight, kl.max_weight) == ("target", 4.5, 0.1, 1.0)
+
+
 def test_the_text_labels_section_keeps_its_keys_and_checks():
     # The keys it shares with image runs are textvae.core.label_config's; the names are unchanged.
     import dataclasses

@@ -27,9 +27,9 @@ OVERRIDES = [
 ]
 
 
-def _train(out: Path, max_steps: int, *, processes: int = 1, resume: bool = False) -> None:
+def _train(out: Path, max_steps: int, *extra: str, processes: int = 1, resume: bool = False) -> None:
     args = [str(REPO / "scripts/train.py"), "--no-progress"]
-    for item in [*OVERRIDES, f"train.out_dir={out}", f"train.max_steps={max_steps}"]:
+    for item in [*OVERRIDES, *extra, f"train.out_dir={out}", f"train.max_steps={max_steps}"]:
         args += ["--set", item]
     if resume:
         args.append("--resume")
@@ -43,9 +43,9 @@ def _train(out: Path, max_steps: int, *, processes: int = 1, resume: bool = Fals
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
 
 
-def _train_losses(run: Path) -> dict[int, float]:
+def _train_losses(run: Path, key: str = "loss") -> dict[int, float]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return {row["step"]: row["loss"] for row in rows if row["split"] == "train"}
+    return {row["step"]: row[key] for row in rows if row["split"] == "train"}
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
@@ -75,6 +75,24 @@ def test_two_gloo_processes_match_one_process_and_resume(tmp_path):
                           checkpoint.tokenizer.pad_id).state_dict()
     for name, tensor in initial.items():
         assert not torch.allclose(tensor, w_single[name]), name
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_hold_the_kl_set_point_of_one_process(tmp_path):
+    # Every rank's controller observes the KL of the global batch: the weights (and so the
+    # losses) of one process. Were it a rank's own rows' KL, rank 0 would log other weights.
+    kl = ("train.kl.kind=target", "train.kl.target=0.05", "train.kl.ki=0.01")
+    _train(tmp_path / "single", 7, *kl)
+    _train(tmp_path / "ddp", 7, *kl, processes=2)
+    single = _train_losses(tmp_path / "single", "kl_weight")
+    ddp = _train_losses(tmp_path / "ddp", "kl_weight")
+    assert sorted(ddp) == sorted(single) == list(range(1, 8))
+    assert len(set(single.values())) == 7  # the weight moved at every step
+    for step in single:
+        assert ddp[step] == pytest.approx(single[step], rel=1e-5, abs=1e-7), step
+    w_single, w_ddp = _weights(tmp_path / "single"), _weights(tmp_path / "ddp")
+    for name in w_single:
+        torch.testing.assert_close(w_ddp[name], w_single[name], rtol=1e-4, atol=1e-5)
 
 
 def test_rows_split_a_global_batch_without_overlap():

@@ -194,12 +194,25 @@ def test_a_schedule_without_a_fraction_is_unchanged():
 def test_every_kl_kind_a_config_accepts_has_a_schedule_and_nothing_else_does():
     import typing
 
-    from textvae.core.objectives import KL_SCHEDULES
+    from textvae.core.objectives import KL_SCHEDULES, kl_weighting
 
     kinds = typing.get_args(typing.get_type_hints(KLScheduleConfig)["kind"])
     assert set(KL_SCHEDULES) == set(kinds)
     for kind in kinds:  # each weight is the schedule's own, rising to max_weight 0.7
         schedule = KLScheduleConfig(kind=kind, max_weight=0.7, warmup_steps=9, x0=5, k=2.0,
-                                    total_steps=13, n_cycles=1, ratio=1.0)
-        assert kl_weight(10**6, schedule) == pytest.approx(0.7)
+                                    total_steps=13, n_cycles=1, ratio=1.0,
+                                    target=3.0 if kind == "target" else None, ki=0.01)
+        driven = kl_weighting(schedule, torch.device("cpu"))
+        if KL_SCHEDULES[kind].weight is None:  # follows the KL: rises while it is above target
+            assert float(driven.weight(0)) == 0.0
+            for _ in range(203):
+                driven.observe(torch.tensor(5.0))
+            assert float(driven.weight(10**6)) == pytest.approx(0.7)
+            assert driven.state_dict()
+            with pytest.raises(ValueError, match="no function of the step"):
+                kl_weight(0, schedule)
+            continue
+        assert driven.weight(10**6) == kl_weight(10**6, schedule) == pytest.approx(0.7)
         assert kl_weight(0, schedule) == (0.7 if kind == "constant" else pytest.approx(0, abs=1e-4))
+        driven.observe(torch.tensor(5.0))  # a pure schedule observes nothing, keeps nothing
+        assert driven.weight(3) == kl_weight(3, schedule) and driven.state_dict() == {}

@@ -168,6 +168,22 @@ def test_pretraining_resets_the_decoder_then_applies_free_bits(tiny_config):
     assert same(after, decoder)
 
 
+def test_the_kl_set_point_starts_after_pretraining(tiny_config):
+    trainer, _ = make_trainer(tiny_config, "train.pretrain_ae_steps=3", "train.kl.kind=target",
+                              "train.kl.target=0.05", "train.kl.ki=0.01")
+    rem, batch = trainer.remedies, a_batch(trainer)
+    for _ in range(3):  # an autoencoder: weight 0, and the controller sees none of these steps
+        assert rem.kl_weight(trainer.step) == 0.0
+        trainer.train_step(batch.ids, batch.lengths)
+        trainer.step += 1
+        assert float(rem.kl_schedule.state_dict()["observed"]) == 0.0
+    terms = trainer.train_step(batch.ids, batch.lengths)  # the switch, then the first KL seen
+    assert float(terms.kl_weight) == 0.0  # the controller's floor
+    state = rem.kl_schedule.state_dict()
+    assert float(state["observed"]) == 1.0 and float(state["kl_average"]) == pytest.approx(terms.kl.item())
+    assert float(rem.kl_weight(trainer.step)) > 0  # the KL is above this target: the weight rises
+
+
 def test_pretraining_phase_survives_resume(tiny_config):
     trainer, _ = make_trainer(tiny_config, "train.pretrain_ae_steps=2", "train.aggressive=true")
     trainer.remedies.pretraining = False

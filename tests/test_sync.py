@@ -68,10 +68,27 @@ def test_a_training_step_never_waits_on_the_host(tiny_config, one_thread, model,
     assert torch.isfinite(terms.loss)
 
 
-def test_only_logging_steps_read_the_device(tiny_config, one_thread):
+def test_a_kl_set_point_step_never_waits_on_the_host(tiny_config, one_thread):
+    # The controller reads the step's KL (above this target from the start) and sets the next
+    # weight on the device.
+    trainer = _trainer(tiny_config, "train.kl.kind=target", "train.kl.target=0.01", "train.kl.ki=0.01")
+    batch = _padded_batch(trainer)
+    trainer.train_batch(batch)
+    before = trainer.remedies.kl_weight(trainer.step)
+    with SyncDetector() as syncs:
+        terms, _ = trainer.train_batch(batch)
+        trainer.train_batch(batch)
+    syncs.assert_none()
+    assert terms.kl_weight is before  # the weight of the step, as the controller held it
+    assert float(trainer.remedies.kl_weight(trainer.step)) != float(before)
+
+
+@pytest.mark.parametrize("kl", [(), ("train.kl.kind=target", "train.kl.target=3.5")],
+                         ids=["annealed", "set-point"])
+def test_only_logging_steps_read_the_device(tiny_config, one_thread, kl):
     """Through the loop: the host reads the device once or twice per logged row, not per step."""
     trainer = _trainer(tiny_config, "train.max_steps=12", "train.log_every=4", "train.eval_every=null",
-                       "train.checkpoint_every=1000", "train.free_bits=0.25")
+                       "train.checkpoint_every=1000", "train.free_bits=0.25", *kl)
     trainer.validate = lambda: None  # validation reads its figures: not the step's business
     trainer.save = lambda *args, **kwargs: None
     with SyncDetector() as syncs:

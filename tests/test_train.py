@@ -128,9 +128,14 @@ def test_checkpoint_rebuilds_the_model_exactly(tiny_config):
         assert torch.equal(tensor, again.model_state[name]), name
 
 
-@pytest.mark.parametrize("stop_at", [5, 26])  # mid-epoch, and exactly at an epoch end (26 batches)
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_config, stop_at):
-    common = ("train.checkpoint_every=3", "train.epochs=3", "train.eval_every=10")
+SET_POINT = ("train.kl.kind=target", "train.kl.target=0.2", "train.kl.kp=0.05", "train.kl.ki=0.003")
+
+
+# Mid-epoch, and exactly at an epoch end (26 batches); the KL set point's controller state too.
+@pytest.mark.parametrize("stop_at, kl", [(5, ()), (26, ()), (17, SET_POINT)],
+                         ids=["mid-epoch", "epoch-end", "kl-set-point"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_config, stop_at, kl):
+    common = ("train.checkpoint_every=3", "train.epochs=3", "train.eval_every=10", *kl)
     full = tiny_config(*common, "train.max_steps=40", out="full")
     train(full, progress=False, log=_quiet)
     part = tiny_config(*common, f"train.max_steps={stop_at}", out="part")
@@ -149,6 +154,9 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_config, stop
         if json.loads(line)["step"] != stop_at  # the interrupted run's closing validation
     ]
     assert [r for r in rows(full) if r["split"] == "train"] == [r for r in rows(part) if r["split"] == "train"]
+    if kl:  # the controller moved the weight, and the resumed run's weights moved with it
+        weights = {r["kl_weight"] for r in rows(part) if r["split"] == "train" and r["step"] > stop_at}
+        assert len(weights) > 3 and 0 < min(weights)
 
 
 def test_a_training_step_changes_weights_and_validation_does_not(tiny_config):

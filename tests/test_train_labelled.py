@@ -85,6 +85,10 @@ def test_labelled_configs_are_refused_where_they_cannot_work(tmp_path):
         train(cfg, progress=False, log=_quiet)
     with pytest.raises(ConfigError, match="free_bits"):
         train_labelled(labelled_run(tmp_path, "train.free_bits=0.5"), progress=False, log=_quiet)
+    with pytest.raises(ConfigError, match="^train.kl.kind target is the unlabelled text VAE's"):
+        train_labelled(labelled_run(tmp_path, "train.kl.kind=target", "train.kl.target=2.5"),
+                       progress=False, log=_quiet)
+    assert not (tmp_path / "run").exists()  # refused before the run directory
     with pytest.raises(ConfigError, match="infers one factor"):
         labelled_run(tmp_path, "labels.factors=[a, b]")
 

@@ -74,3 +74,85 @@ def test_sentences_evaluates_a_seeded_subset_shared_across_runs(run_dir, capsys)
                  "--sentences", "99", "--diversity-samples", "5", "--no-quality",
                  "--no-progress"]) == 0
     assert len(list(run_dir.rglob("eval-valid-k3.json"))) == 1
+
+
+@pytest.fixture(scope="module")
+def lm_runs(run_dir, tmp_path_factory):
+    """LM runs beside ``run_dir``: on the same config (same data, so the same vocabulary), on
+    other data with ``run_dir``'s tokenizer, and on other data with its own."""
+    from tiny import train_tiny
+
+    root = tmp_path_factory.mktemp("evalcli-lms")
+    lm = ["model.model_type=lm", "train.max_steps=3", "model.embed_dim=11",
+          "model.decoder_hidden_dim=17", "train.amp=auto"]
+    return {
+        "same": train_tiny(root / "same", *lm),
+        "from_run": train_tiny(root / "from_run", *lm, "data.grammar_size=300",
+                               f"data.tokenizer.from_run={run_dir}"),
+        "other": train_tiny(root / "other", *lm, "data.grammar_size=300"),
+    }
+
+
+def test_evaluate_with_a_reference_lm_and_reverse_perplexity(run_dir, lm_runs, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert main(["evaluate", str(run_dir), "--split", "valid", "--iw-samples", "3",
+                 "--diversity-samples", "7", "--no-quality", "--no-progress",
+                 "--reference-lm", str(lm_runs["same"]), "--reverse-ppl", "5",
+                 "--reverse-ppl-steps", "2", "--train-sentences", "9",
+                 "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for line in ("reconstruction of 9 training sentences (a subset drawn with seed 0",
+                 "ends decoded to their own sentences", "forward PPL of the 80 points (ref. LM)",
+                 "fluency under the reference LM", "forward PPL of the 7 prior samples",
+                 "its PPL of the valid split (real)", "reverse perplexity: the valid split's PPL",
+                 "LM trained on 5 prior samples", "LM trained on 5 training sentences"):
+        assert line in printed, line
+    report = json.loads(out.read_text())
+    assert report["settings"]["reference_lm"] == str((lm_runs["same"] / "best").resolve())
+    assert report["reconstruction_train"]["sentences"] == 9
+    assert report["reconstruction_train"]["split_sentences"] == 180  # 90% of 200
+    assert report["fluency"]["samples_forward_ppl_per_token_incl_eos"] > 1
+    assert report["homotopy"]["interior_forward_ppl_per_token_incl_eos"] > 1
+    assert report["reverse_ppl"]["real_sentences"] == 5
+    assert {"fluency_seconds", "reverse_ppl_seconds"} <= set(report["timing"])
+
+
+def test_a_reference_lm_must_be_an_lm_with_the_same_vocabulary(run_dir, lm_runs, capsys,
+                                                               monkeypatch):
+    import textvae.text.evaluate.report
+    from textvae.text.api import load
+    from textvae.text.evaluate.fluency import load_reference_lm
+
+    # Refused before any evaluation, in one line.
+    monkeypatch.setattr(textvae.text.evaluate.report, "evaluate_split",
+                        lambda *a, **k: pytest.fail("the evaluation ran"))
+    for reference, message in ((run_dir, "is not a language model (model.model_type: vae)"),
+                               (lm_runs["other"], "has another vocabulary than the evaluated "
+                                                  "model")):
+        assert main(["evaluate", str(run_dir), "--reference-lm", str(reference),
+                     "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"textvae: error: --reference-lm {reference} {message}"), err
+        assert err.count("\n") == 1
+    # Trained on other data with the run's tokenizer (data.tokenizer.from_run): accepted.
+    load_reference_lm(lm_runs["from_run"], load(run_dir, device="cpu"))
+
+
+def test_training_sentences_are_not_reconstructed_when_the_split_is_train(run_dir, tmp_path):
+    out = tmp_path / "train.json"
+    assert main(["evaluate", str(run_dir), "--split", "train", "--sentences", "5",
+                 "--iw-samples", "3", "--diversity-samples", "5", "--no-quality",
+                 "--no-progress", "--output", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert "reconstruction" in report and "reconstruction_train" not in report
+
+
+def test_a_labelled_run_refuses_the_sample_quality_flags(tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr("textvae.text.api.load",
+                        lambda *a, **k: SimpleNamespace(path=tmp_path, label_set=None))
+    assert main(["evaluate", str(tmp_path), "--reverse-ppl", "3", "--train-sentences", "0"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "textvae: error: --reverse-ppl, --train-sentences: a labelled run's evaluation has no "
+        "such figures")

@@ -92,3 +92,27 @@ def test_the_parsers_and_their_defaults():
     assert build_parser().parse_args(["plot", "RUN"]).out is None
     with pytest.raises(SystemExit):
         build_parser().parse_args(["report", "RUN", "--out", "r.html", "--samples", "-1"])
+
+
+def test_report_shows_what_textvae_evaluate_wrote_into_the_checkpoint(vae_run, tmp_path, capsys):
+    assert main(["evaluate", str(vae_run), "--split", "valid", "--iw-samples", "3",
+                 "--diversity-samples", "5", "--train-sentences", "7", "--no-quality",
+                 "--no-progress", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "report.html"
+    assert main(["report", str(vae_run), "--out", str(out), "--sentences", SENTENCES,
+                 "--samples", "2", "--reconstructions", "2", "--interpolations", "0",
+                 "--device", "cpu"]) == 0
+    capsys.readouterr()
+    text = out.read_text(encoding="utf-8")
+    assert "<h3>eval-valid-k3.json</h3>" in text
+    assert "reconstruction of 7 training sentences" in text
+    assert "ends decoded to their own sentences" in text
+    # --evaluation names the reports instead: here one that is none is refused in one line.
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    assert main(["report", str(vae_run), "--out", str(tmp_path / "r2.html"), "--evaluation",
+                 str(bad), "--device", "cpu", "--sentences", SENTENCES]) == 2
+    err = capsys.readouterr().err  # before any work: no progress lines
+    assert err.startswith(f"textvae: error: {bad} is not a readable `textvae evaluate` report")
+    assert err.count("\n") == 1

@@ -5,9 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from textvae.core.errors import ConfigError, DataError
+from textvae.core.errors import CheckpointError, ConfigError, DataError
+from textvae.text.data.tokenizers import WordTokenizer, tokenizer_fingerprint
 from textvae.text.run.config import load_config
-from textvae.text.run.corpus import given_sentences, load_sentences, with_absolute_paths
+from textvae.text.run.corpus import (
+    build_corpus,
+    given_sentences,
+    load_sentences,
+    with_absolute_paths,
+)
 
 
 def _write(path: Path, n: int) -> Path:
@@ -76,3 +82,23 @@ def test_a_dataset_gives_its_text_column(tmp_path):
         given_sentences(cfg, "one sentence", None)
     with pytest.raises(DataError, match=r"train_sentences\[1\] is int"):
         given_sentences(cfg, ["fine", 3], None)
+
+
+def test_from_run_reuses_the_runs_tokenizer_instead_of_fitting_one(tmp_path, monkeypatch):
+    # A run directory as far as the tokenizer goes: best/tokenizer (best, else last).
+    saved = WordTokenizer.build(["zebra yak .", "one two three four five six seven ."])
+    saved.save(tmp_path / "run" / "best" / "tokenizer")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None, ["data.grammar_size=200", "data.tokenizer.from_run=run"]).data
+    notes: list[str] = []
+    reused = build_corpus(cfg, splits=("train",), log=notes.append).tokenizer
+    assert tokenizer_fingerprint(reused) == tokenizer_fingerprint(saved)
+    assert reused.vocab_size == 4 + 10 and "the one saved with run, 14 ids" in notes[0]
+    fitted = build_corpus(load_config(None, ["data.grammar_size=200"]).data, splits=("train",),
+                          log=notes.append).tokenizer
+    assert tokenizer_fingerprint(fitted) != tokenizer_fingerprint(saved)
+    # The saved config names the run by its absolute path, so it reads from anywhere.
+    assert with_absolute_paths(cfg).tokenizer.from_run == str(tmp_path / "run")
+    missing = load_config(None, ["data.grammar_size=200", "data.tokenizer.from_run=nowhere"]).data
+    with pytest.raises(CheckpointError, match="nowhere"):
+        build_corpus(missing, splits=("train",), log=notes.append)

@@ -72,3 +72,61 @@ def test_report_for_the_lm_baseline(tiny_config):
                                          "ppl_per_word_excl_eos"}
     assert "latent" not in report and "grammar_quality" not in report and "homotopy" not in report
     assert "NLL (exact)" in format_report(report)
+
+
+def test_training_sentences_reference_lm_and_reverse_ppl_sections(tiny_config):
+    from textvae.text.data.grammar import grammar_splits
+    from textvae.text.evaluate.fluency import forward_perplexity, lm_perplexity
+    from textvae.text.evaluate.report import reconstruction_scores, subset_indices
+    from textvae.text.evaluate.reverse_ppl import reverse_perplexity
+    from textvae.text.models.sentence_vae import build_model
+
+    tv, ids = _tiny_textvae("vae", tiny_config)
+    tok = tv.tokenizer
+    train_ids = [tok.encode(s.text) for s in grammar_splits(200, 0)["train"]]
+    torch.manual_seed(1)
+    lm_config = tiny_config("model.model_type=lm")
+    lm = TextVAE(build_model(lm_config.model, tok.vocab_size, tok.pad_id), tok, lm_config)
+    report = evaluate(tv, ids, samples=3, diversity_samples=11, self_bleu_hypotheses=5,
+                      quality=False, train_ids=train_ids, train_reconstruction=13,
+                      reference_lm=lm, reverse_ppl_samples=9, reverse_ppl_steps=2)
+
+    # Training sentences: a seeded subset, scored exactly as the split is.
+    rec = report["reconstruction_train"]
+    assert (rec["sentences"], rec["split_sentences"], rec["seed"]) == (13, len(train_ids), 0)
+    picked = [train_ids[i] for i in subset_indices(len(train_ids), 13, 0)]
+    assert {k: rec[k] for k in ("bleu", "exact_match", "token_accuracy")} == \
+        reconstruction_scores(tv, picked)
+    assert report["reconstruction"] == reconstruction_scores(tv, ids)
+
+    # Homotopy ends: the greedy decodes of each pair's two posterior means against the inputs.
+    hom = report["homotopy"]
+    mu, _ = tv.encode_ids(ids)
+    ends = [i for pair in hom["pair_index"] for i in pair]
+    decodes = tv.decode_ids(mu[ends], method="greedy")
+    assert hom["endpoints_exact_match"] == pytest.approx(
+        sum(d == ids[i] for d, i in zip(decodes, ends, strict=True)) / 20)
+    assert hom["interior_forward_ppl_per_token_incl_eos"] > 1
+
+    # Fluency: the prior samples and the split, under the reference LM.
+    flu = report["fluency"]
+    prior = tv.sample(11, seed=0)
+    assert flu["samples"] == 11 and flu["samples_forward_ppl_per_token_incl_eos"] == \
+        forward_perplexity(lm, prior)["ppl_per_token_incl_eos"]
+    assert flu["split_ppl_per_token_incl_eos"] == lm_perplexity(lm, ids)["ppl_per_token_incl_eos"]
+
+    # Reverse perplexity: an LM on 9 samples, and one on 9 training sentences, for 2 steps.
+    rev = report["reverse_ppl"]
+    assert (rev["samples"], rev["steps"], rev["real_sentences"]) == (9, 2, 9)
+    on_samples = reverse_perplexity([tok.encode(t) for t in tv.sample(9, seed=0)], ids, tok,
+                                    steps=2, seed=0)
+    assert rev["samples_ppl_per_token_incl_eos"] == on_samples["ppl_per_token_incl_eos"]
+    assert rev["real_ppl_per_token_incl_eos"] > 1
+
+    text = format_report(report)
+    for line in ("reconstruction of 13 training sentences", "ends decoded to their own sentences",
+                 "forward PPL of the 80 points (ref. LM)", "forward PPL of the 11 prior samples",
+                 "its PPL of the test split (real)", "LM trained on 9 prior samples",
+                 "LM trained on 9 training sentences"):
+        assert line in text, line
+    assert report["settings"]["reference_lm"] is None  # built in memory: no path

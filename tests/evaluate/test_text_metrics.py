@@ -6,6 +6,7 @@ import pytest
 
 from textvae.text.evaluate.text_metrics import (
     distinct_n,
+    endpoint_exact_match,
     homotopy_change_share,
     reconstruction_bleu,
     self_bleu,
@@ -17,6 +18,18 @@ def test_distinct_n_counts_unique_ngrams():
     assert distinct_n(sents, 1) == pytest.approx(2 / 5)
     assert distinct_n(sents, 2) == pytest.approx(2 / 3)  # (a b), (b a), (a b)
     assert distinct_n([["a"]], 2) == 0.0
+
+
+def test_endpoint_exact_match_counts_ends_that_decode_to_their_sentences():
+    # Path 1: both ends land (2 of 2); path 2: only its last (1 of 2); path 3: neither.
+    paths = [["a .", "x", "b ."], ["c", "y", "d ."], ["q", "z", "z", "r"]]
+    ends = [("a .", "b ."), ("c .", "d ."), ("e .", "f .")]
+    assert endpoint_exact_match(paths, ends) == pytest.approx(3 / 6)
+    assert endpoint_exact_match([["s", "s"]], [("s", "s")]) == 1.0
+    with pytest.raises(ValueError, match="2 paths but 1 pairs"):
+        endpoint_exact_match(paths[:2], ends[:1])
+    with pytest.raises(ValueError, match="at least 2 points"):
+        endpoint_exact_match([["a"]], [("a", "a")])
 
 
 def test_homotopy_change_share_counts_interior_points_unlike_both_neighbours():

@@ -75,6 +75,14 @@ def test_image_runs_default_to_a_constant_kl_weight(tmp_path):
     assert TrainConfig().kl.kind == "logistic"
 
 
+def test_image_runs_refuse_the_kl_set_point():
+    # The KL set point follows the KL of each text training step; the image trainers take a
+    # weight that is a function of the step.
+    with pytest.raises(ConfigError, match="train.kl.kind: invalid choice 'target'; valid choices: "
+                                          "'constant', 'linear', 'logistic', 'cyclical'"):
+        load_image_config(None, ["train.kl.kind=target", "train.kl.target=3"])
+
+
 def test_image_configs_share_the_checks_of_the_train_section(tmp_path):
     with pytest.raises(ConfigError, match=r"train.max_minutes must be positive or null, got 0.0"):
         load_image_config(None, ["train.max_minutes=0"])

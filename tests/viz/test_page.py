@@ -88,3 +88,47 @@ def test_report_of_an_lm_run_has_curves_only(lm_run, tmp_path):
     assert "LM baseline" in text and "sampled from the language model" in text
     assert "Reconstructions" not in text and "Interpolations" not in text
     assert_self_contained(text)
+
+
+def _evaluation(split="test", **sections):
+    """A small `textvae evaluate` report: an LM's, with the sample-quality sections given."""
+    return {"settings": {"split": split, "sentences": 13, "iw_samples": None, "seed": 0,
+                         "target_tokens_incl_eos": 97, "words": 84,
+                         "reference_lm": "/runs/<lm>"},
+            "likelihood": {"nll_nats_per_sentence": 21.5, "ppl_per_token_incl_eos": 17.25},
+            "diversity": {"samples": 11, "decoding": "ancestral sampling, T = 1",
+                          "distinct_1": 0.5, "distinct_2": 0.75, "self_bleu": 33.0,
+                          "self_bleu_hypotheses": 7},
+            "timing": {"iw_nll_seconds": 1.0, "iw_sentences_per_second": 13.0}, **sections}
+
+
+def test_the_page_shows_the_runs_evaluation_reports(tmp_path):
+    import json
+
+    from textvae.core.errors import InputError
+    from textvae.text.viz.page import read_evaluations
+
+    fluency = {"samples": 11, "samples_forward_ppl_per_token_incl_eos": 42.125,
+               "split_ppl_per_token_incl_eos": 19.5}
+    (tmp_path / "eval-test-k1.json").write_text(json.dumps(_evaluation(fluency=fluency)))
+    (tmp_path / "eval-valid-k1.json").write_text(json.dumps(_evaluation("valid")))
+    (tmp_path / "eval-labels-test.json").write_text("{}")  # a labelled run's: not this table
+    (tmp_path / "eval-broken.json").write_text("{not json")
+    entries, notes = read_evaluations(tmp_path, None)
+    assert [name for name, _, _ in entries] == ["eval-test-k1.json", "eval-valid-k1.json"]
+    assert len(notes) == 1 and "eval-broken.json is not a readable" in notes[0]
+    name, summary, sections = entries[0]
+    assert summary == "test split, 13 sentences; reference LM /runs/<lm>"
+    titles = [title for title, _ in sections]
+    assert titles[-1] == "fluency under the reference LM (PPL per target token, words + eos)"
+    assert sections[-1][1] == [("forward PPL of the 11 prior samples", "42.12"),
+                               ("its PPL of the test split (real)", "19.50")]
+    text = render_page(PageContent(title="t", run="r", config={}, evaluations=entries))
+    assert "<h2>Evaluation</h2>" in text and "<h3>eval-valid-k1.json</h3>" in text
+    assert "reference LM /runs/&lt;lm&gt;" in text and "42.12" in text
+    assert_self_contained(text)
+    # Named files are shown whatever their name, and one that is no report is an error.
+    assert read_evaluations(None, [tmp_path / "eval-valid-k1.json"])[0][0][0] == "eval-valid-k1.json"
+    with pytest.raises(InputError, match="eval-broken.json is not a readable"):
+        read_evaluations(tmp_path, [tmp_path / "eval-broken.json"])
+    assert read_evaluations(None, None) == ([], [])

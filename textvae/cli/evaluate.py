@@ -9,15 +9,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textvae.cli.common import (
+    UsageError,
     check_checkpoint_folder,
     check_output_file,
+    count,
     positive_float,
     positive_int,
     says,
     use_free_cores,
 )
 from textvae.core.errors import TextVAEError
-from textvae.text.evaluate.settings import DEFAULT_IW_SAMPLES, DEFAULT_MEMORY_MB
+from textvae.text.evaluate.settings import (
+    DEFAULT_IW_SAMPLES,
+    DEFAULT_MEMORY_MB,
+    REVERSE_PPL_STEPS,
+)
 
 if TYPE_CHECKING:  # the command loads torch and the model only when it runs
     from textvae.text.api import TextVAE
@@ -69,6 +75,28 @@ def add_evaluate_command(commands) -> None:
         help="prior samples for distinct-n and self-BLEU (default 1000)",
     )
     parser.add_argument(
+        "--reference-lm", metavar="LM_RUN",
+        help="a language model (model.model_type: lm) trained on the same training split with "
+        "the same tokenizer: adds the forward perplexity of the prior samples and of the "
+        "homotopies' points under it (docs/evaluation.md, Sample quality)",
+    )
+    parser.add_argument(
+        "--reverse-ppl", type=positive_int, metavar="N",
+        help="train a small LM on N prior samples, and another on N training sentences, and "
+        "report the split's perplexity under each (reverse perplexity; minutes on a CPU; off "
+        "unless given)",
+    )
+    parser.add_argument(
+        "--reverse-ppl-steps", type=positive_int, default=REVERSE_PPL_STEPS, metavar="STEPS",
+        help=f"optimiser steps of each reverse-perplexity LM (default {REVERSE_PPL_STEPS})",
+    )
+    parser.add_argument(
+        "--train-sentences", type=count, metavar="N",
+        help="reconstruct a random subset of N training sentences too, drawn with --seed, to "
+        "set memorization beside the split's figures (default: as many as are evaluated; 0: "
+        "skip; VAE only)",
+    )
+    parser.add_argument(
         "--no-quality", action="store_true",
         help="skip the grammar quality report (built-in grammar corpus only)",
     )
@@ -92,10 +120,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
     tv = load(args.checkpoint, device=args.device)
     if hasattr(tv, "label_set"):  # a labelled run: docs/labels.md
         return _evaluate_labelled(args, tv, start)
+    reference_lm = None
+    if args.reference_lm is not None:  # checked before the minutes of the evaluation
+        from textvae.text.evaluate.fluency import load_reference_lm
+
+        reference_lm = load_reference_lm(args.reference_lm, tv,
+                                         name=f"--reference-lm {args.reference_lm}")
     report = evaluate_split(
         tv, args.split, sentences=args.sentences, seed=args.seed, samples=args.iw_samples,
         batch_size=args.batch_size, memory_mb=args.memory_mb,
         diversity_samples=args.diversity_samples, quality=not args.no_quality,
+        train_reconstruction=args.train_sentences, reference_lm=reference_lm,
+        reverse_ppl_samples=args.reverse_ppl or 0, reverse_ppl_steps=args.reverse_ppl_steps,
         progress=not args.no_progress,
     )
     report["timing"]["total_seconds"] = time.perf_counter() - start
@@ -112,6 +148,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_labelled(args: argparse.Namespace, tv, start: float) -> int:
+    given = [flag for flag, value in (("--reference-lm", args.reference_lm),
+                                      ("--reverse-ppl", args.reverse_ppl),
+                                      ("--train-sentences", args.train_sentences))
+             if value is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: a labelled run's evaluation has no such "
+                         "figures (docs/labels.md)")
     from textvae.core.files import write_json
     from textvae.text.evaluate.labels import evaluate_labelled, format_labelled_report
 

@@ -16,22 +16,12 @@ from textvae.cli.common import (
     UsageError,
     check_output_file,
     check_output_folder,
+    count,
     positive_int,
     says,
 )
 
 DEFAULT_SENTENCES = 2000  # textvae.text.viz.run.DEFAULT_SENTENCES, kept here torch-free
-
-
-def _count(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def _log(message: str) -> None:
@@ -76,7 +66,8 @@ def run_report(args: argparse.Namespace) -> int:
     path = write_report(
         args.run, args.out, sentences=args.sentences, samples=args.samples,
         reconstructions=args.reconstructions, interpolations=args.interpolations,
-        steps=args.steps, seed=args.seed, device=args.device, log=_log,
+        steps=args.steps, seed=args.seed, device=args.device, evaluations=args.evaluation,
+        log=_log,
     )
     print(f"wrote {path}", file=says(args.out))  # `--out -`: standard output is the page
     return 0
@@ -110,17 +101,22 @@ def add_report_commands(commands) -> None:
     report = commands.add_parser(
         "report", help="one self-contained HTML page about a text run",
         description="Write one HTML file (images inline, no external resources) with the run's "
-        "config, validation figures, pictures, prior samples, reconstructions and "
-        "interpolations.",
+        "config, validation figures, `textvae evaluate` figures, pictures, prior samples, "
+        "reconstructions and interpolations.",
     )
     _shared(report)
     report.add_argument("--out", required=True, metavar="FILE.html",
                         help="the HTML file to write (- for standard output)")
-    report.add_argument("--samples", type=_count, default=10, help="prior samples (default 10)")
-    report.add_argument("--reconstructions", type=_count, default=8,
+    report.add_argument("--samples", type=count, default=10, help="prior samples (default 10)")
+    report.add_argument("--reconstructions", type=count, default=8,
                         help="validation sentences reconstructed (default 8)")
-    report.add_argument("--interpolations", type=_count, default=2,
+    report.add_argument("--interpolations", type=count, default=2,
                         help="interpolation paths (default 2)")
     report.add_argument("--steps", type=positive_int, default=7,
                         help="points on each interpolation path, ends included (default 7)")
+    report.add_argument(
+        "--evaluation", action="append", metavar="EVAL.json",
+        help="a `textvae evaluate` report to show (repeatable; default: every eval-*.json "
+             "that `textvae evaluate` wrote into the checkpoint's folder)",
+    )
     report.set_defaults(func=run_report)

@@ -18,7 +18,9 @@ batch and seed:
 
 What does not carry over: dropout layers draw from each rank's own global RNG, and free bits
 clamp the KL averaged over a rank's rows, so with ``model.dropout > 0`` or free bits the run is
-equally valid but not bitwise the single-process run. Only rank 0 writes logs, metrics and
+equally valid but not bitwise the single-process run. A KL set point (``train.kl.kind: target``)
+reads the KL of the global batch, all-reduced with the loss terms, so every rank's controller
+sets the single process's weight. Only rank 0 writes logs, metrics and
 checkpoints; every rank validates (same weights, same numbers) so the learning-rate schedule and
 early stopping agree everywhere; stop conditions (time budget, signals) are agreed on by an
 all-reduce every step.

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from textvae.core.kl_control import KLController, KLWeighting
 from textvae.core.loop_config import KLScheduleConfig
 
 # ----------------------------------------------------------------------------------------------
@@ -123,7 +124,8 @@ def reconstruction_nll(logits: Tensor, targets: Tensor, lengths: Tensor) -> Tens
 
 
 # ----------------------------------------------------------------------------------------------
-# KL weight schedules: step -> weight, pure functions of the step.
+# KL weight schedules: step -> weight, pure functions of the step; and the one that is not, the
+# KL set point (textvae.core.kl_control), which follows the KL the model had.
 
 
 def constant_weight(step: int, *, max_weight: float = 1.0) -> float:
@@ -158,11 +160,14 @@ def cyclical_weight(
 
 
 class KLSchedule(NamedTuple):
-    """One kind of KL schedule (``train.kl.kind``): its weight at a step, and the fields that
-    fit its annealing into a span of steps (``train.kl.anneal_fraction``; None: nothing to fit)."""
+    """One kind of KL schedule (``train.kl.kind``): its weight at a step (None: the weight is
+    no function of the step), the fields that fit its annealing into a span of steps
+    (``train.kl.anneal_fraction``; None: nothing to fit), and, for a schedule that follows the
+    KL, how to build its controller on the training device (None: a pure schedule)."""
 
-    weight: Callable[[int, KLScheduleConfig], float]
+    weight: Callable[[int, KLScheduleConfig], float] | None
     fit: Callable[[int], dict[str, Any]] | None
+    controller: Callable[[KLScheduleConfig, torch.device], KLWeighting] | None = None
 
 
 def _logistic_fit(span: int) -> dict[str, Any]:
@@ -183,6 +188,7 @@ KL_SCHEDULES: dict[str, KLSchedule] = {
         lambda step, s: cyclical_weight(step, total_steps=s.total_steps, n_cycles=s.n_cycles,
                                         ratio=s.ratio, max_weight=s.max_weight),
         lambda span: {"total_steps": span}),
+    "target": KLSchedule(None, None, KLController.from_config),
 }
 
 
@@ -205,8 +211,40 @@ def fitted_steps(schedule: KLScheduleConfig) -> dict[str, Any]:
 
 
 def kl_weight(step: int, schedule: KLScheduleConfig) -> float:
-    """The KL weight at ``step`` under the configured schedule."""
-    return KL_SCHEDULES[schedule.kind].weight(step, schedule)
+    """The KL weight at ``step`` under the configured schedule, a pure one (:func:`kl_weighting`
+    drives every kind)."""
+    weight = KL_SCHEDULES[schedule.kind].weight
+    if weight is None:
+        raise ValueError(f"train.kl.kind {schedule.kind} follows the KL of each step: its weight "
+                         "is no function of the step (drive it with kl_weighting)")
+    return weight(step, schedule)
+
+
+class StepSchedule:
+    """A pure schedule as a :class:`~textvae.core.kl_control.KLWeighting`: its weight is
+    :func:`kl_weight` (a Python float), it observes nothing and keeps no state."""
+
+    def __init__(self, schedule: KLScheduleConfig) -> None:
+        self.schedule = schedule
+
+    def weight(self, step: int) -> float:
+        return kl_weight(step, self.schedule)
+
+    def observe(self, kl: Tensor) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def kl_weighting(schedule: KLScheduleConfig, device: torch.device) -> KLWeighting:
+    """The configured schedule as the trainer drives it: a controller on ``device`` for a kind
+    that follows the KL, else the pure schedule."""
+    controller = KL_SCHEDULES[schedule.kind].controller
+    return StepSchedule(schedule) if controller is None else controller(schedule, device)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -287,14 +325,14 @@ class LossTerms(NamedTuple):
     neg_elbo: Tensor
     reconstruction: Tensor
     kl: Tensor
-    kl_weight: float
+    kl_weight: float | Tensor  # a () device tensor from a controller (kl_control), not yet read
 
 
 def vae_objective(
     rec_nll: Tensor,
     kl_per_dim: Tensor | None,
     *,
-    kl_weight: float = 1.0,
+    kl_weight: float | Tensor = 1.0,
     free_bits: float = 0.0,
     free_bits_mode: str = "dim",
 ) -> LossTerms:
@@ -303,7 +341,8 @@ def vae_objective(
     Args:
         rec_nll: (B,) reconstruction NLL per sentence.
         kl_per_dim: (B, Z) KL per sentence and dimension, or None for the LM baseline.
-        kl_weight: the annealing weight (beta) on the KL term.
+        kl_weight: the annealing weight (beta) on the KL term: a number, or a () tensor on the
+            device that nothing here reads (a :class:`~textvae.core.kl_control.KLController`'s).
         free_bits: free-bits target in nats (0 disables it).
         free_bits_mode: ``"dim"`` or ``"total"`` (see :func:`free_bits_kl`).
 

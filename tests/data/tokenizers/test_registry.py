@@ -13,6 +13,7 @@ from textvae.text.data.tokenizers import (
     WordTokenizer,
     build_tokenizer,
     load_tokenizer,
+    tokenizer_fingerprint,
 )
 
 
@@ -217,3 +218,17 @@ def test_config_tokenizer_section_reaches_the_tokenizer(tmp_path):
     assert tok.tokens[4:6] == ["car", "the"]
     with pytest.raises(ConfigError, match="hf_tokenizer"):
         load_config(None, ["data.tokenizer.kind=hf"])
+
+
+def test_the_fingerprint_tells_vocabularies_apart(tmp_path, corpus, word_tok, spm_unigram, spm_bpe):
+    # A saved and reloaded copy, and one fit again on the same sentences, are the same tokenizer.
+    word_tok.save(tmp_path / "word")
+    spm_unigram.save(tmp_path / "spm")
+    assert tokenizer_fingerprint(load_tokenizer(tmp_path / "word")) == tokenizer_fingerprint(word_tok)
+    assert tokenizer_fingerprint(load_tokenizer(tmp_path / "spm")) == tokenizer_fingerprint(spm_unigram)
+    assert tokenizer_fingerprint(WordTokenizer.build(corpus[:1801])) == tokenizer_fingerprint(word_tok)
+    # Other sentences, other options or another kind: another fingerprint.
+    prints = {tokenizer_fingerprint(t) for t in (
+        word_tok, WordTokenizer.build(corpus[:1799]), WordTokenizer.build(corpus[:1801], lowercase=True),
+        spm_unigram, spm_bpe)}
+    assert len(prints) == 5

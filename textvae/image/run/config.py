@@ -23,7 +23,7 @@ from textvae.core.config_files import apply_overrides, read_yaml
 from textvae.core.config_types import RunConfig, check_positive, from_dict
 from textvae.core.errors import ConfigError
 from textvae.core.label_config import LabelFactorsConfig, SharedLabelsConfig
-from textvae.core.loop_config import KLKind, KLScheduleConfig, LoopTrainConfig
+from textvae.core.loop_config import KLScheduleConfig, LoopTrainConfig
 from textvae.image.models.m2 import M2Config
 from textvae.image.models.prior import CodePriorConfig
 from textvae.image.models.vae import ImageModelConfig
@@ -87,14 +87,20 @@ class ImageDataConfig:
             raise ConfigError("data.source is 'hf' but data.hf_name is not set")
 
 
+# train.kl.kind of an image run: the pure schedules of textvae.core.objectives.KL_SCHEDULES.
+ImageKLKind = Literal["constant", "linear", "logistic", "cyclical"]
+
+
 @dataclass
 class ImageKLScheduleConfig(KLScheduleConfig):
     """The text side's KL schedule, constant by default: an image VAE's objective is the plain
     ELBO (times the model's ``beta``) from the first step, as in Kingma & Welling 2014 and
     Higgins et al. 2017. The text default, Bowman et al.'s logistic annealing, is a remedy for
-    posterior collapse under an autoregressive decoder; an image run asks for it explicitly."""
+    posterior collapse under an autoregressive decoder; an image run asks for it explicitly.
+    The KL set point (``target``) is the text VAE's: the image trainers take a weight that is a
+    function of the step."""
 
-    kind: KLKind = "constant"  # the shared kinds; only the default differs here
+    kind: ImageKLKind = "constant"  # the shared kinds but target; only the default differs here
 
 
 @dataclass

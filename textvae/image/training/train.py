@@ -185,7 +185,7 @@ class ImageTrainer(TrainerBase[ImageTrainResult, nn.Module]):
         row = {"loss": terms.loss.item()}
         if isinstance(self.model, ImageVAE):  # the others have no ELBO
             row.update(neg_elbo=terms.neg_elbo.item(), kl=terms.kl.item(),
-                       kl_weight=terms.kl_weight)
+                       kl_weight=float(terms.kl_weight))
         return {
             **row, "reconstruction": terms.reconstruction.item(),
             "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": per_second,

@@ -200,6 +200,7 @@ def iw_nll(
     device: torch.device | str = "cpu",
     seed: int = 0,
     progress: bool = False,
+    desc: str | None = None,
 ) -> IWResult:
     """Importance-weighted NLL of every sentence (Burda et al. 2016), fast.
 
@@ -227,6 +228,7 @@ def iw_nll(
         device: where to compute.
         seed: sentence i's noise is :func:`sentence_noise` ``(seed, i, K, Z)``.
         progress: show the progress over sentences (:mod:`textvae.core.progress`).
+        desc: what the progress shows (default ``IW-NLL K=...``).
 
     Returns:
         An :class:`IWResult`.
@@ -248,7 +250,7 @@ def iw_nll(
     latent = {}
     if model.is_vae:
         latent = {name: torch.zeros(s, model.latent_dim) for name in ("mu", "logvar", "z")}
-    bar = Progress(s, desc=f"IW-NLL K={k}", unit="sent", enabled=progress)
+    bar = Progress(s, desc=desc or f"IW-NLL K={k}", unit="sent", enabled=progress)
     with ieee_float32_rnns(device):
         for indices in _passes(lengths_all, k, vocab, rule, batch_size):
             batch = collate([ids[i] for i in indices], bos_id=tokenizer.bos_id,

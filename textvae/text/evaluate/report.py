@@ -1,10 +1,13 @@
 """The evaluation report of a trained sentence model on one split (``textvae evaluate``):
-likelihood bounds, latent usage, reconstruction, diversity and, for the built-in grammar corpus,
-generation quality. Every definition follows ../shared/CONVENTIONS.md.
+likelihood bounds, latent usage, reconstruction (of the split and of training sentences),
+homotopies, diversity, sample fluency under a reference LM, reverse perplexity and, for the
+built-in grammar corpus, generation quality. Every definition follows ../shared/CONVENTIONS.md;
+docs/evaluation.md says how to read each figure.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,11 +23,15 @@ from textvae.core.metrics import (
     reconstruction_accuracy,
 )
 from textvae.text.api import TextVAE
-from textvae.text.evaluate.grammar_quality import format_quality_report, grammar_quality_report
+from textvae.text.evaluate.fluency import forward_perplexity, lm_perplexity
+from textvae.text.evaluate.grammar_quality import grammar_quality_report
 from textvae.text.evaluate.iw import iw_nll
-from textvae.text.evaluate.settings import DEFAULT_IW_SAMPLES
+from textvae.text.evaluate.report_table import format_report
+from textvae.text.evaluate.reverse_ppl import REVERSE_LM, reverse_perplexity
+from textvae.text.evaluate.settings import DEFAULT_IW_SAMPLES, REVERSE_PPL_STEPS
 from textvae.text.evaluate.text_metrics import (
     distinct_n,
+    endpoint_exact_match,
     homotopy_change_share,
     reconstruction_bleu,
     self_bleu,
@@ -32,6 +39,9 @@ from textvae.text.evaluate.text_metrics import (
 from textvae.text.generate import interpolation_path
 from textvae.text.run.corpus import build_corpus
 from textvae.text.run.decoding import DEFAULT_MAX_LEN, without_latents
+
+__all__ = ["evaluate", "evaluate_split", "format_report", "homotopy_report",
+           "reconstruction_scores", "subset_indices"]
 
 # Latent use along homotopies (issue 22): this many seeded pairs of evaluated sentences, each path
 # with this many points strictly between the two posterior means.
@@ -52,6 +62,11 @@ def evaluate(
     self_bleu_hypotheses: int = 500,
     max_len: int = DEFAULT_MAX_LEN,
     quality: bool = True,
+    train_ids: Sequence[Sequence[int]] | None = None,
+    train_reconstruction: int | None = None,
+    reference_lm: TextVAE | None = None,
+    reverse_ppl_samples: int = 0,
+    reverse_ppl_steps: int = REVERSE_PPL_STEPS,
     progress: bool = False,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
@@ -66,21 +81,38 @@ def evaluate(
             many as fill one decoder chunk).
         memory_mb: memory budget for one decoder chunk's logits (default: half the free memory
             on CUDA, 256 MB on the CPU; :func:`textvae.text.evaluate.iw.chunk_rule`).
-        seed: seeds the posterior samples, the prior samples and the self-BLEU subset.
-        diversity_samples: greedy decodes of z ~ N(0, I) for distinct-n and self-BLEU.
+        seed: seeds the posterior samples, the prior samples, the self-BLEU subset, the
+            training subset and the reverse-perplexity LMs.
+        diversity_samples: greedy decodes of z ~ N(0, I) for distinct-n, self-BLEU and, with a
+            ``reference_lm``, forward perplexity.
         self_bleu_hypotheses: at most this many of them are scored against the others.
         max_len: most generated tokens per decode (reconstruction and prior samples).
         quality: add the grammar quality report when the model was trained on the built-in
             grammar corpus.
+        train_ids: the training split, token ids: a seeded subset of it is reconstructed
+            (memorization, beside the split's generalization) and, for reverse perplexity, as
+            many of it as samples teach the real-data baseline LM. None: neither.
+        train_reconstruction: training sentences to reconstruct (None: as many as ``ids``, at
+            most the split's non-empty ones; 0: none). VAE only.
+        reference_lm: a language model trained on the same training split with the same
+            tokenizer (:func:`textvae.text.evaluate.fluency.load_reference_lm` checks it): the
+            forward perplexity of the prior samples and of the homotopies' interior decodes,
+            beside its perplexity of the evaluated sentences.
+        reverse_ppl_samples: train a fresh LM on this many prior samples and score the
+            evaluated sentences with it (:func:`~textvae.text.evaluate.reverse_ppl.reverse_perplexity`);
+            0: skip (it takes minutes).
+        reverse_ppl_steps: that LM's optimiser steps.
         progress: show progress bars.
         log: where one-line progress notes go.
 
     Returns:
         A JSON-ready dict with sections ``settings``, ``likelihood``, ``per_sentence`` (the
         IW-NLL, for the LM the exact NLL, of each sentence in input order), ``latent`` (VAE only),
-        ``reconstruction`` (VAE only), ``diversity``, ``grammar_quality`` (grammar corpus only)
-        and ``timing``. Units are in the key names: nats per sentence, perplexities labelled by
-        what they divide by, BLEU on sacrebleu's 0-100 scale.
+        ``reconstruction`` and ``reconstruction_train`` (VAE only), ``homotopy`` (VAE only),
+        ``diversity``, ``fluency`` (with a reference LM), ``reverse_ppl`` (when asked),
+        ``grammar_quality`` (grammar corpus only) and ``timing``. Units are in the key names:
+        nats per sentence, perplexities labelled by what they divide by, BLEU on sacrebleu's
+        0-100 scale, shares in [0, 1].
     """
     if not ids:
         raise TextVAEError(f"the {split} split has no sentences to evaluate")
@@ -94,6 +126,8 @@ def evaluate(
             "sentences": len(ids), "target_tokens_incl_eos": target_tokens, "words": words,
             "iw_samples": samples if model.is_vae else None, "seed": seed,
             "device": str(tv.device), "model_type": tv.model_type,
+            "reference_lm": None if reference_lm is None or reference_lm.path is None
+            else str(reference_lm.path),
         },
     }
     timing: dict[str, float] = {}
@@ -134,25 +168,33 @@ def evaluate(
             "latent_dim": model.latent_dim,
         }
         start = time.perf_counter()
-        decodes = tv.decode_ids(res["mu"].to(tv.device), method="greedy", max_len=max_len)
-        ended = [len(d) < max_len for d in decodes]
-        acc = reconstruction_accuracy(ids, decodes, decodes_ended=ended)
-        report["reconstruction"] = {
-            "bleu": reconstruction_bleu([tok.decode(d) for d in decodes], texts),
-            "exact_match": acc["exact_match"],
-            "token_accuracy": acc["token_accuracy"],
-        }
+        report["reconstruction"] = reconstruction_scores(tv, ids, res["mu"], max_len=max_len)
         timing["reconstruction_seconds"] = time.perf_counter() - start
         log(f"reconstruction done ({timing['reconstruction_seconds']:.1f} s)")
+        candidates = [i for i, x in enumerate(train_ids or []) if x]  # encodable ones
+        count = min(len(ids) if train_reconstruction is None else train_reconstruction,
+                    len(candidates))
+        if train_ids is not None and count > 0:
+            start = time.perf_counter()
+            picked = [candidates[i] for i in subset_indices(len(candidates), count, seed)]
+            report["reconstruction_train"] = {
+                "sentences": count, "split_sentences": len(train_ids), "seed": seed,
+                **reconstruction_scores(tv, [train_ids[i] for i in picked], max_len=max_len),
+            }
+            timing["reconstruction_train_seconds"] = time.perf_counter() - start
         if len(ids) >= 2:
-            report["homotopy"] = homotopy_report(tv, res["mu"], seed=seed, max_len=max_len)
+            start = time.perf_counter()
+            report["homotopy"] = homotopy_report(tv, res["mu"], texts, seed=seed,
+                                                 max_len=max_len, reference_lm=reference_lm)
+            timing["homotopy_seconds"] = time.perf_counter() - start
 
     start = time.perf_counter()
     prior = without_latents(tv.sample(diversity_samples, seed=seed, max_len=max_len))  # greedy for a VAE
     tokens = [t.split() for t in prior]
+    decoding = "greedy from z ~ N(0, I)" if model.is_vae else "ancestral sampling, T = 1"
     report["diversity"] = {
         "samples": diversity_samples,
-        "decoding": "greedy from z ~ N(0, I)" if model.is_vae else "ancestral sampling, T = 1",
+        "decoding": decoding,
         "distinct_1": distinct_n(tokens, 1),
         "distinct_2": distinct_n(tokens, 2),
         "self_bleu": self_bleu(prior, max_hypotheses=self_bleu_hypotheses, seed=seed,
@@ -162,6 +204,30 @@ def evaluate(
     timing["diversity_seconds"] = time.perf_counter() - start
     log(f"diversity done ({timing['diversity_seconds']:.1f} s)")
 
+    if reference_lm is not None:
+        start = time.perf_counter()
+        fwd = forward_perplexity(reference_lm, prior, progress=progress,
+                                 desc="forward PPL of the samples")
+        real = lm_perplexity(reference_lm, ids, progress=progress,
+                             desc=f"reference LM on the {split} split")
+        report["fluency"] = {
+            "samples": len(prior), "decoding": decoding,
+            "samples_forward_nll_nats_per_sentence": fwd["nll_nats_per_sentence"],
+            "samples_forward_ppl_per_token_incl_eos": fwd["ppl_per_token_incl_eos"],
+            "split_nll_nats_per_sentence": real["nll_nats_per_sentence"],
+            "split_ppl_per_token_incl_eos": real["ppl_per_token_incl_eos"],
+        }
+        timing["fluency_seconds"] = time.perf_counter() - start
+        log(f"fluency done ({timing['fluency_seconds']:.1f} s)")
+
+    if reverse_ppl_samples > 0:
+        start = time.perf_counter()
+        report["reverse_ppl"] = reverse_ppl_report(
+            tv, ids, train_ids, samples=reverse_ppl_samples, steps=reverse_ppl_steps, seed=seed,
+            max_len=max_len, progress=progress)
+        timing["reverse_ppl_seconds"] = time.perf_counter() - start
+        log(f"reverse perplexity done ({timing['reverse_ppl_seconds']:.1f} s)")
+
     if quality and model.is_vae and tv.config.data.source == "grammar":
         start = time.perf_counter()
         report["grammar_quality"] = grammar_quality_report(tv, seed=seed, max_len=max_len)
@@ -170,13 +236,50 @@ def evaluate(
     return report
 
 
-def homotopy_report(tv: TextVAE, mu: torch.Tensor, *, seed: int, max_len: int) -> dict[str, Any]:
+@torch.no_grad()
+def reconstruction_scores(
+    tv: TextVAE, ids: Sequence[Sequence[int]], mu: torch.Tensor | None = None, *,
+    max_len: int = DEFAULT_MAX_LEN,
+) -> dict[str, float]:
+    """Greedy decodes of the posterior means against the inputs: corpus BLEU (sacrebleu,
+    ``tokenize="none"``, 0-100; Papineni et al. 2002), and the exact-match share and token
+    accuracy of :func:`textvae.core.metrics.reconstruction_accuracy`. A decode that reaches
+    ``max_len`` without an end token counts as wrong at the end.
+
+    Args:
+        tv: a loaded VAE.
+        ids: S non-empty token-id lists.
+        mu: (S, Z) their posterior means, if already computed (else encoded here).
+
+    Returns:
+        ``bleu``, ``exact_match`` and ``token_accuracy``.
+    """
+    if mu is None:
+        mu, _ = tv.encode_ids(ids)
+    decodes = tv.decode_ids(mu.to(tv.device), method="greedy", max_len=max_len)
+    ended = [len(d) < max_len for d in decodes]
+    acc = reconstruction_accuracy(ids, decodes, decodes_ended=ended)
+    return {
+        "bleu": reconstruction_bleu([tv.tokenizer.decode(d) for d in decodes],
+                                    [tv.tokenizer.decode(x) for x in ids]),
+        "exact_match": acc["exact_match"],
+        "token_accuracy": acc["token_accuracy"],
+    }
+
+
+def homotopy_report(
+    tv: TextVAE, mu: torch.Tensor, texts: Sequence[str], *, seed: int, max_len: int,
+    reference_lm: TextVAE | None = None,
+) -> dict[str, Any]:
     """Greedy decodes along linear paths between the posterior means of HOMOTOPY_PAIRS seeded
-    pairs of sentences, HOMOTOPY_STEPS points between each pair's ends, and the share of those
-    points whose sentence differs from both neighbours' (:func:`homotopy_change_share`).
+    pairs of sentences, HOMOTOPY_STEPS points between each pair's ends: the share of those
+    points whose sentence differs from both neighbours' (:func:`homotopy_change_share`), the
+    share of the ends that decode to their own sentences (:func:`endpoint_exact_match`) and,
+    with a reference LM, the forward perplexity of the interior decodes.
 
     Args:
         mu: (S, Z) posterior means of the evaluated sentences, S >= 2.
+        texts: the S sentences, as the model's tokenizer decodes them.
     """
     generator = torch.Generator().manual_seed(seed)
     points = HOMOTOPY_STEPS + 2  # both ends included
@@ -186,73 +289,49 @@ def homotopy_report(tv: TextVAE, mu: torch.Tensor, *, seed: int, max_len: int) -
     decodes = [tv.tokenizer.decode(d)
                for d in tv.decode_ids(z.to(tv.device), method="greedy", max_len=max_len)]
     paths = [decodes[i : i + points] for i in range(0, len(decodes), points)]
-    return {"pairs": HOMOTOPY_PAIRS, "steps": HOMOTOPY_STEPS, "pair_index": pairs,
-            "changed_share": homotopy_change_share(paths), "example": paths[0]}
+    out: dict[str, Any] = {
+        "pairs": HOMOTOPY_PAIRS, "steps": HOMOTOPY_STEPS, "pair_index": pairs,
+        "changed_share": homotopy_change_share(paths),
+        "endpoints_exact_match": endpoint_exact_match(
+            paths, [(texts[a], texts[b]) for a, b in pairs]),
+    }
+    if reference_lm is not None:
+        interior = [sentence for path in paths for sentence in path[1:-1]]
+        fwd = forward_perplexity(reference_lm, interior)
+        out["interior_forward_nll_nats_per_sentence"] = fwd["nll_nats_per_sentence"]
+        out["interior_forward_ppl_per_token_incl_eos"] = fwd["ppl_per_token_incl_eos"]
+    out["example"] = paths[0]
+    return out
 
 
-_LABELS = {
-    "neg_elbo_nats_per_sentence": "-ELBO (beta = 1), nats/sentence",
-    "reconstruction_nats_per_sentence": "  reconstruction, nats/sentence",
-    "kl_nats_per_sentence": "  KL(q(z|x) || N(0, I)), nats/sentence",
-    "iw_nll_nats_per_sentence": "IW-NLL (K = {k}), nats/sentence",
-    "nll_nats_per_sentence": "NLL (exact), nats/sentence",
-    "ppl_per_token_incl_eos": "PPL per target token (words + eos)",
-    "ppl_per_word_excl_eos": "PPL per word (no eos)",
-    "ppl_elbo_bound_per_token_incl_eos": "PPL bound from the -ELBO (words + eos)",
-    "mutual_information_nats": "mutual information I_q(x; z), nats",
-    "active_units": "active units (Var_x E[z_d] > 0.01)",
-    "bleu": "BLEU (sacrebleu, tokenize none, 0-100)",
-    "exact_match": "exact match",
-    "token_accuracy": "token accuracy",
-    "distinct_1": "distinct-1",
-    "distinct_2": "distinct-2",
-    "self_bleu": "self-BLEU (0-100)",
-}
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """A readable table of :func:`evaluate`'s report."""
-    st = report["settings"]
-    of = st.get("split_sentences", st["sentences"])
-    subset = "" if of == st["sentences"] else f" (a random subset of its {of}, seed {st['seed']})"
-    lines = [f"{st['split']} split: {st['sentences']} sentences{subset}, "
-             f"{st['target_tokens_incl_eos']} target tokens (words + eos), {st['words']} words"]
-
-    def section(title: str, rows: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
-        lines.extend(["", title])
-        for key, value in rows.items():
-            if key in skip:
-                continue
-            label = _LABELS.get(key, key).format(k=st["iw_samples"])
-            if key in ("exact_match", "token_accuracy"):
-                text = f"{value:.1%}"
-            elif isinstance(value, float):
-                text = f"{value:.3f}" if "distinct" in key else f"{value:.2f}"
-            else:
-                text = str(value)
-            lines.append(f"  {label:<42} {text}")
-
-    section("likelihood", report["likelihood"])
-    if "latent" in report:
-        lat = report["latent"]
-        section(f"latent space (Z = {lat['latent_dim']})", lat, skip=("latent_dim",))
-        section("reconstruction of the posterior mean (greedy)", report["reconstruction"])
-    if "homotopy" in report:
-        hom = report["homotopy"]
-        lines.extend(["", f"homotopies ({hom['pairs']} pairs, {hom['steps']} points between each "
-                          "pair's posterior means, greedy)",
-                      f"  {'points decoded unlike both neighbours':<42} "
-                      f"{hom['changed_share']:.1%}"])
-    div = report["diversity"]
-    section(f"prior samples ({div['samples']}, {div['decoding']}; self-BLEU over "
-            f"{div['self_bleu_hypotheses']} of them against the rest)", div,
-            skip=("samples", "decoding", "self_bleu_hypotheses"))
-    if "grammar_quality" in report:
-        lines.extend(["", format_quality_report(report["grammar_quality"])])
-    t = report["timing"]
-    lines.extend(["", f"IW-NLL pass: {t['iw_nll_seconds']:.1f} s, "
-                      f"{t['iw_sentences_per_second']:.1f} sentences/s"])
-    return "\n".join(lines)
+def reverse_ppl_report(
+    tv: TextVAE, ids: Sequence[Sequence[int]], train_ids: Sequence[Sequence[int]] | None, *,
+    samples: int, steps: int, seed: int, max_len: int, progress: bool = False,
+) -> dict[str, Any]:
+    """Reverse perplexity (:func:`reverse_perplexity`) of the evaluated sentences ``ids`` under
+    an LM trained on ``samples`` prior samples of ``tv`` (decoded as the diversity samples are),
+    and, given ``train_ids``, under the same LM trained with the same budget on as many seeded
+    training sentences (the real-data baseline)."""
+    prior = without_latents(tv.sample(samples, seed=seed, max_len=max_len))
+    sample_ids = [tv.tokenizer.encode(t) for t in prior]
+    fit = functools.partial(reverse_perplexity, test_ids=ids, tokenizer=tv.tokenizer,
+                            steps=steps, seed=seed, device=tv.device, progress=progress)
+    on_samples = fit(sample_ids, desc=f"reverse PPL: LM on {samples} samples")
+    out: dict[str, Any] = {
+        "samples": samples, "steps": steps, "batch_size": on_samples["batch_size"],
+        "lm": f"{REVERSE_LM.rnn_type.upper()}, embedding {REVERSE_LM.embed_dim}, hidden "
+              f"{REVERSE_LM.decoder_hidden_dim}",
+        "samples_nll_nats_per_sentence": on_samples["nll_nats_per_sentence"],
+        "samples_ppl_per_token_incl_eos": on_samples["ppl_per_token_incl_eos"],
+    }
+    if train_ids:
+        picked = subset_indices(len(train_ids), min(samples, len(train_ids)), seed)
+        on_real = fit([train_ids[i] for i in picked],
+                      desc=f"reverse PPL: LM on {len(picked)} real sentences")
+        out["real_sentences"] = len(picked)
+        out["real_nll_nats_per_sentence"] = on_real["nll_nats_per_sentence"]
+        out["real_ppl_per_token_incl_eos"] = on_real["ppl_per_token_incl_eos"]
+    return out
 
 
 def subset_indices(total: int, n: int, seed: int) -> list[int]:
@@ -264,16 +343,23 @@ def subset_indices(total: int, n: int, seed: int) -> list[int]:
 
 
 def evaluate_split(
-    tv: TextVAE, split: str, *, sentences: int | None = None, seed: int = 0, **options: Any
+    tv: TextVAE, split: str, *, sentences: int | None = None, seed: int = 0,
+    train_reconstruction: int | None = None, **options: Any
 ) -> dict[str, Any]:
     """Evaluate a loaded model on a split of its own corpus (its config's ``data`` section):
     all of it, or a seeded random subset of ``sentences`` of it (:func:`subset_indices`).
+
+    The training split is read too where it is needed: a VAE's reconstruction of training
+    sentences (not when ``split`` is ``train`` itself) and the real-data baseline of reverse
+    perplexity.
 
     Args:
         tv: the loaded model.
         split: ``train``, ``valid`` or ``test``.
         sentences: evaluate this many sentences of the split, or all of it (None).
         seed: seeds the subset and the evaluation (see :func:`evaluate`).
+        train_reconstruction: training sentences to reconstruct (None: as many as are
+            evaluated; 0: none).
         **options: the other keyword arguments of :func:`evaluate`.
 
     Returns:
@@ -284,9 +370,15 @@ def evaluate_split(
         TextVAEError: a sentence of the split tokenizes to nothing (evaluation never drops
             sentences silently).
     """
+    if split == "train":
+        train_reconstruction = 0  # the split itself shows it
+    wants_train = (options.get("reverse_ppl_samples", 0) > 0
+                   or (tv.model.is_vae and train_reconstruction != 0))
+    splits = (split, "train") if wants_train and split != "train" else (split,)
     # the split's note is a diagnostic: on stderr, so that `evaluate --output -` prints only JSON
-    corpus = build_corpus(tv.config.data, tokenizer=tv.tokenizer, splits=(split,),
+    corpus = build_corpus(tv.config.data, tokenizer=tv.tokenizer, splits=splits,
                           log=lambda note: print(note, file=sys.stderr))
+    train_ids = corpus.ids["train"] if wants_train else None
     ids = corpus.ids[split]
     empty = [i + 1 for i, x in enumerate(ids) if not x]
     if empty:
@@ -299,7 +391,8 @@ def evaluate_split(
     if sentences is not None and sentences < total:
         picked = subset_indices(total, sentences, seed)
         ids = [ids[i] for i in picked]
-    report = evaluate(tv, ids, split=split, seed=seed, **options)
+    report = evaluate(tv, ids, split=split, seed=seed, train_ids=train_ids,
+                      train_reconstruction=train_reconstruction, **options)
     report["settings"]["split_sentences"] = total
     report["per_sentence"]["split_index"] = picked
     return report

@@ -1,6 +1,6 @@
 """Text metrics of generated sentences, as pure functions of strings: corpus BLEU of
-reconstructions (via sacrebleu), distinct-n (Li et al. 2016), self-BLEU (Zhu et al. 2018) and
-how often the decodes along a homotopy change.
+reconstructions (via sacrebleu), distinct-n (Li et al. 2016), self-BLEU (Zhu et al. 2018), how
+often the decodes along a homotopy change and whether its ends decode to their sentences.
 """
 
 from __future__ import annotations
@@ -32,6 +32,26 @@ def homotopy_change_share(paths: Sequence[Sequence[str]]) -> float:
     if not counts:
         raise ValueError("homotopy paths need at least 3 points each")
     return sum(counts) / len(counts)
+
+
+def endpoint_exact_match(
+    paths: Sequence[Sequence[str]], ends: Sequence[tuple[str, str]]
+) -> float:
+    """The share of a homotopy's two ends that decode to the sentences they were encoded from.
+
+    Each path is the decodes of evenly spaced points from one sentence's posterior mean to
+    another's, endpoints included; ``ends`` holds each path's two input sentences. The interior
+    of a path can only be read when its ends land on the sentences: a share well below 1 means
+    the path runs between other sentences than the ones chosen (the reconstruction's exact
+    match, measured on the homotopy's own pairs).
+    """
+    if len(paths) != len(ends):
+        raise ValueError(f"{len(paths)} paths but {len(ends)} pairs of ends")
+    if not paths or any(len(path) < 2 for path in paths):
+        raise ValueError("homotopy paths need at least 2 points each")
+    hits = [path[0] == a for path, (a, _) in zip(paths, ends, strict=True)]
+    hits += [path[-1] == b for path, (_, b) in zip(paths, ends, strict=True)]
+    return sum(hits) / len(hits)
 
 
 def _sacrebleu():

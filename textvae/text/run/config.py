@@ -47,6 +47,9 @@ class TokenizerConfig:
     model_type: Literal["unigram", "bpe"] = "unigram"
     # hf only: a tokenizer.json file, a directory holding one, or a hub name.
     hf_tokenizer: str | None = None
+    # Any kind: reuse the tokenizer saved with this run or checkpoint instead of fitting one,
+    # so that two runs share one vocabulary (a reference LM for `textvae evaluate --reference-lm`).
+    from_run: str | None = None
 
     def __post_init__(self) -> None:
         check_positive(self, "tokenizer", "min_freq", "vocab_size")

@@ -15,10 +15,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from textvae.core.checkpoint import resolve_checkpoint_dir
 from textvae.core.errors import ConfigError, DataError
 from textvae.core.files import write_text
 from textvae.text.data.sources import SentenceList, apply_max_len, hold_out, read_hf, read_text_file
-from textvae.text.data.tokenizers import Tokenizer, build_tokenizer
+from textvae.text.data.tokenizers import Tokenizer, build_tokenizer, load_tokenizer
 from textvae.text.run.config import Config, DataConfig
 
 SPLITS = ("train", "valid", "test")
@@ -135,8 +136,14 @@ def build_corpus(
 
 
 def fit_tokenizer(cfg: DataConfig, sentences: list[str], log: Callable[[str], None] = print) -> Tokenizer:
-    """The tokenizer ``cfg.tokenizer`` asks for, fit on ``sentences`` (the training split)."""
+    """The tokenizer ``cfg.tokenizer`` asks for, fit on ``sentences`` (the training split), or
+    the one saved with the run ``cfg.tokenizer.from_run`` names (its ``best`` checkpoint, else
+    ``last``), unchanged."""
     tok_cfg = cfg.tokenizer
+    if tok_cfg.from_run is not None:
+        tokenizer = saved_tokenizer(tok_cfg.from_run)
+        log(f"tokenizer: the one saved with {tok_cfg.from_run}, {tokenizer.vocab_size} ids")
+        return tokenizer
     tokenizer = build_tokenizer(
         tok_cfg.kind,
         sentences,
@@ -165,8 +172,19 @@ def with_absolute_paths(cfg: DataConfig) -> DataConfig:
     files = cfg.hf_data_files
     if files is not None:
         files = {split: absolute(path) for split, path in files.items()}
+    tokenizer = replace(cfg.tokenizer, from_run=optional(cfg.tokenizer.from_run))
     return replace(cfg, train_path=optional(cfg.train_path), valid_path=optional(cfg.valid_path),
-                   test_path=optional(cfg.test_path), hf_data_files=files)
+                   test_path=optional(cfg.test_path), hf_data_files=files, tokenizer=tokenizer)
+
+
+def saved_tokenizer(run: str | Path) -> Tokenizer:
+    """The tokenizer saved with a run directory (its ``best`` checkpoint, else ``last``) or a
+    checkpoint directory, read alone (no weights).
+
+    Raises:
+        CheckpointError: no checkpoint there, or no readable tokenizer in it.
+    """
+    return load_tokenizer(resolve_checkpoint_dir(run) / "tokenizer")
 
 
 def given_sentences(config: Config, train_sentences: Any, valid_sentences: Any) -> Config:

@@ -46,7 +46,7 @@ from torch import nn
 
 from textvae.core.errors import ConfigError
 from textvae.core.gaussian import kl_standard_normal
-from textvae.core.objectives import kl_weight, reconstruction_nll, vae_objective, word_dropout
+from textvae.core.objectives import kl_weighting, reconstruction_nll, vae_objective, word_dropout
 from textvae.text.data.batching import Batch
 from textvae.text.models.contracts import ResettableModule, SentenceModel
 from textvae.text.run.config import TrainConfig
@@ -130,6 +130,7 @@ class Remedies:
         random_batch: draws a random training batch (for the inner encoder steps).
         generator: the training generator (word dropout and noise of the inner steps).
         unk_id: the tokenizer's unknown id (word dropout).
+        device: the training device (a KL controller keeps its state there).
         distributed: whether this is one rank of a distributed job.
     """
 
@@ -143,6 +144,7 @@ class Remedies:
         random_batch: BatchSource,
         generator: torch.Generator,
         unk_id: int,
+        device: torch.device,
         distributed: bool = False,
     ) -> None:
         is_vae = model.is_vae
@@ -162,27 +164,41 @@ class Remedies:
         self.collapsed_validations = 0
         self.warned = False
         self.inner_steps = 0  # encoder-only steps taken so far (for logs and tests)
+        # train.kl: a pure schedule, or the KL set point's controller (textvae.core.kl_control).
+        self.kl_schedule = kl_weighting(config.kl, device)
         self._encoder_ids = {id(p) for p in encoder_parameters(model)} if is_vae else set()
 
     # -- state (saved with the trainer's, so a resumed run continues the same phase) -----------
 
     def state_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in
-                ("aggressive", "best_mi", "pretraining", "collapsed_validations", "warned",
-                 "inner_steps")}
+        return {**{name: getattr(self, name) for name in
+                   ("aggressive", "best_mi", "pretraining", "collapsed_validations", "warned",
+                    "inner_steps")},
+                "kl_schedule": self.kl_schedule.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        # Absent from checkpoints written before train.kl.kind target, whose schedules were
+        # all pure (no state).
+        self.kl_schedule.load_state_dict(state.pop("kl_schedule", {}))
         for name, value in state.items():
             setattr(self, name, value)
 
     # -- the objective's knobs -----------------------------------------------------------------
 
-    def kl_weight(self, step: int) -> float:
+    def kl_weight(self, step: int) -> float | torch.Tensor:
         """The KL weight at ``step``: 0 while pretraining as an autoencoder, then the configured
-        schedule counted from the end of pretraining."""
+        schedule counted from the end of pretraining (a KL controller's weight is a () device
+        tensor)."""
         if self.pretraining:
             return 0.0
-        return kl_weight(step - (self.tc.pretrain_ae_steps or 0), self.tc.kl)
+        return self.kl_schedule.weight(step - (self.tc.pretrain_ae_steps or 0))
+
+    def observe_kl(self, kl: torch.Tensor) -> None:
+        """The true KL (nats per sentence, a () tensor left on the device) of the step just
+        trained, for a schedule that follows it; pretraining steps are not the schedule's."""
+        if not self.pretraining:
+            self.kl_schedule.observe(kl)
 
     def free_bits(self) -> float:
         return 0.0 if self.pretraining else self.tc.free_bits

@@ -116,12 +116,15 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
         # Collapse remedies and warning (textvae/text/training/remedies.py).
         self.remedies = Remedies(
             model, self.optimizer, self.tc, log=self.log, random_batch=self._random_batch,
-            generator=self.generator, unk_id=self.tokenizer.unk_id, distributed=self.dist.enabled,
+            generator=self.generator, unk_id=self.tokenizer.unk_id, device=device,
+            distributed=self.dist.enabled,
         )
 
     def _annealing_notes(self) -> list[str]:
         weight, top = self.remedies.kl_weight(self.step), self.tc.kl.max_weight
-        if not (self.model.is_vae and top > 0 and weight < 0.99 * top):
+        # A controller's weight (a tensor) holds a KL set point: it has no annealing to finish.
+        if isinstance(weight, torch.Tensor) or not (self.model.is_vae and top > 0
+                                                    and weight < 0.99 * top):
             return []
         return [
             f"warning: the run ended at step {self.step} with the KL weight at {weight:.3g} of "
@@ -262,6 +265,8 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
             share = len(lengths) * self.dist.world_size / global_rows
             loss = loss * share
             terms = _global_terms(terms, len(lengths) / global_rows, self.dist)
+        # The true KL, of the global batch under DDP: every rank's controller sees the same.
+        self.remedies.observe_kl(terms.kl)
         # Under DDP the test reads the global loss: one all-reduce per step, for the terms.
         self.guarded_step(loss, before_step=self.remedies.mask_gradients,
                           global_loss=terms.loss if self.dist.enabled else None)
@@ -284,12 +289,16 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
         )
 
     def train_metrics(self, terms: LossTerms, per_second: float) -> dict[str, Any]:
-        # Logged steps only: one read of the device for the four figures.
-        loss, neg_elbo, rec, kl = torch.stack(
-            [terms.loss.detach(), terms.neg_elbo, terms.reconstruction, terms.kl]).float().tolist()
+        # Logged steps only: one read of the device for the four figures (five with a KL
+        # controller's weight, a device tensor).
+        figures = [terms.loss.detach(), terms.neg_elbo, terms.reconstruction, terms.kl]
+        if isinstance(terms.kl_weight, torch.Tensor):
+            figures.append(terms.kl_weight)
+        loss, neg_elbo, rec, kl, *weight = torch.stack(figures).float().tolist()
         return {
             "loss": loss, "neg_elbo": neg_elbo, "reconstruction": rec, "kl": kl,
-            "kl_weight": terms.kl_weight, "lr": self.optimizer.param_groups[0]["lr"],
+            "kl_weight": weight[0] if weight else terms.kl_weight,
+            "lr": self.optimizer.param_groups[0]["lr"],
             "tokens_per_s": per_second, "skipped_batches": self.skipped_batches,
         }
 

@@ -131,7 +131,7 @@ class LabelledTrainer(Trainer):
         self.guarded_step(terms.loss)
         return terms, tokens
 
-    def _m2_terms(self, batch: list[int], weight: float) -> tuple[LossTerms, int]:
+    def _m2_terms(self, batch: list[int], weight: float | torch.Tensor) -> tuple[LossTerms, int]:
         """M2's loss on the batch's unlabelled sentences and a drawn labelled batch."""
         sizes = self.model.label_sizes
         labelled = self._labelled_draw()
@@ -199,6 +199,9 @@ def _check_labelled_config(config: Config) -> None:
     tc = config.train
     if tc.aggressive or tc.pretrain_ae_steps:
         raise ConfigError("train.aggressive and train.pretrain_ae_steps are not available for labelled runs")
+    if tc.kl.kind == "target":  # M2's KL is summed over classes: no one KL to hold
+        raise ConfigError("train.kl.kind target is the unlabelled text VAE's; a labelled run takes "
+                          "constant, linear, logistic or cyclical")
     if config.labels.mode != "conditional" and tc.free_bits > 0:
         raise ConfigError("train.free_bits applies to labels.mode conditional only (M2 sums bounds over classes)")
     if config.model.model_type != "vae":

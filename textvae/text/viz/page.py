@@ -1,7 +1,8 @@
 """``textvae report``: one self-contained HTML page about a text run.
 
 The page holds the run's config and its best, final and checkpoint validation figures, the
-pictures of :func:`textvae.text.viz.run.plot_run` (PNGs inlined as base64 ``data:`` URIs), prior
+figures of its ``textvae evaluate`` reports (those in the checkpoint's folder, or the files named),
+the pictures of :func:`textvae.text.viz.run.plot_run` (PNGs inlined as base64 ``data:`` URIs), prior
 samples, greedy reconstructions of validation sentences and interpolations between them. It
 loads nothing from anywhere (inline CSS, no scripts, no links out), so it can be mailed or
 archived as one file. Every piece of text is HTML-escaped.
@@ -22,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from textvae.core.curves import is_number, read_metrics
+from textvae.core.errors import InputError
 from textvae.core.files import write_text
 from textvae.text.data.grammar import is_grammatical
+from textvae.text.evaluate.report_table import Rows, report_sections
 from textvae.text.run.config import to_dict
 from textvae.text.run.decoding import without_latents
 from textvae.text.viz.run import DEFAULT_SENTENCES, plot_run
@@ -71,6 +74,8 @@ figcaption { color: #555; font-size: 0.9em; }
 details summary { cursor: pointer; color: #444; }
 .columns { display: flex; flex-wrap: wrap; gap: 0 28px; }
 """
+# A `textvae evaluate` report on the page: its file name, what it covers, its titled sections.
+Evaluation = tuple[str, str, list[tuple[str, Rows]]]
 
 
 @dataclass
@@ -91,6 +96,8 @@ class PageContent:
     subtitle: str = ""
     grammar: bool = False  # mark each generated sentence grammatical or not
     captions: dict[str, str] = field(default_factory=lambda: dict(CAPTIONS))
+    # `textvae evaluate` reports: (file name, what it covers, its sections of (label, value) rows)
+    evaluations: list[Evaluation] = field(default_factory=list)
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -192,6 +199,8 @@ def render_page(page: PageContent) -> str:
     else:
         out.append("<p>No validation figures were logged.</p>")
     out.append("</div></div>")
+    if page.evaluations:
+        out += _evaluation_section(page)
     if page.pictures:
         out.append("<h2>Pictures</h2>")
     for name, png in page.pictures.items():
@@ -227,6 +236,74 @@ def render_page(page: PageContent) -> str:
     return "\n".join(out)
 
 
+def _evaluation_section(page: PageContent) -> list[str]:
+    out = ["<h2>Evaluation</h2>"]
+    for name, summary, sections in page.evaluations:
+        out += [f"<h3>{_e(name)}</h3>", f'<p class="caption">{_e(summary)}</p>', "<table>"]
+        for title, rows in sections:
+            out.append(f'<tr><th colspan="2">{_e(title)}</th></tr>')
+            out += [f'<tr><td>{_e(label)}</td><td class="num">{_e(value)}</td></tr>'
+                    for label, value in rows]
+        out.append("</table>")
+    out.append('<p class="caption">From <code>textvae evaluate</code>; docs/evaluation.md '
+               "defines every figure. Reconstruction of training sentences beside the split's "
+               "shows memorization; forward perplexity (fluency under the reference LM) reads "
+               "against that LM's perplexity of real sentences, reverse perplexity against the "
+               "LM trained on as many real sentences.</p>")
+    return out
+
+
+def evaluation_entry(name: str, report: dict[str, Any]) -> Evaluation:
+    """One ``textvae evaluate`` report as the page shows it: its name, a line saying what it
+    covers, and its sections (:func:`textvae.text.evaluate.report_table.report_sections`).
+
+    Raises:
+        KeyError: ``report`` is not such a report.
+    """
+    st = report["settings"]
+    summary = f"{st['split']} split, {st['sentences']} sentences"
+    if st.get("iw_samples"):
+        summary += f", IW-NLL with K = {st['iw_samples']}"
+    if st.get("reference_lm"):
+        summary += f"; reference LM {st['reference_lm']}"
+    return name, summary, report_sections(report)
+
+
+def read_evaluations(
+    folder: Path | None, files: Sequence[str | os.PathLike] | None
+) -> tuple[list[Evaluation], list[str]]:
+    """The evaluation reports to show: ``files``, else every ``eval-*.json`` that ``textvae
+    evaluate`` wrote into the checkpoint ``folder`` (a labelled run's ``eval-labels-*`` aside).
+
+    Returns:
+        ``(entries, notes)``: :func:`evaluation_entry` of each report read, and a note for each
+        found file that is not one (named files must be).
+
+    Raises:
+        InputError: a named file is missing or not an evaluation report.
+    """
+    named = files is not None
+    if files is not None:
+        paths = [Path(f) for f in files]
+    elif folder is not None:
+        paths = sorted(p for p in folder.glob("eval-*.json")
+                       if not p.name.startswith("eval-labels-"))
+    else:
+        paths = []
+    entries: list[Evaluation] = []
+    notes: list[str] = []
+    for path in paths:
+        try:
+            entries.append(evaluation_entry(path.name, json.loads(path.read_text("utf-8"))))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            problem = " ".join(f"{path} is not a readable `textvae evaluate` report "
+                               f"({type(err).__name__}: {err})".split())
+            if named:
+                raise InputError(problem) from None
+            notes.append(problem)
+    return entries, notes
+
+
 def _checkpoint_meta(path: Path | None) -> dict | None:
     if path is None or not (path / "meta.json").is_file():
         return None
@@ -244,6 +321,7 @@ def write_report(
     steps: int = 7,
     seed: int = 0,
     device: str = "auto",
+    evaluations: Sequence[str | os.PathLike] | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Write the HTML report of a text run (atomically, :func:`textvae.core.files.write_text`).
@@ -258,11 +336,15 @@ def write_report(
         steps: points on each path, both ends included.
         seed: seeds the sentence subset and the prior draws.
         device: where to run the model.
+        evaluations: ``textvae evaluate`` reports (JSON) to show; None: those in the
+            checkpoint's folder (:func:`read_evaluations`).
         log: where progress lines go.
 
     Returns:
         ``out`` as a Path.
     """
+    # Named reports are read first: one that is none is refused before the pictures' minutes.
+    given = None if evaluations is None else read_evaluations(None, evaluations)
     with tempfile.TemporaryDirectory(prefix="textvae-report-") as tmp:
         pictures = plot_run(run, tmp, sentences=sentences, seed=seed, device=device, log=log)
         pngs = {name: path.read_bytes() for name, path in pictures.paths.items()}
@@ -276,13 +358,14 @@ def write_report(
             rows = []
     meta = _checkpoint_meta(tv.path) or {}
     columns, table = validation_table(rows, meta)
+    evaluated, unread = given if given is not None else read_evaluations(tv.path, None)
     named = pictures.metrics.parent if pictures.metrics is not None else Path(run).resolve()
     page = PageContent(
         title=f"textvae run: {named.name}",
         subtitle=f"{tv.model_type} model; the checkpoint of step {meta.get('step', '?')}",
         run=str(Path(run).resolve()), config=to_dict(tv.config), metrics_table=table,
-        metrics_columns=columns, pictures=pngs, notes=pictures.notes,
-        grammar=tv.config.data.source == "grammar",
+        metrics_columns=columns, pictures=pngs, notes=[*pictures.notes, *unread],
+        grammar=tv.config.data.source == "grammar", evaluations=evaluated,
     )
     if not tv.model.is_vae:
         page.captions["curves"] = LM_CAPTION

@@ -32,7 +32,11 @@ from textvae.text.data.tokenizers.base import (
     Tokenizer,
 )
 from textvae.text.data.tokenizers.hf import HFTokenizer
-from textvae.text.data.tokenizers.registry import build_tokenizer, load_tokenizer
+from textvae.text.data.tokenizers.registry import (
+    build_tokenizer,
+    load_tokenizer,
+    tokenizer_fingerprint,
+)
 from textvae.text.data.tokenizers.subword import SentencePieceTokenizer
 from textvae.text.data.tokenizers.word import WordTokenizer
 
@@ -52,4 +56,5 @@ __all__ = [
     "WordTokenizer",
     "build_tokenizer",
     "load_tokenizer",
+    "tokenizer_fingerprint",
 ]

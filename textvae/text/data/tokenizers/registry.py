@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -70,6 +72,26 @@ def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:
             f"{FORMAT_VERSION}"
         )
     return _LOADERS[meta["type"]](directory, meta)
+
+
+def tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
+    """A SHA-256 of everything the tokenizer saves (every file its ``save`` writes, the metadata
+    without the ``hf`` kind's ``source``, which only says where it was read from). Two tokenizers
+    with one fingerprint map every text to the same ids and back, whatever their kind."""
+    digest = hashlib.sha256()
+    with tempfile.TemporaryDirectory(prefix="textvae-tokenizer-") as folder:
+        tokenizer.save(folder)
+        for path in sorted(Path(folder).rglob("*")):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            if path.name == TOKENIZER_FILE:
+                meta = json.loads(data)
+                meta.pop("source", None)
+                data = json.dumps(meta, sort_keys=True).encode("utf-8")
+            name = path.relative_to(folder).as_posix().encode("utf-8")
+            digest.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
 
 
 def _build_word(sentences: list[str], **opts: Any) -> Tokenizer:
