@@ -3,7 +3,7 @@
 
 tests/saved_before_move/text is a tiny text run (3 steps of tests/tiny.py's sizes) saved by
 textvae at 09732e0, and text_encodings.safetensors the posterior of two sentences under it,
-computed by that same version. tests/image/saved_before_split holds that version's image runs.
+computed by that same version. tests/image/run/saved_before_split holds that version's image runs.
 """
 
 from pathlib import Path

@@ -23,7 +23,7 @@ TINY_RUN = [
     "model.latent_dim=7",
     "train.batch_size=7",
     # float32 whatever the CPU: train.amp=auto would pick bf16 on CPUs with AMX, and the tests'
-    # figures must not depend on the machine (tests/test_device.py covers auto).
+    # figures must not depend on the machine (tests/core/test_device.py covers auto).
     "train.amp=off",
 ]
 

@@ -67,7 +67,7 @@ def read_only(tmp_path, monkeypatch):
     as a read-only mount or an ACL refuses even root; chmod cannot make one for root, and tests
     run as root here. ``os.access`` agrees, as it would for a user without permission. The real
     thing: ``test_a_real_read_only_folder`` and, as an ordinary user,
-    ``tests/test_files.py::test_as_an_ordinary_user``."""
+    ``tests/core/test_files.py::test_as_an_ordinary_user``."""
     folder = tmp_path / "read-only"
     folder.mkdir()
     real_open, real_mkdir, real_access = os.open, os.mkdir, os.access
@@ -289,7 +289,7 @@ def test_a_real_read_only_folder(tmp_path):
     try:
         if os.geteuid() == 0:
             pytest.skip("chmod 0o555 does not stop root from writing; the read_only fixture "
-                        "and tests/test_files.py::test_as_an_ordinary_user test the same check")
+                        "and tests/core/test_files.py::test_as_an_ordinary_user test the same check")
         assert output_problem(folder / "x.json") == (
             f"its directory {folder} is not writable (Permission denied)")
         assert output_problem(folder, folder=True) == "it is not writable (Permission denied)"

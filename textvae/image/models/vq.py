@@ -121,7 +121,7 @@ class VectorQuantizer(nn.Module):
         # moving-average usage still is.
         dead = (self.usage < self.dead_threshold) & (counts == 0)  # (K,)
         # The one step that waits for the device on a GPU: how many codes restart, and so how
-        # many random picks are drawn, depends on the data (tests/image/test_sync.py).
+        # many random picks are drawn, depends on the data (tests/image/training/test_sync.py).
         dead = dead.nonzero().squeeze(1)  # (n_dead,) code indices
         if len(dead) == 0:
             return

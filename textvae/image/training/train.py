@@ -20,7 +20,7 @@ Input pipeline: on CUDA the training set moves to the GPU once when it fits
 pinned host memory and copied without blocking (:func:`gather_batch`). Dynamic binarization
 runs where the batch is, drawing from the trainer's generator, which lives on the training
 device. On the CPU nothing moves: the batches, draws and weights are those of the code before
-this pipeline (tests/image/test_pipeline.py pins them).
+this pipeline (tests/image/run/test_pipeline.py pins them).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 No model inherits from these classes: a model satisfies a contract by having its members, which
 mypy checks where a model is passed to a consumer (and at the bottom of this module, for the two
-models textvae ships) and ``isinstance`` checks at run time (tests/models/test_contracts.py).
+models textvae ships) and ``isinstance`` checks at run time (tests/text/models/test_contracts.py).
 docs/architecture.md ("Contracts") says who implements and who consumes each.
 
 - :class:`SentenceDecoder`: what decoding needs (greedy, sampling and beam search in

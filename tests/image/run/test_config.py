@@ -7,7 +7,7 @@ from textvae.core.errors import ConfigError
 from textvae.image.run.config import ImageConfig, load_image_config
 from textvae.text.run.config import to_dict
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "textvae" / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "textvae" / "configs"
 IMAGE_CONFIGS = [
     p for p in sorted(CONFIG_DIR.glob("*.yaml"))
     if "textvae image " in p.read_text(encoding="utf-8").splitlines()[0]

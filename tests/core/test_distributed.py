@@ -14,7 +14,7 @@ from textvae.core.weights import read_tensor_file
 from textvae.text.models.sentence_vae import build_model
 from textvae.text.run.checkpoint import load_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Odd, distinct sizes; no dropout layers and no free bits, the two things that are not meant to
 # match a single process bit for bit (see textvae/core/distributed.py). Word dropout and the

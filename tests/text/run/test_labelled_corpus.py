@@ -12,7 +12,7 @@ from textvae.text.data.labels import read_tsv
 from textvae.text.run.config import DataConfig, LabelsConfig
 from textvae.text.run.labelled_corpus import build_labelled_corpus, read_labelled
 
-SHORT_YELP = Path(__file__).resolve().parents[2] / "data" / "short_yelp"
+SHORT_YELP = Path(__file__).resolve().parents[3] / "data" / "short_yelp"
 
 CLASSES = ("cat", "dog", "owl")
 PER_CLASS = 7

@@ -32,7 +32,7 @@ from textvae.text.generate import DecodingError
 from textvae.text.models.sentence_vae import build_model
 from textvae.text.run.config import load_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 A, B_, C = "the dog barked .", "the dogs barked .", "the cat ran ."
 TINY = [
     "data.grammar_size=300",

@@ -5,7 +5,7 @@ result (vocab 37, latent 7, embed 11, hidden 13/17)."""
 import pytest
 import torch
 
-from tests.evaluate.test_iw import TOK, V, sentences, tiny_model
+from tests.text.evaluate.test_iw import TOK, V, sentences, tiny_model
 from textvae.text.evaluate import iw
 from textvae.text.evaluate.iw import ChunkRule, chunk_rule, iw_nll, iw_nll_reference
 

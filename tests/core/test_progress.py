@@ -150,7 +150,7 @@ LINE = re.compile(r"^[^\r\n]+: \d+/\d+ sent \(\d+%\), [\d.]+ sent/s, ETA \S+$")
 
 
 def test_iw_nll_and_its_reference_write_lines(clock, monkeypatch, capsys):
-    from tests.evaluate.test_iw import TOK, sentences, tiny_model
+    from tests.text.evaluate.test_iw import TOK, sentences, tiny_model
     from textvae.text.evaluate.iw import iw_nll, iw_nll_reference
 
     monkeypatch.setattr(progress_module, "now", FakeClock(step=1.0))

@@ -137,7 +137,7 @@ def test_image_commands_refuse_each_others_checkpoints(semisup_config, image_con
         load_semisup_model(vae, "cpu")
 
 
-MNIST_DIR = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "mnist"
+MNIST_DIR = __import__("pathlib").Path(__file__).resolve().parents[3] / "data" / "mnist"
 
 
 @pytest.mark.skipif(not (MNIST_DIR / "train-labels-idx1-ubyte.gz").is_file(),

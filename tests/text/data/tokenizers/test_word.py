@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from textvae.core.errors import ConfigError, DataError
 from textvae.text.data.tokenizers import Tokenizer, WordTokenizer
 
-PTB_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "ptb"
+PTB_DIR = Path(__file__).resolve().parents[5] / "shared" / "data" / "ptb"
 
 
 def _ptb_lines(name: str) -> list[str]:

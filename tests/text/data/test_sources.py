@@ -9,7 +9,7 @@ from textvae.core.errors import ConfigError, DataError
 from textvae.text.data import sources
 from textvae.text.data.sources import SentenceList, apply_max_len, hold_out, read_hf, read_text_file
 
-PTB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
+PTB_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "ptb"
 
 
 # ---------------------------------------------------------------- text files

@@ -7,8 +7,15 @@ import re
 
 import pytest
 import torch
-from generate.helpers import ENDS, B, V, Z, latents, tiny_model  # tests/generate/helpers.py
 
+from text.generate.helpers import (  # tests/text/generate/helpers.py
+    ENDS,
+    B,
+    V,
+    Z,
+    latents,
+    tiny_model,
+)
 from textvae.core.errors import TextVAEError
 from textvae.text.generate import (
     DECODING_METHODS,

@@ -11,7 +11,7 @@ from textvae.core.config_files import parse_override
 from textvae.core.errors import ConfigError
 from textvae.text.run.config import Config, from_dict, load_config, to_dict
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "textvae" / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "textvae" / "configs"
 
 
 def test_configs_dir_is_not_empty():

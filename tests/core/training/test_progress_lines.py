@@ -17,7 +17,7 @@ from textvae.text.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LINE = re.compile(r"^training, epoch \d+/\d+: \d+/\d+ steps \(\d+%\), [\d.]+ steps/s, ETA \S+"
                   r"(, loss=[\d.-]+, kl=[\d.]+, klw=[\d.]+, tok_s=\d+)?$")
 

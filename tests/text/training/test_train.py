@@ -18,7 +18,7 @@ from textvae.text.models.sentence_vae import build_model
 from textvae.text.run.checkpoint import load_checkpoint
 from textvae.text.training.train import train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _quiet(_msg):

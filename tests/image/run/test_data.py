@@ -19,7 +19,7 @@ from textvae.image.run.data import (
 )
 
 # The real MNIST, where this machine keeps it; tests that need it skip without it.
-MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "mnist"
 
 
 def test_idx_round_trip_keeps_shape_and_values(tmp_path):
