@@ -1,7 +1,9 @@
-"""The GPU check (docs/performance.md, "GPU check"): the CUDA tests, a training step under
-``torch.cuda.set_sync_debug_mode("error")``, training throughput, the IW-NLL at K = 500 over the
-whole PTB test split against the CPU, the quickstart's wall time, an MNIST epoch, and a
-two-process DDP run when two GPUs exist. Writes one JSON file and prints a table.
+"""The GPU check (docs/performance.md, "GPU check"): the CUDA tests (the transformer's among
+them), a training step under ``torch.cuda.set_sync_debug_mode("error")``, training throughput
+(LSTM and transformer; the transformer's decoding with and without its key/value cache), the
+IW-NLL at K = 500 over the whole PTB test split against the CPU, the quickstart's wall time, an
+MNIST epoch, and a two-process DDP run when two GPUs exist. Writes one JSON file and prints a
+table.
 
     bash scripts/gpu_check.sh [--dry-run] [--out DIR]
 
@@ -72,6 +74,12 @@ def steps(out: Path, python: str = "python") -> list[Step]:
         Step("PTB LSTM 256/256/32, batch 128", [*bench, "--batch-size", "128", "--json",
                                                 str(out / "bench_b128.json")],
              ">= 300,000 target tokens/s", 120, json_file=out / "bench_b128.json"),
+        Step("PTB transformer VAE, batch 32",
+             [*tv, "bench", "--config", "ptb_transformer_vae", "--device", "cuda", "--seconds",
+              "15", "--iw-samples", "0", "--batch-size", "32", "--json",
+              str(out / "bench_transformer.json")],
+             "KV-cache greedy decoding >= 5x recomputing the prefix", 150,
+             json_file=out / "bench_transformer.json"),
         Step("PTB, Yahoo sizes 512/1024/32, batch 32",
              [*bench, "--batch-size", "32", *[a for kv in YAHOO_SIZES for a in ("--set", kv)],
               "--json", str(out / "bench_yahoo.json")],
@@ -211,6 +219,9 @@ def _figures(step: Step, seconds: float) -> dict:
             figures["tokens_per_s"] = round(data["train"]["tokens_per_s"])
             figures["of_fp32_ceiling"] = round(data["ceiling_fraction"].get("float32", 0), 3)
             figures["peak_mib"] = round(data["peak_memory"] / 2**20)
+            if "decode_uncached" in data:  # a transformer decoder: what the cache buys
+                figures["cache_speedup"] = round(data["decode"]["sentences_per_s"]
+                                                 / data["decode_uncached"]["sentences_per_s"], 1)
         else:
             figures.update({k: data[k] for k in ("seconds", "max_abs_diff_nats",
                                                  "iw_nll_nats_per_sentence") if k in data})

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check (docs/performance.md, "GPU check"): CUDA tests, a sync-free training step,
-# training throughput, IW-NLL at K = 500 on the whole PTB test split, the quickstart's wall
+# training throughput (LSTM and transformer, the transformer's KV-cache decoding against
+# recomputing the prefix), IW-NLL at K = 500 on the whole PTB test split, the quickstart's wall
 # time, an MNIST epoch and (with two GPUs) DDP, in under 8 minutes. One JSON file and a table.
 #
 #   bash scripts/gpu_check.sh              # run it (a CUDA machine; from the source tree, offline)

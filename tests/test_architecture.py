@@ -30,7 +30,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("runs", ("text/run", "image/run")),
     ("objectives", ("image/objectives",)),
     ("training", ("text/training", "image/training")),
-    ("use", ("text/generate", "text/evaluate", "text/api", "text/viz", "image/use")),
+    ("use", ("text/generate", "text/evaluate", "text/api", "text/viz", "text/sweep",
+             "image/use")),
     ("entry points", ("cli", "text", "image", "")),
 ]
 SIDES = ("core", "text", "image")  # every other top folder (cli, the root) is an entry point

@@ -39,7 +39,7 @@ def _dry_run() -> list[list[str]]:
 
 def test_the_dry_run_lists_commands_that_parse():
     commands = _dry_run()
-    assert len(commands) == 9
+    assert len(commands) == 10
     seen = set()
     for argv in commands:
         assert argv[0] == "python"

@@ -48,6 +48,15 @@ MODELS = {
     "vae-gru-bi": ("model.rnn_type=gru", "model.bidirectional=true", "model.z_to_inputs=true"),
     "lm-lstm": ("model.model_type=lm", "model.rnn_type=lstm"),
     "lm-gru": ("model.model_type=lm", "model.rnn_type=gru"),
+    # Transformers (width 15, so 3 or 5 heads): the encoder's padding mask and mean pooling, the
+    # decoder's memory mask, built on the device from host lengths.
+    "vae-transformer-memory": ("model.encoder=transformer", "model.decoder=transformer",
+                               "model.embed_dim=15", "model.heads=3", "model.decoder_layers=2"),
+    "vae-gru-transformer-embedding": ("model.rnn_type=gru", "model.decoder=transformer",
+                                      "model.z_conditioning=embedding", "model.embed_dim=15",
+                                      "model.heads=5", "model.positions=sinusoidal"),
+    "lm-transformer": ("model.model_type=lm", "model.decoder=transformer", "model.embed_dim=15",
+                       "model.heads=3"),
 }
 
 

@@ -156,3 +156,23 @@ def test_a_labelled_run_refuses_the_sample_quality_flags(tmp_path, capsys, monke
     assert capsys.readouterr().err.startswith(
         "textvae: error: --reverse-ppl, --train-sentences: a labelled run's evaluation has no "
         "such figures")
+
+
+def test_prior_samples_from_the_aggregate_prior_and_by_sampling(run_dir, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, symlinks=True)  # the fit is saved into the checkpoint
+    reports = {}
+    for name, flags in (("standard", []), ("aggregate", ["--prior", "aggregate"]),
+                        ("sampled", ["--prior", "aggregate", "--method", "sample"])):
+        out = tmp_path / f"{name}.json"
+        assert main(["evaluate", str(run), "--split", "valid", "--iw-samples", "3",
+                     "--diversity-samples", "9", "--no-quality", "--no-progress", *flags,
+                     "--output", str(out)]) == 0
+        reports[name] = json.loads(out.read_text())["diversity"]
+    capsys.readouterr()
+    assert reports["standard"]["decoding"] == "greedy from z ~ N(0, I)"
+    assert reports["aggregate"]["decoding"] == "greedy from z from the aggregate prior"
+    assert reports["sampled"]["decoding"] == "sample from z from the aggregate prior"
+    assert list((run / "best").resolve().glob("aggregate_prior*"))  # fitted once, kept

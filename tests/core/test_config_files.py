@@ -39,4 +39,5 @@ def test_every_shipped_config_loads_and_describes_itself():
     for name in ("quickstart", "quickstart_recon"):
         assert load_config(name).train.amp == "auto", name
     own = load_config("text")  # the file comes from --train FILE or train(train_sentences=...)
-    assert (own.train.amp, own.data.valid_fraction, own.train.kl.anneal_fraction) == ("auto", 0.1, 0.5)
+    assert (own.train.amp, own.data.valid_fraction, own.train.kl.kind, own.train.kl.target) == \
+        ("auto", 0.1, "target", 40.0)

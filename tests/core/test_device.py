@@ -107,6 +107,7 @@ def test_bf16_is_refused_before_any_work_where_the_cpu_cannot_run_rnns_in_it(tin
         train(cfg, progress=False, log=lambda _: None)
     assert not Path(cfg.train.out_dir).exists()
     device.check_rnn_precision("off", torch.device("cpu"))  # float32 is always fine
+    device.check_rnn_precision("bf16", torch.device("cpu"), has_rnn=False)  # transformers only
     monkeypatch.setitem(device._BF16_RNNS, "cpu", True)
     device.check_rnn_precision("bf16", torch.device("cpu"))
 

@@ -16,6 +16,7 @@ from textvae.core.objectives import (
     schedule_for_run,
     token_nll,
     vae_objective,
+    word_deletion,
     word_dropout,
 )
 from textvae.text.run.config import KLScheduleConfig
@@ -150,6 +151,47 @@ def test_word_dropout_does_not_modify_input_and_is_seeded():
     b = word_dropout(inputs, lengths, 0.3, unk_id=1, generator=torch.Generator().manual_seed(5))
     assert torch.equal(inputs, before)
     assert torch.equal(a, b)
+
+
+def _deletion_batch():
+    """(5, 9) encoder inputs, words then the end token 2 then padding 0, lengths 9, 1, 4, 7, 3."""
+    lengths = [9, 1, 4, 7, 3]
+    rows = []
+    for r, n in enumerate(lengths):
+        words = [10 + 13 * r + i for i in range(n - 1)]  # distinct, increasing per row
+        rows.append(words + [2] + [0] * (9 - n))
+    return torch.tensor(rows), lengths
+
+
+@pytest.mark.parametrize("p", [0.15, 0.4])
+def test_word_deletion_keeps_order_and_the_end_token_and_matches_rate(p):
+    tokens, lengths = _deletion_batch()
+    deleted = total = 0
+    for seed in range(60):
+        kept, kept_lengths = word_deletion(tokens, lengths, p, pad_id=0,
+                                           generator=torch.Generator().manual_seed(seed))
+        assert kept.shape == (5, max(kept_lengths))
+        for r, (n, m) in enumerate(zip(lengths, kept_lengths, strict=True)):
+            row = kept[r].tolist()
+            assert 1 <= m <= n and row[m - 1] == 2  # the end token survives, last
+            assert row[m:] == [0] * (len(row) - m)  # then padding
+            words = row[: m - 1]
+            assert words == sorted(words)  # order kept
+            assert set(words) <= set(tokens[r, : n - 1].tolist())
+            deleted += (n - 1) - len(words)
+            total += n - 1
+    assert deleted / total == pytest.approx(p, abs=0.04)
+
+
+def test_word_deletion_is_seeded_pure_and_off_at_zero():
+    tokens, lengths = _deletion_batch()
+    before = tokens.clone()
+    a = word_deletion(tokens, lengths, 0.3, pad_id=0, generator=torch.Generator().manual_seed(7))
+    b = word_deletion(tokens, lengths, 0.3, pad_id=0, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a[0], b[0]) and a[1] == b[1]
+    assert torch.equal(tokens, before)
+    same, same_lengths = word_deletion(tokens, lengths, 0.0, pad_id=0)
+    assert torch.equal(same, tokens) and same_lengths == lengths
 
 
 def test_objective_logs_true_elbo_separately_from_loss():

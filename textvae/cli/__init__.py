@@ -1,6 +1,6 @@
 """The ``textvae`` command. Each subcommand is a thin wrapper over the library, registered by
-its module: :mod:`.data`, :mod:`.train`, :mod:`.generate`, :mod:`.evaluate`, :mod:`.bench` and
-:mod:`.image`; what they share is :mod:`.common`.
+its module: :mod:`.data`, :mod:`.train`, :mod:`.sweep`, :mod:`.generate`, :mod:`.evaluate`,
+:mod:`.bench` and :mod:`.image`; what they share is :mod:`.common`.
 
 Errors a user can cause (bad arguments, bad config, unreadable corpus, bad checkpoint, an output
 path that cannot be written) are printed as one line, ``textvae: error: ...``, with exit status
@@ -27,6 +27,7 @@ from textvae.cli.labels import add_label_commands
 from textvae.cli.report import add_report_commands
 from textvae.cli.share import add_sharing_commands
 from textvae.cli.stream import silence_stdout
+from textvae.cli.sweep import add_sweep_command
 from textvae.cli.train import add_train_commands
 from textvae.core.errors import TextVAEError
 from textvae.core.progress import progress_seconds
@@ -43,6 +44,7 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_data_commands(commands)
     add_train_commands(commands)
+    add_sweep_command(commands)
     add_generation_commands(commands)
     add_label_commands(commands)
     add_bench_command(commands)

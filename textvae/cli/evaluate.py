@@ -75,6 +75,16 @@ def add_evaluate_command(commands) -> None:
         help="prior samples for distinct-n and self-BLEU (default 1000)",
     )
     parser.add_argument(
+        "--prior", choices=["standard", "aggregate"], default="standard",
+        help="where the prior samples' codes come from: N(0, I) (default) or the aggregate "
+        "prior (fitted and saved into the checkpoint on first use; docs/generation.md)",
+    )
+    parser.add_argument(
+        "--method", choices=["greedy", "sample"],
+        help="how the prior samples are decoded (default greedy for a VAE, ancestral sampling "
+        "for an LM)",
+    )
+    parser.add_argument(
         "--reference-lm", metavar="LM_RUN",
         help="a language model (model.model_type: lm) trained on the same training split with "
         "the same tokenizer: adds the forward perplexity of the prior samples and of the "
@@ -132,7 +142,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         diversity_samples=args.diversity_samples, quality=not args.no_quality,
         train_reconstruction=args.train_sentences, reference_lm=reference_lm,
         reverse_ppl_samples=args.reverse_ppl or 0, reverse_ppl_steps=args.reverse_ppl_steps,
-        progress=not args.no_progress,
+        sample_prior=args.prior, sample_method=args.method, progress=not args.no_progress,
     )
     report["timing"]["total_seconds"] = time.perf_counter() - start
     settings = report["settings"]
@@ -150,7 +160,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def _evaluate_labelled(args: argparse.Namespace, tv, start: float) -> int:
     given = [flag for flag, value in (("--reference-lm", args.reference_lm),
                                       ("--reverse-ppl", args.reverse_ppl),
-                                      ("--train-sentences", args.train_sentences))
+                                      ("--train-sentences", args.train_sentences),
+                                      ("--method", args.method),
+                                      ("--prior", None if args.prior == "standard" else args.prior))
              if value is not None]
     if given:
         raise UsageError(f"{', '.join(given)}: a labelled run's evaluation has no such "

@@ -80,14 +80,15 @@ def cpu_runs_bf16_rnns() -> bool:
     return _BF16_RNNS["cpu"]
 
 
-def check_rnn_precision(setting: str, device: torch.device) -> None:
+def check_rnn_precision(setting: str, device: torch.device, *, has_rnn: bool = True) -> None:
     """Refuse bf16 autocast for a model with recurrent layers on a CPU that cannot run them in
-    bf16 (:func:`cpu_runs_bf16_rnns`), before any work, instead of a oneDNN error mid-step.
+    bf16 (:func:`cpu_runs_bf16_rnns`), before any work, instead of a oneDNN error mid-step. A
+    model without them (``has_rnn`` False: transformers only) runs bf16 on any CPU.
 
     Raises:
         ConfigError: ``train.amp=bf16: this CPU cannot run LSTM or GRU layers in bfloat16 ...``.
     """
-    if device.type == "cpu" and autocast_dtype(setting, device) == torch.bfloat16 \
+    if has_rnn and device.type == "cpu" and autocast_dtype(setting, device) == torch.bfloat16 \
             and not cpu_runs_bf16_rnns():
         raise ConfigError(f"train.amp={setting}: this CPU cannot run LSTM or GRU layers in "
                           "bfloat16 (oneDNN needs AVX512 or AMX units for them); use "

@@ -1,4 +1,5 @@
-"""The sentence-VAE objective as pure functions: reconstruction, KL schedules, free bits, word dropout.
+"""The sentence-VAE objective as pure functions: reconstruction, KL schedules, free bits, word dropout
+and word deletion.
 
 Conventions (../shared/CONVENTIONS.md): reconstruction NLL is summed over each sentence's target
 tokens (words plus the end token; the start token is not a target), in nats. KL is to N(0, I), in
@@ -308,6 +309,49 @@ def word_dropout(
     droppable = (positions > 0) & (positions < lengths[:, None])  # (B, T)
     draws = torch.rand(inputs.shape, generator=generator, device=inputs.device)
     return inputs.masked_fill(droppable & (draws < p), unk_id)
+
+
+def word_deletion(
+    tokens: Tensor,
+    lengths: list[int],
+    p: float,
+    *,
+    pad_id: int,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, list[int]]:
+    """Shen et al. 2020 ("Educating text autoencoders"): delete each word of the encoder's input
+    with probability p, so that the encoder must map a sentence and its perturbed neighbours to
+    nearby codes (a denoising autoencoder). The decoder still reconstructs the whole sentence.
+
+    Runs on the host (CPU tensors and Python lengths): the new lengths size the encoder's
+    packing, and reading them from a GPU would make the training step wait for it.
+
+    Args:
+        tokens: (B, T) encoder input: words, then the end token, then padding (``ids[:, 1:]``).
+        lengths: the B lengths (words + end token), as Python ints.
+        p: deletion probability in [0, 1); the end token is never deleted.
+        pad_id: the padding id written after each shortened row.
+        generator: optional seeded CPU generator.
+
+    Returns:
+        ``(kept, kept_lengths)``: (B, T') rows with the surviving tokens in their order, then
+        padding, T' the longest kept row; and the B new lengths (each >= 1).
+    """
+    if p <= 0.0:
+        return tokens, list(lengths)
+    batch, width = tokens.shape
+    positions = torch.arange(width)  # (T,)
+    length_col = torch.tensor(lengths)[:, None]  # (B, 1)
+    draws = torch.rand((batch, width), generator=generator)  # (B, T)
+    is_end = positions == length_col - 1  # (B, T): the end token
+    keep = ((draws >= p) & (positions < length_col - 1)) | is_end  # (B, T)
+    # Kept positions first, each group in its original order: sort on (dropped, position).
+    order = torch.argsort((~keep).long() * width + positions, dim=1)  # (B, T)
+    kept_lengths = keep.sum(1)  # (B,)
+    new_width = int(kept_lengths.max())
+    kept = tokens.gather(1, order)[:, :new_width]  # (B, T')
+    kept = kept.masked_fill(positions[:new_width] >= kept_lengths[:, None], pad_id)
+    return kept, kept_lengths.tolist()
 
 
 # ----------------------------------------------------------------------------------------------

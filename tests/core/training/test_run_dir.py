@@ -65,7 +65,11 @@ def test_a_text_run_resumes_with_its_own_relative_paths_and_annealing(tmp_path, 
     (tmp_path / "mine.txt").write_text("the dog barked .\nthe cat ran away .\na dog ran .\n" * 9)
     small = ["--set", "model.embed_dim=11", "--set", "model.encoder_hidden_dim=13",
              "--set", "model.decoder_hidden_dim=15", "--set", "model.latent_dim=7",
-             "--set", "train.amp=off", "--set", "train.batch_size=9", "--no-progress"]
+             "--set", "train.amp=off", "--set", "train.batch_size=9", "--no-progress",
+             "--set", "model.tie_embeddings=false",
+             # annealing fitted to the run (the `text` recipe itself holds a KL set point)
+             "--set", "train.kl.kind=logistic", "--set", "train.kl.target=null",
+             "--set", "train.kl.anneal_fraction=0.5"]
     argv = ["train", "--train", "mine.txt", *small]
     assert main([*argv, "--set", "train.max_steps=2"]) == 0
     saved = load_checkpoint(tmp_path / "runs" / "mine").config

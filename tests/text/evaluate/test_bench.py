@@ -32,6 +32,19 @@ def test_flops_of_a_stacked_bidirectional_gru_and_the_lm():
     assert lm["encoder"] == 0 and lm["decoder"] == 2 * 4 * 9 * (7 + 9)
 
 
+def test_flops_of_transformers_by_hand():
+    # Per layer and token: 8 E^2 (q, k, v, out), 4 E F (feed-forward), 4 c E (attention over c).
+    cfg = ModelConfig(encoder="transformer", decoder="transformer", embed_dim=8, ff_dim=12,
+                      encoder_layers=2, decoder_layers=3, heads=2, memory_slots=1)
+    flops = flops_per_token(cfg, vocab_size=13, mean_length=9)
+    assert flops["encoder"] == 2 * (8 * 64 + 4 * 8 * 12 + 4 * 9 * 8)  # every token sees all 9
+    assert flops["decoder"] == 3 * (8 * 64 + 4 * 8 * 12 + 4 * 6 * 8)  # (9 + 1) / 2 + 1 memory slot
+    assert flops["output"] == 2 * 8 * 13
+    lm = flops_per_token(ModelConfig(model_type="lm", decoder="transformer", embed_dim=8,
+                                     heads=2, z_conditioning="memory"), vocab_size=13, mean_length=9)
+    assert lm["encoder"] == 0 and lm["decoder"] == 8 * 64 + 4 * 8 * 32 + 4 * 5 * 8  # no memory
+
+
 def test_matmul_rate_is_a_positive_rate():
     rate = matmul_rate(torch.device("cpu"), size=64, seconds=0.05)
     assert 1e6 < rate < 1e15
@@ -53,6 +66,18 @@ def test_benchmark_runs_end_to_end_on_a_tiny_config(tiny_config, one_thread):
     for label in ("training throughput", "greedy decoding", "FLOPs per training token",
                   "float32 matmul ceiling", "peak memory", "IW-NLL, K=3", "whole test split"):
         assert label in table
+
+
+def test_a_transformer_benchmark_times_decoding_with_and_without_the_cache(tiny_config, one_thread):
+    cfg = tiny_config("train.max_steps=5", "model.encoder=transformer", "model.decoder=transformer",
+                      "model.embed_dim=15", "model.heads=3")
+    results = run_benchmark(cfg, seconds=0.2, warmup_steps=2, decode_sentences=7, iw_samples=0,
+                            matmul_seconds=0.05, log=lambda msg: None)
+    assert results["decode"]["sentences"] == results["decode_uncached"]["sentences"] == 7
+    assert results["decode_uncached"]["sentences_per_s"] > 0
+    assert results["model"].startswith("transformer emb 15, 1/1 layers, 3 heads, ff 60")
+    table = format_table(results)
+    assert "without the KV cache" in table and "FLOPs per training token" in table
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")

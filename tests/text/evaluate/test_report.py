@@ -95,9 +95,17 @@ def test_training_sentences_reference_lm_and_reverse_ppl_sections(tiny_config):
     rec = report["reconstruction_train"]
     assert (rec["sentences"], rec["split_sentences"], rec["seed"]) == (13, len(train_ids), 0)
     picked = [train_ids[i] for i in subset_indices(len(train_ids), 13, 0)]
-    assert {k: rec[k] for k in ("bleu", "exact_match", "token_accuracy")} == \
-        reconstruction_scores(tv, picked)
+    picked_scores = reconstruction_scores(tv, picked)
+    assert {k: rec[k] for k in picked_scores} == picked_scores
     assert report["reconstruction"] == reconstruction_scores(tv, ids)
+    # The short-sentence exact match is the exact match of the sentences of <= 10 tokens alone.
+    short = [x for x in ids if len(x) <= 10]
+    long_ones = [x for x in ids if len(x) > 10]
+    assert short and long_ones  # the grammar corpus has both
+    assert report["reconstruction"]["short_sentences"] == len(short)
+    assert report["reconstruction"]["exact_match_short"] == \
+        reconstruction_scores(tv, short)["exact_match"]
+    assert reconstruction_scores(tv, long_ones)["exact_match_short"] is None
 
     # Homotopy ends: the greedy decodes of each pair's two posterior means against the inputs.
     hom = report["homotopy"]

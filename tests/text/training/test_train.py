@@ -88,6 +88,23 @@ def test_best_is_the_best_validation_including_the_closing_one(tiny_config, max_
     assert load_checkpoint(run / "best").meta["valid"]["neg_elbo"] == best["neg_elbo"]
 
 
+def test_under_a_kl_set_point_best_is_the_lowest_validation_reconstruction(tiny_config):
+    # The controller drives the rate towards 6 nats, so the -ELBO and the reconstruction
+    # disagree on which validation is best (steps 40 and 26 with these seeds); `best` must
+    # follow the reconstruction.
+    cfg = tiny_config("train.max_steps=40", "train.eval_every=4", "train.checkpoint_every=1000",
+                      "train.kl.kind=target", "train.kl.target=6", "train.kl.kp=0.2",
+                      "train.kl.ki=0.01", "train.lr=0.01")
+    result = train(cfg, progress=False, log=_quiet)
+    run = Path(cfg.train.out_dir)
+    valid = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    valid = [r for r in valid if r["split"] == "valid"]
+    by_rec = min(valid, key=lambda r: r["reconstruction"])
+    assert by_rec["step"] != min(valid, key=lambda r: r["neg_elbo"])["step"]
+    assert os.readlink(run / "best").endswith(f"step-{by_rec['step']:08d}")
+    assert result.by_reconstruction
+
+
 @pytest.mark.parametrize("patience, expected_lrs", [(1, [0.01, 0.01, 0.005, 0.005, 0.0025]),
                                                     ("null", [0.01] * 5)])
 def test_the_lr_decays_on_a_plateau_unless_patience_is_null(tiny_config, patience, expected_lrs):
@@ -132,8 +149,9 @@ SET_POINT = ("train.kl.kind=target", "train.kl.target=0.2", "train.kl.kp=0.05", 
 
 
 # Mid-epoch, and exactly at an epoch end (26 batches); the KL set point's controller state too.
-@pytest.mark.parametrize("stop_at, kl", [(5, ()), (26, ()), (17, SET_POINT)],
-                         ids=["mid-epoch", "epoch-end", "kl-set-point"])
+@pytest.mark.parametrize("stop_at, kl", [(5, ()), (26, ()), (17, SET_POINT),
+                                         (11, ("train.word_deletion=0.3",))],
+                         ids=["mid-epoch", "epoch-end", "kl-set-point", "word-deletion"])
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_config, stop_at, kl):
     common = ("train.checkpoint_every=3", "train.epochs=3", "train.eval_every=10", *kl)
     full = tiny_config(*common, "train.max_steps=40", out="full")
@@ -177,6 +195,60 @@ def test_a_training_step_changes_weights_and_validation_does_not(tiny_config):
     changed = [k for k, v in model.state_dict().items() if not torch.equal(before[k], v)]
     assert "encoder_rnn.weight_ih_l0" in changed or any("encoder" in k for k in changed)
     assert any("decoder" in k for k in changed)
+
+
+def test_word_deletion_shortens_what_the_encoder_reads_not_what_the_decoder_predicts(
+        tiny_config, monkeypatch):
+    from textvae.text.data.batching import collate
+    from textvae.text.run.corpus import build_corpus
+    from textvae.text.training.train import Trainer
+
+    cfg = tiny_config("train.word_deletion=0.45")
+    corpus = build_corpus(cfg.data, splits=("train", "valid"), log=_quiet)
+    model = build_model(cfg.model, corpus.tokenizer.vocab_size, corpus.tokenizer.pad_id)
+    trainer = Trainer(cfg, corpus, model, torch.device("cpu"), progress=False, log=_quiet)
+    seen = []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda *a, **k: seen.append(a) or encode(*a, **k))
+    batch = collate(corpus.ids["train"][:9], bos_id=2, eos_id=3, pad_id=0)
+    out = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **k: out.append(forward(*a, **k)) or out[-1])
+    trainer.forward_model = model
+    trainer.train_step(batch.ids, batch.lengths)
+    tokens, lengths, host_lengths = seen[0][:3]
+    full = batch.lengths.tolist()
+    assert host_lengths == lengths.tolist() and len(host_lengths) == 9
+    assert all(1 <= m <= n for m, n in zip(host_lengths, full, strict=True)) and sum(host_lengths) < sum(full)
+    assert int(out[0].lengths.sum()) == sum(full)  # every target still predicted
+    assert tokens.shape == (9, max(host_lengths))
+
+
+def test_valid_sentences_validates_on_a_fixed_seeded_subset(tiny_config):
+    from textvae.text.run.corpus import build_corpus
+    from textvae.text.training.train import Trainer
+
+    def trainer(*overrides):
+        cfg = tiny_config(*overrides)
+        corpus = build_corpus(cfg.data, splits=("train", "valid"), log=_quiet)
+        model = build_model(cfg.model, corpus.tokenizer.vocab_size, corpus.tokenizer.pad_id)
+        return Trainer(cfg, corpus, model, torch.device("cpu"), progress=False, log=_quiet)
+
+    whole = trainer("data.grammar_size=400")  # 20 validation sentences
+    every = whole.corpus.ids["valid"]
+    assert whole.valid_ids == every
+    part = trainer("data.grammar_size=400", "train.valid_sentences=7")
+    assert len(part.valid_ids) == 7 and all(x in every for x in part.valid_ids)
+    assert part.valid_ids == trainer("data.grammar_size=400", "train.valid_sentences=7").valid_ids
+    other_seed = trainer("data.grammar_size=400", "train.valid_sentences=7", "train.seed=3")
+    assert other_seed.valid_ids != part.valid_ids
+    assert part.validate()["neg_elbo"] != whole.validate()["neg_elbo"]
+
+
+def test_word_deletion_needs_an_encoder(tiny_config):
+    with pytest.raises(TextVAEError, match="word_deletion"):
+        train(tiny_config("model.model_type=lm", "train.word_deletion=0.2", "train.max_steps=2"),
+              progress=False, log=_quiet)
 
 
 def test_lm_baseline_trains(tiny_config):

@@ -88,6 +88,12 @@ def test_labelled_configs_are_refused_where_they_cannot_work(tmp_path):
     with pytest.raises(ConfigError, match="^train.kl.kind target is the unlabelled text VAE's"):
         train_labelled(labelled_run(tmp_path, "train.kl.kind=target", "train.kl.target=2.5"),
                        progress=False, log=_quiet)
+    with pytest.raises(ConfigError, match="^train.word_deletion is the unlabelled text VAE's"):
+        train_labelled(labelled_run(tmp_path, "train.word_deletion=0.3"), progress=False,
+                       log=_quiet)
+    with pytest.raises(ConfigError, match="^train.valid_sentences is the unlabelled"):
+        train_labelled(labelled_run(tmp_path, "train.valid_sentences=5"), progress=False,
+                       log=_quiet)
     assert not (tmp_path / "run").exists()  # refused before the run directory
     with pytest.raises(ConfigError, match="infers one factor"):
         labelled_run(tmp_path, "labels.factors=[a, b]")

@@ -25,18 +25,40 @@ _FIGURES = {
 }
 _WHAT = {
     "vae": "a sentence variational autoencoder (Bowman et al. 2016, \"Generating Sentences from "
-           "a Continuous Space\"): an RNN encoder maps a sentence to a Gaussian posterior over a "
-           "latent code z, and an RNN decoder generates the sentence back from z",
-    "lm": "an RNN language model: the sentence VAE's decoder without a latent code (the "
+           "a Continuous Space\"): {encoder} encoder maps a sentence to a Gaussian posterior over a "
+           "latent code z, and {decoder} decoder generates the sentence back from z",
+    "lm": "{decoder} language model: the sentence VAE's decoder without a latent code (the "
           "baseline of Bowman et al. 2016); it samples sentences but has no latent space",
 }
+
+
+def _articled(model: Any) -> dict[str, str]:
+    """``encoder``, ``decoder``: "an RNN" or "a transformer"."""
+    name = {"rnn": "an RNN", "transformer": "a transformer"}
+    return {"encoder": name[model.encoder], "decoder": name[model.decoder]}
+
+
+def _sizes(model: Any) -> str:
+    """The sizes row: an RNN's hidden sizes; a transformer's layers, heads and z's way in."""
+    if not model.uses_transformer():
+        return (f"| embedding / encoder / decoder sizes | {model.embed_dim} / "
+                f"{model.encoder_hidden_dim} / {model.decoder_hidden_dim} |")
+    sizes = (f"| sizes | embedding {model.embed_dim}, layers {model.encoder_layers} / "
+             f"{model.decoder_layers}, {model.heads} heads")
+    if model.uses_rnn():
+        sizes += f", RNN hidden {model.encoder_hidden_dim} / {model.decoder_hidden_dim}"
+    if model.decoder == "transformer" and model.model_type == "vae":
+        sizes += f", z by {model.z_conditioning}"
+    return sizes + " |"
 
 
 def _front_matter(config: Any) -> str:
     data = config.data
     front: dict[str, Any] = {
         "library_name": "textvae",
-        "tags": ["textvae", "sentence-vae", "text-generation", config.model.rnn_type,
+        "tags": ["textvae", "sentence-vae", "text-generation",
+                 *(["transformer"] if config.model.uses_transformer() else []),
+                 *([config.model.rnn_type] if config.model.uses_rnn() else []),
                  "vae" if config.model.model_type == "vae" else "language-model"],
     }
     if data.source == "hf" and data.hf_name and not data.hf_data_files:
@@ -93,19 +115,18 @@ def model_card(config: Any, meta: dict[str, Any], *, vocab_size: int, latent_dim
         _front_matter(config),
         f"# {title or name}",
         "",
-        f"A textvae model: {_WHAT[kind]}.",
+        f"A textvae model: {_WHAT[kind].format(**_articled(model))}.",
         "",
         "| | |",
         "|---|---|",
-        f"| model type | `{kind}` ({model.rnn_type.upper()}"
+        f"| model type | `{kind}` ({model.describe()}"
         + (", bidirectional encoder" if model.bidirectional and kind == "vae" else "") + ") |",
     ]
     if latent_dim is not None:
         lines.append(f"| latent size | {latent_dim} |")
     lines += [
         f"| vocabulary | {vocab_size:,} ({config.data.tokenizer.kind} tokenizer) |",
-        f"| embedding / encoder / decoder sizes | {model.embed_dim} / {model.encoder_hidden_dim} / "
-        f"{model.decoder_hidden_dim} |",
+        _sizes(model),
         f"| training data | {_data(config)} |",
         f"| trained for | {meta.get('step', '?')} steps |",
         "",

@@ -6,7 +6,8 @@ One run prints one table for one config (``ptb_bowman`` for the published figure
 - training throughput in target tokens/s (non-pad targets: words + eos), timed over the real
   training code path (collate, word dropout, forward, backward, optimiser step) in steady state
   after a warm-up, on the config's own length-bucketed batches;
-- greedy-decoding throughput in sentences/s (prior samples, batched);
+- greedy-decoding throughput in sentences/s (prior samples, batched); for a transformer decoder
+  also without its key/value cache (every step runs the whole prefix again);
 - importance-weighted NLL throughput in sentences/s at K samples (default 500) on the test split,
   and the same on the same sentences with the He et al. 2019 protocol (one sentence at a time,
   samples in chunks of 100) for comparison;
@@ -16,13 +17,15 @@ One run prints one table for one config (``ptb_bowman`` for the published figure
   ceiling the training step reaches.
 
 The FLOP count is the standard dense one: a (m, k) x (k, n) product is 2mkn FLOPs; a backward
-pass costs twice its forward (gradients for inputs and for weights). Element-wise work (gate
+pass costs twice its forward (gradients for inputs and for weights). A transformer's attention
+depends on the sentence length: it is counted at the training split's mean. Element-wise work (gate
 nonlinearities, softmax, Adam) is not counted, so the fraction is a lower bound on how busy the
 machine is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import tempfile
 import time
@@ -37,6 +40,7 @@ from textvae.core.device import check_rnn_precision, resolve_device
 from textvae.text.evaluate.iw import iw_nll, iw_nll_reference
 from textvae.text.models.contracts import UnconditionedSentenceModel
 from textvae.text.models.sentence_vae import ModelConfig, build_model
+from textvae.text.models.transformer import recomputing_prefix
 from textvae.text.run.config import Config
 from textvae.text.run.corpus import Corpus, build_corpus
 from textvae.text.training.train import Trainer
@@ -63,24 +67,45 @@ def rnn_flops_per_step(rnn_type: str, input_dim: int, hidden: int, layers: int,
     return total
 
 
-def flops_per_token(cfg: ModelConfig, vocab_size: int) -> dict[str, int]:
+def transformer_flops_per_token(width: int, ff_dim: int, layers: int, context: float) -> int:
+    """Forward FLOPs of transformer blocks for one token that attends to ``context`` positions:
+    per layer the q, k, v and output projections (4 E x E), the feed-forward layers (2 E x F),
+    and the attention scores and weighted sum (2 x context x E)."""
+    return round(layers * (2 * 4 * width * width + 2 * 2 * width * ff_dim + 4 * context * width))
+
+
+def flops_per_token(cfg: ModelConfig, vocab_size: int, mean_length: float = 25.0) -> dict[str, int]:
     """FLOPs per target token of one training step (forward + backward = 3 x forward).
 
-    Per-sentence work (posterior heads, z -> initial state) is a few thousand FLOPs per
+    Per-sentence work (posterior heads, z's projection) is a few thousand FLOPs per
     sentence, under 0.1% of a ~25-token sentence's total, and is left out.
+
+    Args:
+        mean_length: target tokens per sentence, for a transformer's attention (an encoder
+            token attends to the whole sentence, a decoder token to (n + 1) / 2 positions on
+            average, plus its memory slots).
 
     Returns:
         ``encoder``, ``decoder``, ``output`` (forward FLOPs per token of each part),
         ``forward`` (their sum) and ``train`` (3 x forward).
     """
+    ff_dim = cfg.ff_dim or 4 * cfg.embed_dim
     encoder = 0
-    if cfg.model_type == "vae":
+    if cfg.model_type == "vae" and cfg.encoder == "transformer":
+        encoder = transformer_flops_per_token(cfg.embed_dim, ff_dim, cfg.encoder_layers, mean_length)
+    elif cfg.model_type == "vae":
         encoder = rnn_flops_per_step(cfg.rnn_type, cfg.embed_dim, cfg.encoder_hidden_dim,
                                      cfg.encoder_layers, 2 if cfg.bidirectional else 1)
-    z_inputs = cfg.latent_dim if (cfg.z_to_inputs and cfg.model_type == "vae") else 0
-    decoder = rnn_flops_per_step(cfg.rnn_type, cfg.embed_dim + z_inputs, cfg.decoder_hidden_dim,
-                                 cfg.decoder_layers, 1)
-    output = 2 * cfg.decoder_hidden_dim * vocab_size
+    if cfg.decoder == "transformer":
+        memory = cfg.memory_slots if (cfg.model_type == "vae" and cfg.z_conditioning == "memory") else 0
+        decoder = transformer_flops_per_token(cfg.embed_dim, ff_dim, cfg.decoder_layers,
+                                              (mean_length + 1) / 2 + memory)
+        output = 2 * cfg.embed_dim * vocab_size
+    else:
+        z_inputs = cfg.latent_dim if (cfg.z_to_inputs and cfg.model_type == "vae") else 0
+        decoder = rnn_flops_per_step(cfg.rnn_type, cfg.embed_dim + z_inputs, cfg.decoder_hidden_dim,
+                                     cfg.decoder_layers, 1)
+        output = 2 * cfg.decoder_hidden_dim * vocab_size
     forward = encoder + decoder + output
     return {"encoder": encoder, "decoder": decoder, "output": output, "forward": forward,
             "train": 3 * forward}
@@ -158,8 +183,9 @@ def train_throughput(trainer: Trainer, *, warmup_steps: int = 20, seconds: float
 @torch.no_grad()
 def decode_throughput(model: UnconditionedSentenceModel[Any], *, bos_id: int, eos_id: int, device: torch.device,
                       sentences: int = 1000, batch_size: int = 500,
-                      max_len: int = 40) -> dict[str, float]:
-    """Greedy decoding of prior samples (z ~ N(0, I)), sentences per second."""
+                      max_len: int = 40, cache: bool = True) -> dict[str, float]:
+    """Greedy decoding of prior samples (z ~ N(0, I)), sentences per second; ``cache`` False
+    decodes a transformer without its key/value cache (:func:`recomputing_prefix`)."""
     from textvae.text.generate import greedy_decode
 
     generator = torch.Generator(device=device).manual_seed(0)
@@ -171,8 +197,9 @@ def decode_throughput(model: UnconditionedSentenceModel[Any], *, bos_id: int, eo
         z = None
         if model.is_vae:
             z = torch.randn(rows, model.latent_dim, device=device, generator=generator)
-        out = greedy_decode(model, z, bos_id=bos_id, eos_id=eos_id, max_len=max_len,
-                            batch_size=None if model.is_vae else rows)
+        with contextlib.nullcontext() if cache else recomputing_prefix(model):
+            out = greedy_decode(model, z, bos_id=bos_id, eos_id=eos_id, max_len=max_len,
+                                batch_size=None if model.is_vae else rows)
         tokens += sum(len(x) + 1 for x in out)
         done += rows
     _sync(device)
@@ -209,12 +236,14 @@ def run_benchmark(
         A dict of figures; :func:`format_table` prints it.
     """
     device = resolve_device(config.train.device)
-    check_rnn_precision(config.train.amp, device)
+    check_rnn_precision(config.train.amp, device, has_rnn=config.model.uses_rnn())
     corpus: Corpus = build_corpus(config.data, splits=("train", "valid", "test"), log=log)
     tokenizer = corpus.tokenizer
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, tokenizer.vocab_size, tokenizer.pad_id).to(device)
-    flops = flops_per_token(config.model, tokenizer.vocab_size)
+    train_ids = corpus.ids["train"]
+    mean_length = sum(map(len, train_ids)) / max(1, len(train_ids)) + 1  # words + eos
+    flops = flops_per_token(config.model, tokenizer.vocab_size, mean_length)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -222,9 +251,9 @@ def run_benchmark(
         "device": str(device), "threads": torch.get_num_threads(),
         "amp": config.train.amp, "compile": config.train.compile,
         "batch_size": config.train.batch_size,
-        "model": f"{config.model.rnn_type} emb {config.model.embed_dim}, "
-                 f"hidden {config.model.encoder_hidden_dim}/{config.model.decoder_hidden_dim}, "
-                 f"latent {config.model.latent_dim}, vocab {tokenizer.vocab_size}",
+        "model": f"{_describe(config.model)}, latent {config.model.latent_dim}, "
+                 f"vocab {tokenizer.vocab_size}, {sum(p.numel() for p in model.parameters()):,} "
+                 "parameters",
         "flops_per_token": flops,
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -237,6 +266,11 @@ def run_benchmark(
     log("timing greedy decoding ...")
     results["decode"] = decode_throughput(model, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
                                           device=device, sentences=decode_sentences)
+    if config.model.decoder == "transformer":
+        log("timing greedy decoding without the key/value cache ...")
+        results["decode_uncached"] = decode_throughput(
+            model, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, device=device,
+            sentences=decode_sentences, cache=False)
     if model.is_vae and iw_samples > 0:
         results["iw"] = _iw_timings(model, corpus, device, iw_samples=iw_samples,
                                     sentences=iw_sentences, reference_sentences=reference_sentences,
@@ -252,6 +286,20 @@ def run_benchmark(
     results["train_flops"] = achieved
     results["ceiling_fraction"] = {k: achieved / v for k, v in results["matmul_flops"].items()}
     return results
+
+
+def _describe(cfg: ModelConfig) -> str:
+    """``LSTM emb 256, hidden 256/256``, ``transformer emb 256, 4/4 layers, 4 heads, ff 1024``."""
+    sizes = f"{cfg.describe()} emb {cfg.embed_dim}"
+    if cfg.uses_rnn():
+        sizes += f", hidden {cfg.encoder_hidden_dim}/{cfg.decoder_hidden_dim}"
+    if cfg.uses_transformer():
+        layers = (f"{cfg.decoder_layers}" if cfg.model_type == "lm"
+                  else f"{cfg.encoder_layers}/{cfg.decoder_layers}")
+        sizes += f", {layers} layers, {cfg.heads} heads, ff {cfg.ff_dim or 4 * cfg.embed_dim}"
+        if cfg.decoder == "transformer" and cfg.model_type == "vae":
+            sizes += f", z by {cfg.z_conditioning}"
+    return sizes
 
 
 def _iw_timings(model: UnconditionedSentenceModel[Any], corpus: Corpus, device: torch.device, *, iw_samples: int,
@@ -326,6 +374,12 @@ def format_table(results: dict[str, Any]) -> str:
         ("greedy decoding", f"{results['decode']['sentences_per_s']:,.0f} sentences/s "
                             f"({results['decode']['sentences']} prior samples)"),
     ]
+    if "decode_uncached" in results:
+        uncached = results["decode_uncached"]["sentences_per_s"]
+        rows.append(("  without the KV cache", f"{uncached:,.0f} sentences/s (the cache: "
+                                               f"{results['decode']['sentences_per_s'] / uncached:.1f}x"
+                                               f" at {results['decode']['mean_length']:.1f} "
+                                               "tokens per sentence)"))
     if "iw" in results:
         iw = results["iw"]
         rows += [

@@ -28,7 +28,11 @@ from textvae.text.evaluate.grammar_quality import grammar_quality_report
 from textvae.text.evaluate.iw import iw_nll
 from textvae.text.evaluate.report_table import format_report
 from textvae.text.evaluate.reverse_ppl import REVERSE_LM, reverse_perplexity
-from textvae.text.evaluate.settings import DEFAULT_IW_SAMPLES, REVERSE_PPL_STEPS
+from textvae.text.evaluate.settings import (
+    DEFAULT_IW_SAMPLES,
+    REVERSE_PPL_STEPS,
+    SHORT_SENTENCE_TOKENS,
+)
 from textvae.text.evaluate.text_metrics import (
     distinct_n,
     endpoint_exact_match,
@@ -67,6 +71,8 @@ def evaluate(
     reference_lm: TextVAE | None = None,
     reverse_ppl_samples: int = 0,
     reverse_ppl_steps: int = REVERSE_PPL_STEPS,
+    sample_prior: str = "standard",
+    sample_method: str | None = None,
     progress: bool = False,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
@@ -83,8 +89,8 @@ def evaluate(
             on CUDA, 256 MB on the CPU; :func:`textvae.text.evaluate.iw.chunk_rule`).
         seed: seeds the posterior samples, the prior samples, the self-BLEU subset, the
             training subset and the reverse-perplexity LMs.
-        diversity_samples: greedy decodes of z ~ N(0, I) for distinct-n, self-BLEU and, with a
-            ``reference_lm``, forward perplexity.
+        diversity_samples: prior samples for distinct-n, self-BLEU and, with a
+            ``reference_lm``, forward perplexity: by default greedy decodes of z ~ N(0, I).
         self_bleu_hypotheses: at most this many of them are scored against the others.
         max_len: most generated tokens per decode (reconstruction and prior samples).
         quality: add the grammar quality report when the model was trained on the built-in
@@ -102,6 +108,11 @@ def evaluate(
             evaluated sentences with it (:func:`~textvae.text.evaluate.reverse_ppl.reverse_perplexity`);
             0: skip (it takes minutes).
         reverse_ppl_steps: that LM's optimiser steps.
+        sample_prior: where the prior samples' codes come from: ``"standard"`` (N(0, I)) or
+            ``"aggregate"`` (:meth:`~textvae.text.api.TextVAE.aggregate_prior`, fitted and saved
+            in the checkpoint on first use); ignored for the LM baseline.
+        sample_method: how they are decoded (``"greedy"``, ``"sample"``, ...; None: greedy for
+            a VAE, ancestral sampling at T = 1 for the LM baseline).
         progress: show progress bars.
         log: where one-line progress notes go.
 
@@ -189,9 +200,12 @@ def evaluate(
             timing["homotopy_seconds"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    prior = without_latents(tv.sample(diversity_samples, seed=seed, max_len=max_len))  # greedy for a VAE
+    if model.is_vae and sample_prior == "aggregate":
+        tv.aggregate_prior(log=log)  # fitted once (minutes) and saved, else read
+    prior = without_latents(tv.sample(diversity_samples, seed=seed, max_len=max_len,
+                                      prior=sample_prior, method=sample_method))
     tokens = [t.split() for t in prior]
-    decoding = "greedy from z ~ N(0, I)" if model.is_vae else "ancestral sampling, T = 1"
+    decoding = sample_decoding(model.is_vae, sample_prior, sample_method)
     report["diversity"] = {
         "samples": diversity_samples,
         "decoding": decoding,
@@ -236,15 +250,24 @@ def evaluate(
     return report
 
 
+def sample_decoding(is_vae: bool, prior: str, method: str | None) -> str:
+    """How :func:`evaluate`'s prior samples were made, in words, for the report."""
+    if not is_vae:
+        return "ancestral sampling, T = 1" if method in (None, "sample") else f"{method} (LM)"
+    source = "z ~ N(0, I)" if prior == "standard" else "z from the aggregate prior"
+    return f"{method or 'greedy'} from {source}"
+
+
 @torch.no_grad()
 def reconstruction_scores(
     tv: TextVAE, ids: Sequence[Sequence[int]], mu: torch.Tensor | None = None, *,
     max_len: int = DEFAULT_MAX_LEN,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Greedy decodes of the posterior means against the inputs: corpus BLEU (sacrebleu,
     ``tokenize="none"``, 0-100; Papineni et al. 2002), and the exact-match share and token
-    accuracy of :func:`textvae.core.metrics.reconstruction_accuracy`. A decode that reaches
-    ``max_len`` without an end token counts as wrong at the end.
+    accuracy of :func:`textvae.core.metrics.reconstruction_accuracy`, and the exact-match share
+    among the sentences of at most SHORT_SENTENCE_TOKENS tokens (None when there are none). A
+    decode that reaches ``max_len`` without an end token counts as wrong at the end.
 
     Args:
         tv: a loaded VAE.
@@ -252,18 +275,25 @@ def reconstruction_scores(
         mu: (S, Z) their posterior means, if already computed (else encoded here).
 
     Returns:
-        ``bleu``, ``exact_match`` and ``token_accuracy``.
+        ``bleu``, ``exact_match``, ``token_accuracy``, ``exact_match_short`` and
+        ``short_sentences`` (how many of the S have at most SHORT_SENTENCE_TOKENS tokens).
     """
     if mu is None:
         mu, _ = tv.encode_ids(ids)
     decodes = tv.decode_ids(mu.to(tv.device), method="greedy", max_len=max_len)
     ended = [len(d) < max_len for d in decodes]
     acc = reconstruction_accuracy(ids, decodes, decodes_ended=ended)
+    short = [i for i, x in enumerate(ids) if len(x) <= SHORT_SENTENCE_TOKENS]
+    short_exact = (reconstruction_accuracy([ids[i] for i in short], [decodes[i] for i in short],
+                                           decodes_ended=[ended[i] for i in short])["exact_match"]
+                   if short else None)
     return {
         "bleu": reconstruction_bleu([tv.tokenizer.decode(d) for d in decodes],
                                     [tv.tokenizer.decode(x) for x in ids]),
         "exact_match": acc["exact_match"],
         "token_accuracy": acc["token_accuracy"],
+        "exact_match_short": short_exact,
+        "short_sentences": len(short),
     }
 
 

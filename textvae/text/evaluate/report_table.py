@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from textvae.text.evaluate.grammar_quality import format_quality_report
+from textvae.text.evaluate.settings import SHORT_SENTENCE_TOKENS
 
 _LABELS = {
     "neg_elbo_nats_per_sentence": "-ELBO (beta = 1), nats/sentence",
@@ -23,16 +24,21 @@ _LABELS = {
     "bleu": "BLEU (sacrebleu, tokenize none, 0-100)",
     "exact_match": "exact match",
     "token_accuracy": "token accuracy",
+    "exact_match_short": f"exact match, sentences of <= {SHORT_SENTENCE_TOKENS} tokens",
+    "short_sentences": f"sentences of <= {SHORT_SENTENCE_TOKENS} tokens",
     "distinct_1": "distinct-1",
     "distinct_2": "distinct-2",
     "self_bleu": "self-BLEU (0-100)",
 }
-_SHARES = ("exact_match", "token_accuracy", "changed_share", "endpoints_exact_match")
+_SHARES = ("exact_match", "token_accuracy", "changed_share", "endpoints_exact_match",
+           "exact_match_short")
 
 Rows = list[tuple[str, str]]  # (label, formatted value)
 
 
 def _text(key: str, value: Any) -> str:
+    if value is None:
+        return "n/a"
     if key in _SHARES:
         return f"{value:.1%}"
     if isinstance(value, float):

@@ -32,7 +32,7 @@ from textvae.text.models.sentence_vae import SentenceVAEOutput
 
 __all__ = ["ResettableModule", "SentenceDecoder", "SentenceModel", "UnconditionedSentenceModel"]
 
-StateT = TypeVar("StateT")  # a decoder's recurrent state (an RNN's: models.rnn.RNNState)
+StateT = TypeVar("StateT")  # a decoder's state (the sentence VAE's: models.registry.DecoderState)
 
 
 @runtime_checkable
@@ -42,9 +42,13 @@ class SentenceDecoder(Protocol[StateT]):
     A state is a tensor, or a (nested) tuple of tensors, on the decoder's device: decoding reads
     the device of its first tensor and never looks inside otherwise.
 
-    Implemented by :class:`~textvae.text.models.sentence_vae.SentenceVAE` (state:
-    :data:`~textvae.text.models.rnn.RNNState`); a labelled model decodes through its ``vae`` with
-    :meth:`~textvae.text.models.labelled.LabelledSentenceVAE.decoder_latent` as z.
+    Implemented by :class:`~textvae.text.models.sentence_vae.SentenceVAE`, whose state is its
+    decoder part's (:data:`~textvae.text.models.registry.DecoderState`): an RNN's
+    :data:`~textvae.text.models.rnn.RNNState`, or a transformer's key/value cache
+    (:class:`~textvae.text.models.transformer.KVCache`; :class:`~textvae.text.models.transformer.Prefix`
+    inside :func:`~textvae.text.models.transformer.recomputing_prefix`). A labelled model decodes
+    through its ``vae`` with :meth:`~textvae.text.models.labelled.LabelledSentenceVAE.decoder_latent`
+    as z.
     """
 
     training: bool
@@ -162,13 +166,15 @@ class UnconditionedSentenceModel(SentenceModel, SentenceDecoder[StateT], Protoco
 
 if TYPE_CHECKING:  # mypy checks that the shipped models keep their contracts
     from textvae.text.models.labelled import LabelledSentenceVAE
-    from textvae.text.models.rnn import RNNState
+    from textvae.text.models.registry import DecoderState
     from textvae.text.models.sentence_vae import SentenceVAE
 
+    # The sentence VAE decodes with whichever decoder part it was built with (an RNN or a
+    # transformer, textvae.text.models.registry.DECODERS): its state is any of theirs.
     def _shipped_models_keep_their_contracts(vae: SentenceVAE, labelled: LabelledSentenceVAE) -> None:
-        decoder: SentenceDecoder[RNNState] = vae
+        decoder: SentenceDecoder[DecoderState] = vae
         plain: SentenceModel = vae
         with_labels: SentenceModel = labelled
-        unconditioned: UnconditionedSentenceModel[RNNState] = vae
-        labelled_decoder: SentenceDecoder[RNNState] = labelled.vae
+        unconditioned: UnconditionedSentenceModel[DecoderState] = vae
+        labelled_decoder: SentenceDecoder[DecoderState] = labelled.vae
         del decoder, plain, with_labels, unconditioned, labelled_decoder

@@ -1,15 +1,17 @@
 """Sentence VAEs with labels: the conditional VAE and M2 of Kingma et al. 2014 for text.
 
     y (F factors) -> label embeddings c (B, F*Ey)
-    x, c -> LSTM encoder -> q(z | x, y);  [z, c] -> LSTM decoder -> p(x | y, z)
-    x -> classifier LSTM -> q(y | x)      (M2 and the supervised-only baseline only)
+    x, c -> encoder -> q(z | x, y);  [z, c] -> decoder -> p(x | y, z)   (RNNs or transformers)
+    x -> classifier -> q(y | x)      (M2 and the supervised-only baseline only)
 
 The VAE is a :class:`~textvae.text.models.sentence_vae.SentenceVAE` built with ``condition_dim``: its
-posterior heads read ``[summary, c]`` and its decoder ``[z, c]`` (as initial state, and on every
-step with ``model.z_to_inputs``). So every decoding routine that takes a sentence VAE and a z works
-unchanged when given ``model.vae`` and :meth:`LabelledSentenceVAE.decoder_latent`.
+posterior heads read ``[summary, c]`` and its decoder ``[z, c]`` (an RNN as its initial state, and
+on every step with ``model.z_to_inputs``; a transformer as its z embedding or memory slots). So
+every decoding routine that takes a sentence VAE and a z works unchanged when given ``model.vae``
+and :meth:`LabelledSentenceVAE.decoder_latent`.
 
-The classifier reads the sentence with its own RNN over the VAE's embedding table (so the
+The classifier reads the VAE's encoder summary (``shared``), or the sentence with its own RNN
+(``separate``, an RNN whatever the VAE's encoder) over the VAE's embedding table (so the
 supervised-only baseline, which trains the classifier alone, is the same network M2 trains).
 
 Shapes: B = sentences, T = time steps, F = label factors, C_f = classes of factor f, Ey = label
@@ -19,11 +21,13 @@ embedding size, Z = latent size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from textvae.text.models.parts import DecoderPart
 from textvae.text.models.positions import on_host
 from textvae.text.models.rnn import final_hidden, make_rnn
 from textvae.text.models.sentence_vae import (
@@ -119,7 +123,7 @@ class LabelledSentenceVAE(nn.Module):
         """The VAE's inference network (:meth:`SentenceVAE.encoder_modules`)."""
         return self.vae.encoder_modules()
 
-    def decoder_modules(self) -> list[nn.Linear | nn.LSTM | nn.GRU]:
+    def decoder_modules(self) -> list[nn.Linear | DecoderPart[Any]]:
         """The VAE's generative network (:meth:`SentenceVAE.decoder_modules`)."""
         return self.vae.decoder_modules()
 

@@ -12,6 +12,8 @@ PyTorch lays out a recurrent state as (L*D, B, H) ordered layer0-fwd, layer0-bwd
 For an LSTM the state is the pair ``(h, c)``, each of that shape; for a GRU it is ``h`` alone.
 """
 
+from collections.abc import Mapping
+
 from torch import Tensor, nn
 
 # An LSTM state is (h, c); a GRU state is h. Both are (L*D, B, H).
@@ -28,6 +30,7 @@ def make_rnn(
     num_layers: int,
     bidirectional: bool,
     dropout: float,
+    registry: Mapping[str, type[nn.LSTM] | type[nn.GRU]] = RNN_TYPES,
 ) -> nn.LSTM | nn.GRU:
     """Build a batch-first LSTM or GRU.
 
@@ -39,6 +42,8 @@ def make_rnn(
         bidirectional: whether each layer also runs right-to-left.
         dropout: dropout between stacked layers. PyTorch applies it only between layers, so it
             is passed as 0 for a single layer (where PyTorch would otherwise warn).
+        registry: the classes to build, by ``rnn_type`` (the sentence VAE's parts subclass
+            ``nn.LSTM`` and ``nn.GRU``: :mod:`textvae.text.models.rnn_parts`).
 
     Returns:
         An ``nn.LSTM`` or ``nn.GRU`` with ``batch_first=True``.
@@ -46,9 +51,9 @@ def make_rnn(
     Raises:
         ValueError: if ``rnn_type`` is not in the registry.
     """
-    if rnn_type not in RNN_TYPES:
-        raise ValueError(f"unknown rnn_type {rnn_type!r}; valid: {sorted(RNN_TYPES)}")
-    return RNN_TYPES[rnn_type](
+    if rnn_type not in registry:
+        raise ValueError(f"unknown rnn_type {rnn_type!r}; valid: {sorted(registry)}")
+    return registry[rnn_type](
         input_size,
         hidden_size,
         num_layers=num_layers,

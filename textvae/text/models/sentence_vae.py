@@ -1,7 +1,8 @@
 """The sentence VAE of Bowman et al. 2016 ("Generating Sentences from a Continuous Space"), and its
-LM baseline.
+LM baseline, with an RNN or transformer encoder and decoder (:mod:`textvae.text.models.registry`).
 
-Reads top to bottom: the config (a contract the rest of textvae builds on), the model, the builder.
+Reads top to bottom: the output, the model, the builder; the config (a contract the rest of
+textvae builds on) is :mod:`textvae.text.models.model_config`'s.
 
 Batch framing (contract with the data pipeline). A batch is ``ids`` (B, T+1), row b being
 ``[bos, w_1..w_n, eos, pad, ...]``, and ``lengths`` (B,) with ``lengths[b] = n + 1`` (words + eos,
@@ -13,7 +14,8 @@ the number of prediction targets). Then:
 
 Shape legend:
     B = batch, T = time steps, V = vocabulary, E = embedding size, Z = latent size,
-    H = hidden size (per direction), L = layers, D = directions,
+    C = condition size, S = the encoder's summary size, H = the decoder's output size,
+    P = the width of z's projection the decoder reads,
     N = number of non-pad target positions in the batch (= lengths.sum()).
 
 Host lengths. What the host must know of a batch (padding, packing, non-pad positions) it reads
@@ -23,57 +25,20 @@ so a forward pass never waits for a GPU; without them the model reads ``lengths`
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, NamedTuple, overload
+from typing import Any, NamedTuple, overload
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from textvae.core import gaussian
+from textvae.text.models.model_config import MODEL_TYPES, ModelConfig
+from textvae.text.models.parts import DecoderPart, EncoderPart
 from textvae.text.models.positions import full_precision, gather_rows, nonpad_positions, on_host
-from textvae.text.models.rnn import RNNState, final_hidden, index_state, init_state, make_rnn
+from textvae.text.models.registry import DECODERS, ENCODERS, DecoderState, PartOptions
 
-
-@dataclass
-class ModelConfig:
-    """Hyperparameters of the sentence VAE / LM baseline. Defaults: the PTB-size model of
-    Li et al. 2019 and Fu et al. 2019 (256 embedding, 256 hidden, 32 latent)."""
-
-    model_type: Literal["vae", "lm"] = "vae"
-    rnn_type: Literal["lstm", "gru"] = "lstm"
-    embed_dim: int = 256
-    encoder_hidden_dim: int = 256
-    decoder_hidden_dim: int = 256
-    latent_dim: int = 32
-    encoder_layers: int = 1
-    decoder_layers: int = 1
-    bidirectional: bool = False
-    z_to_inputs: bool = False
-    tie_embeddings: bool = False
-    dropout: float = 0.0
-    # BN-VAE (Zhu et al. 2020): batch-normalize the posterior means with this fixed scale, which
-    # keeps the expected KL above latent_dim * gamma^2 / 2; null: off.
-    posterior_bn_gamma: float | None = None
-    # DU-VAE (Shen et al. 2021) = posterior_bn_gamma plus dropout on the posterior variances in
-    # training, above a floor of posterior_var_floor / (2 pi e) (gaussian.floored_log_variance).
-    posterior_var_dropout: float = 0.0
-    posterior_var_floor: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("embed_dim", "encoder_hidden_dim", "decoder_hidden_dim", "latent_dim",
-                     "encoder_layers", "decoder_layers"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"model.{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
-        if self.tie_embeddings and self.embed_dim != self.decoder_hidden_dim:
-            raise ValueError("model.tie_embeddings needs embed_dim == decoder_hidden_dim")
-        gaussian.check_posterior_options(self.posterior_bn_gamma, self.posterior_var_dropout,
-                                         self.posterior_var_floor)
-
-
-MODEL_TYPES = ("vae", "lm")
+# ModelConfig and MODEL_TYPES live in model_config.py; older code imports them from here.
+__all__ = ["MODEL_TYPES", "ModelConfig", "SentenceVAE", "SentenceVAEOutput", "build_model",
+           "with_condition"]
 
 
 class SentenceVAEOutput(NamedTuple):
@@ -108,14 +73,17 @@ class SentenceVAEOutput(NamedTuple):
 
 
 class SentenceVAE(nn.Module):
-    """RNN encoder -> diagonal Gaussian q(z|x) -> RNN language model conditioned on z.
+    """Encoder -> diagonal Gaussian q(z|x) -> language model conditioned on z, the encoder and
+    the decoder each an RNN or a transformer (``encoder``, ``decoder``: the parts of
+    :mod:`textvae.text.models.registry`).
 
-    With ``model_type="lm"`` it is the plain RNN language model baseline: no encoder, no latent,
-    a zero initial decoder state.
+    With ``model_type="lm"`` it is the plain language model baseline: no encoder, no latent,
+    a fixed initial decoder state.
 
-    The arguments have no defaults: :class:`ModelConfig` is the one place that holds them, and
-    :func:`build_model` passes them on. It keeps the contracts of :mod:`textvae.text.models.contracts`
-    (a sentence model, and a decoder whose state is :data:`~textvae.text.models.rnn.RNNState`).
+    :class:`ModelConfig` is the one place that holds the arguments (the later ones have
+    defaults so that older callers need not name them), and :func:`build_model` passes them on.
+    It keeps the contracts of :mod:`textvae.text.models.contracts` (a sentence model, and a
+    decoder whose state is the decoder part's: :data:`~textvae.text.models.registry.DecoderState`).
 
     One ``nn.Embedding`` is shared by encoder and decoder (and, with ``tie_embeddings``, by the
     output projection): both read the same vocabulary, sharing saves a second (V, E) table,
@@ -126,22 +94,25 @@ class SentenceVAE(nn.Module):
         pad_id: id of the padding token. Its embedding starts at zero and gets no gradient from
             lookups; it is only ever read at padding positions, which never reach an output.
         model_type: ``"vae"`` or ``"lm"``.
-        rnn_type: ``"lstm"`` or ``"gru"``, for both encoder and decoder.
-        embed_dim: E.
-        encoder_hidden_dim: encoder H per direction.
-        decoder_hidden_dim: decoder H.
+        rnn_type: ``"lstm"`` or ``"gru"``, the cell of an RNN encoder or decoder.
+        embed_dim: E (also a transformer's width).
+        encoder_hidden_dim: an RNN encoder's H per direction.
+        decoder_hidden_dim: an RNN decoder's H.
         latent_dim: Z.
-        encoder_layers: encoder L.
-        decoder_layers: decoder L.
-        bidirectional: whether the encoder is bidirectional (the decoder never is).
-        z_to_inputs: also concatenate z to every decoder input embedding.
+        encoder_layers: encoder layers (RNN layers or transformer blocks).
+        decoder_layers: decoder layers.
+        bidirectional: whether an RNN encoder is bidirectional (the decoder never is).
+        z_to_inputs: also concatenate z to every RNN decoder input embedding.
         tie_embeddings: share the output projection's weight with the embedding table
-            (needs ``embed_dim == decoder_hidden_dim``).
-        dropout: dropout on embeddings, between stacked RNN layers and on decoder outputs.
+            (an RNN decoder needs ``embed_dim == decoder_hidden_dim``).
+        dropout: dropout on embeddings, inside the encoder and decoder, and on decoder outputs.
         condition_dim: C, the size of a condition vector c (a labelled model's label
             embeddings, :mod:`textvae.text.models.labelled`) that the posterior heads read beside the
             encoder summary, q(z | x, c), and the decoder beside z, p(x | z, c): its ``z`` is
             then the (B, Z + C) concatenation ``[z, c]``. 0: no condition.
+        encoder, decoder: ``"rnn"`` or ``"transformer"``.
+        heads, ff_dim, positions, max_positions, z_conditioning, memory_slots, encoder_pooling:
+            the transformer parts' (docs/transformer.md); ``ff_dim`` None is 4 E.
     """
 
     def __init__(
@@ -165,29 +136,48 @@ class SentenceVAE(nn.Module):
         condition_dim: int = 0,
         posterior_var_dropout: float = 0.0,
         posterior_var_floor: float = 0.0,
+        encoder: str = "rnn",
+        decoder: str = "rnn",
+        heads: int = 4,
+        ff_dim: int | None = None,
+        positions: str = "learned",
+        max_positions: int = 256,
+        z_conditioning: str = "memory",
+        memory_slots: int = 1,
+        encoder_pooling: str = "mean",
     ) -> None:
         super().__init__()
         if model_type not in MODEL_TYPES:
             raise ValueError(f"unknown model_type {model_type!r}; valid: {list(MODEL_TYPES)}")
-        if tie_embeddings and embed_dim != decoder_hidden_dim:
+        for role, kind, registry in (("encoder", encoder, ENCODERS), ("decoder", decoder, DECODERS)):
+            if kind not in registry:
+                raise ValueError(f"unknown {role} {kind!r}; valid: {sorted(registry)}")
+        if tie_embeddings and decoder == "rnn" and embed_dim != decoder_hidden_dim:
             raise ValueError("tie_embeddings needs embed_dim == decoder_hidden_dim")
         if not 0 <= pad_id < vocab_size:
             raise ValueError(f"pad_id {pad_id} is outside the vocabulary of size {vocab_size}")
         self.model_type = model_type
         self.rnn_type = rnn_type
+        self.encoder_kind, self.decoder_kind = encoder, decoder
         self.vocab_size, self.pad_id = vocab_size, pad_id
         self.latent_dim = latent_dim
-        self.encoder_layers = encoder_layers
-        self.decoder_layers = decoder_layers
-        self.decoder_hidden_dim = decoder_hidden_dim
-        self.bidirectional = bidirectional
         self.condition_dim = condition_dim
         gaussian.check_posterior_options(posterior_bn_gamma, posterior_var_dropout, posterior_var_floor)
         self.var_dropout, self.var_floor = posterior_var_dropout, posterior_var_floor  # DU-VAE
         self.is_vae = model_type == "vae"
         # z is concatenated to the inputs only when there is a z.
         self.z_to_inputs = z_to_inputs and self.is_vae
+        options = PartOptions(
+            rnn_type=rnn_type, embed_dim=embed_dim, encoder_hidden_dim=encoder_hidden_dim,
+            decoder_hidden_dim=decoder_hidden_dim, encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers, bidirectional=bidirectional, dropout=dropout,
+            decoder_input_dim=embed_dim + (latent_dim + condition_dim if self.z_to_inputs else 0),
+            conditioned=self.is_vae, heads=heads, ff_dim=ff_dim or 4 * embed_dim,
+            positions=positions, max_positions=max_positions, z_conditioning=z_conditioning,
+            memory_slots=memory_slots, encoder_pooling=encoder_pooling)
 
+        # The parameters are made in this order (the RNN model's since the first release, so a
+        # seed gives the same weights): embedding, encoder, heads, z's projection, decoder, output.
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         # Small uniform init (as in PyTorch's word_language_model): with the default N(0, 1) a
         # tied output layer would start with logits of size ~sqrt(H).
@@ -197,23 +187,19 @@ class SentenceVAE(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
         if self.is_vae:
-            self.encoder = make_rnn(
-                rnn_type, embed_dim, encoder_hidden_dim, encoder_layers, bidirectional, dropout
-            )
-            directions = 2 if bidirectional else 1
-            summary_dim = encoder_layers * directions * encoder_hidden_dim + condition_dim  # L*D*H+C
+            self.encoder: EncoderPart = ENCODERS[encoder](options)
+            summary_dim = self.encoder.summary_dim + condition_dim  # S+C
             self.to_mu = nn.Linear(summary_dim, latent_dim)
             self.to_logvar = nn.Linear(summary_dim, latent_dim)
             self.mu_norm = (None if posterior_bn_gamma is None
                             else gaussian.FixedScaleBatchNorm(latent_dim, posterior_bn_gamma))  # BN-VAE
-            # [z, c] -> initial state of every decoder layer, (B, Z+C) -> (B, L*H).
-            self.latent_to_hidden = nn.Linear(latent_dim + condition_dim, decoder_layers * decoder_hidden_dim)
+            # [z, c] -> what the decoder reads of them, (B, Z+C) -> (B, P): an RNN's initial
+            # state of every layer, a transformer's embedding or memory slots.
+            self.latent_to_hidden = nn.Linear(latent_dim + condition_dim,
+                                              DECODERS[decoder].latent_width(options))
 
-        decoder_input_dim = embed_dim + (latent_dim + condition_dim if self.z_to_inputs else 0)
-        self.decoder = make_rnn(
-            rnn_type, decoder_input_dim, decoder_hidden_dim, decoder_layers, False, dropout
-        )
-        self.output = nn.Linear(decoder_hidden_dim, vocab_size)
+        self.decoder: DecoderPart[Any] = DECODERS[decoder].build(options)
+        self.output = nn.Linear(self.decoder.output_dim, vocab_size)
         if tie_embeddings:
             self.output.weight = self.embedding.weight  # one Parameter, (V, E) with E == H
 
@@ -237,31 +223,20 @@ class SentenceVAE(nn.Module):
 
     def summarize(self, tokens: Tensor, lengths: Tensor, host_lengths: Sequence[int] | None = None
                   ) -> Tensor:
-        """The encoder's final state of each sentence: (B, T) -> (B, L*D*H)."""
+        """The encoder part's summary of each sentence: (B, T) -> (B, S) (an RNN's final state of
+        every layer and direction, L*D*H; a transformer's pooled outputs, E)."""
         if not self.is_vae:
             raise ValueError("the LM baseline (model_type='lm') has no encoder")
         x = self.dropout(self.embedding(tokens))  # (B, T, E)
-        host_lengths = on_host(lengths, host_lengths)
-        if min(host_lengths) == tokens.shape[1]:
-            # No row is padded (length-bucketed training batches mostly are like this): the
-            # plain run already ends at every row's true end, and skips the packing, which
-            # also lets the CPU use oneDNN's fused recurrent kernel.
-            _, state = self.encoder(x)  # (L*D, B, H)
-        else:
-            # Packing makes the final state the one at each sentence's true length, not at
-            # the end of the padding.
-            packed = pack_padded_sequence(x, torch.tensor(host_lengths), batch_first=True,
-                                          enforce_sorted=False)  # CPU lengths, as it wants
-            _, state = self.encoder(packed)  # (L*D, B, H), returned in the original batch order
-        return final_hidden(state, self.encoder_layers, self.bidirectional)  # (B, L*D*H)
+        return self.encoder.summarize(x, on_host(lengths, host_lengths))  # (B, S)
 
     def posterior(self, summary: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(B, L*D*H) summaries [and (B, C) conditions] -> ``(mu, logvar)``, each (B, Z)."""
+        """(B, S) summaries [and (B, C) conditions] -> ``(mu, logvar)``, each (B, Z)."""
         if (condition is None) != (self.condition_dim == 0):
             raise ValueError(f"this model takes a condition of size {self.condition_dim}"
                              if self.condition_dim else "this model takes no condition")
         if condition is not None:
-            summary = torch.cat([summary, condition.to(summary.dtype)], dim=1)  # (B, L*D*H+C)
+            summary = torch.cat([summary, condition.to(summary.dtype)], dim=1)  # (B, S+C)
         # The posterior parameters stay in float32 even under autocast: they are tiny, and a
         # bfloat16 mu (8-bit mantissa) would blur z and the KL.
         with full_precision(summary):
@@ -285,20 +260,21 @@ class SentenceVAE(nn.Module):
 
     # ----------------------------------------------------------------------------- decoder
 
-    def initial_state(self, z: Tensor | None, batch_size: int) -> RNNState:
-        """Initial decoder state: from (B, Z) z for the VAE, all zeros for the LM baseline (z None,
-        ``batch_size`` rows). (L, B, H) for a GRU, an ``(h, c)`` pair of those for an LSTM; see
-        :func:`textvae.text.models.rnn.init_state` for how z sets h and c."""
+    def initial_state(self, z: Tensor | None, batch_size: int) -> DecoderState:
+        """Initial decoder state: from (B, Z) z for the VAE, a fixed one for the LM baseline (z
+        None, ``batch_size`` rows). The decoder part's own: for an RNN (L, B, H), or an
+        ``(h, c)`` pair of those for an LSTM (:func:`textvae.text.models.rnn.init_state` says
+        how z sets h and c); for a transformer its key/value cache
+        (:class:`~textvae.text.models.transformer.KVCache`)."""
         self._check_z(z)
+        return self.decoder.initial_state(self._latent(z), batch_size)
+
+    def _latent(self, z: Tensor | None) -> Tensor | None:
+        """(B, Z[+C]) z -> (B, P), what the decoder part reads of it; float32 like z itself."""
         if z is None:
-            weight = self.output.weight  # any parameter: it fixes the device and dtype
-            pre = weight.new_zeros(self.decoder_layers, batch_size, self.decoder_hidden_dim)
-        else:
-            with full_precision(z):
-                pre = self.latent_to_hidden(z.float())  # (B, L*H), float32 like z itself
-            pre = pre.view(z.shape[0], self.decoder_layers, self.decoder_hidden_dim)  # (B, L, H)
-            pre = pre.transpose(0, 1).contiguous()  # (L, B, H); cuDNN wants it contiguous
-        return init_state(self.rnn_type, pre)
+            return None
+        with full_precision(z):
+            return self.latent_to_hidden(z.float())
 
     def _check_z(self, z: Tensor | None) -> None:
         if self.is_vae and z is None:
@@ -325,8 +301,8 @@ class SentenceVAE(nn.Module):
     ) -> Tensor:
         """Teacher-forced decoder logits at the non-pad positions only.
 
-        The RNN runs over the padded batch unpacked (padding sits at the end, so it cannot change
-        earlier outputs), then the output projection runs only on the N real positions in one
+        The decoder part runs over the padded batch whole (padding sits at the end, and no
+        position reads a later one), then the output projection runs only on the N real positions in one
         (N, H) x (H, V) matmul: no vocabulary-sized work is spent on padding.
 
         Args:
@@ -345,14 +321,15 @@ class SentenceVAE(nn.Module):
 
     def _decode(self, inputs: Tensor, z: Tensor | None, positions: Tensor | None) -> Tensor:
         """:meth:`decode` given the non-pad positions (:func:`nonpad_positions`)."""
-        state = self.initial_state(z, inputs.shape[0])
-        outputs, _ = self.decoder(self._decoder_inputs(inputs, z), state)  # (B, T, H)
+        self._check_z(z)
+        latent = self._latent(z)  # (B, P)
+        outputs = self.decoder.run(self._decoder_inputs(inputs, z), latent)  # (B, T, H)
         hidden = gather_rows(outputs, positions)  # (N, H), row-major over (b, t)
         return self.output(self.dropout(hidden))  # (N, V)
 
     def decode_step(
-        self, tokens: Tensor, state: RNNState, z: Tensor | None
-    ) -> tuple[Tensor, RNNState]:
+        self, tokens: Tensor, state: DecoderState, z: Tensor | None
+    ) -> tuple[Tensor, DecoderState]:
         """Advance the decoder by one token (for generation).
 
         Feeding bos and then the words one at a time from ``initial_state(z, B)`` reproduces
@@ -368,20 +345,20 @@ class SentenceVAE(nn.Module):
         """
         self._check_z(z)
         x = self._decoder_inputs(tokens.unsqueeze(1), z)  # (B, 1, E[+Z])
-        output, state = self.decoder(x, state)  # (B, 1, H)
-        return self.output(self.dropout(output.squeeze(1))), state  # (B, V)
+        output, state = self.decoder.step(x, state)  # (B, H)
+        return self.output(self.dropout(output)), state  # (B, V)
 
-    def reorder_state(self, state: RNNState, index: Tensor) -> RNNState:
+    def reorder_state(self, state: DecoderState, index: Tensor) -> DecoderState:
         """Select or repeat rows of a decoder state by (B',) indices (beam search)."""
-        return index_state(state, index)
+        return self.decoder.reorder_state(state, index)
 
     def encoder_modules(self) -> list[nn.Module]:
-        """The inference network's own modules: the encoder RNN and the mu and logvar heads
+        """The inference network's own modules: the encoder part and the mu and logvar heads
         (not the embedding, which the decoder shares); empty for the LM baseline."""
         return [self.encoder, self.to_mu, self.to_logvar] if self.is_vae else []
 
-    def decoder_modules(self) -> list[nn.Linear | nn.LSTM | nn.GRU]:
-        """The generative network's own modules: z -> initial state, the decoder RNN and the
+    def decoder_modules(self) -> list[nn.Linear | DecoderPart[Any]]:
+        """The generative network's own modules: z's projection, the decoder part and the
         output layer (whose weight, under ``tie_embeddings``, is the embedding's)."""
         head = [self.latent_to_hidden] if self.is_vae else []
         return [*head, self.decoder, self.output]
@@ -398,6 +375,7 @@ class SentenceVAE(nn.Module):
         eps: Tensor | None = None,
         host_lengths: Sequence[int] | None = None,
         condition: Tensor | None = None,
+        encoder_inputs: tuple[Tensor, Tensor, Sequence[int]] | None = None,
     ) -> SentenceVAEOutput:
         """Encode, sample z, decode with teacher forcing.
 
@@ -411,6 +389,8 @@ class SentenceVAE(nn.Module):
             host_lengths: ``lengths`` as Python ints (``Batch.host_lengths``); given, the pass
                 never waits for the device. Default: read from ``lengths``.
             condition: (B, C) the condition vector c, for a model built with ``condition_dim``.
+            encoder_inputs: what the encoder reads instead of the sentence, e.g. after word
+                deletion: (B, T') tokens, (B,) lengths and those lengths as Python ints.
 
         Returns:
             A :class:`SentenceVAEOutput`; ``logits``/``targets`` rows are grouped by sentence.
@@ -421,7 +401,8 @@ class SentenceVAE(nn.Module):
         host_lengths = on_host(lengths, host_lengths)
         mu = logvar = z = None
         if self.is_vae:
-            mu, logvar = self.encode(targets_padded, lengths, host_lengths, condition)  # (B, Z) each
+            seen = encoder_inputs or (targets_padded, lengths, host_lengths)
+            mu, logvar = self.encode(*seen, condition)  # (B, Z) each
             z = self.reparameterize(mu, logvar, generator=generator, eps=eps)  # (B, Z)
         positions = nonpad_positions(host_lengths, targets_padded.shape[1], ids.device)  # (N,)
         logits = self._decode(decoder_inputs, with_condition(z, condition), positions)  # (N, V)

@@ -118,11 +118,17 @@ class DataConfig:
 @dataclass
 class TrainConfig(LoopTrainConfig):
     """The loop's shared keys (:class:`~textvae.core.loop_config.LoopTrainConfig`) and what only the
-    text trainers read: bucketing, word dropout, free bits, ``torch.compile`` and the collapse
-    remedies."""
+    text trainers read: bucketing, word dropout, word deletion, free bits, ``torch.compile`` and
+    the collapse remedies."""
 
     bucketed: bool = True
+    # Validate on a fixed seeded subset of this many validation sentences (null: all of them):
+    # a large validation file otherwise costs a share of a time-budgeted run.
+    valid_sentences: int | None = None
     word_dropout: float = 0.0
+    # Shen et al. 2020's denoising: each word of the encoder's input is deleted with this
+    # probability (the decoder still reconstructs the whole sentence); 0: off.
+    word_deletion: float = 0.0
     free_bits: float = 0.0
     free_bits_mode: Literal["dim", "total"] = "dim"
     # torch.compile the training forward pass (dynamic shapes, since every bucket has its own
@@ -147,6 +153,11 @@ class TrainConfig(LoopTrainConfig):
             raise ConfigError(f"train.pretrain_ae_steps must be positive or null, got {self.pretrain_ae_steps}")
         if not 0.0 <= self.word_dropout <= 1.0:
             raise ConfigError(f"train.word_dropout must be in [0, 1], got {self.word_dropout}")
+        if self.valid_sentences is not None and self.valid_sentences <= 0:
+            raise ConfigError(f"train.valid_sentences must be positive or null, got "
+                              f"{self.valid_sentences}")
+        if not 0.0 <= self.word_deletion < 1.0:
+            raise ConfigError(f"train.word_deletion must be in [0, 1), got {self.word_deletion}")
         if self.free_bits < 0:
             raise ConfigError(f"train.free_bits must be >= 0, got {self.free_bits}")
 
@@ -192,6 +203,14 @@ class Config(RunConfig):
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
+
+    def __post_init__(self) -> None:
+        model, longest = self.model, self.data.max_len
+        if (model.uses_transformer() and model.positions == "learned" and longest is not None
+                and longest + 1 > model.max_positions):
+            raise ConfigError(f"data.max_len {longest} needs {longest + 1} learned positions (words "
+                              f"+ 1) but model.max_positions is {model.max_positions}: raise it, "
+                              "or use model.positions=sinusoidal")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -10,14 +10,15 @@ Determinism and resume: the batch order depends only on (seed, epoch); word drop
 reparameterization noise draw from one seeded generator; dropout layers draw from torch's global
 generator. A checkpoint stores all three positions, so on CPU a run interrupted and resumed ends
 with exactly the weights of an uninterrupted one. Validation draws from its own generator,
-seeded afresh each time, so it never moves the training streams.
+seeded afresh each time, so it never moves the training streams; so does word deletion, from a
+host generator seeded by (seed, step).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from textvae.core.objectives import (
     LossTerms,
     reconstruction_nll,
     vae_objective,
+    word_deletion,
     word_dropout,
 )
 from textvae.core.training.loop import VALIDATION_SEED_OFFSET, TrainerBase
@@ -45,22 +47,11 @@ from textvae.text.run.checkpoint import TEXT
 from textvae.text.run.config import Config
 from textvae.text.run.corpus import Corpus, build_corpus, given_sentences, with_absolute_paths
 from textvae.text.training.remedies import Remedies
+from textvae.text.training.result import TrainResult, summary
 from textvae.text.training.validate import evaluate_elbo
 
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns: where the run lives and how it ended."""
-
-    run_dir: Path
-    step: int
-    epoch: int
-    stopped: str
-    valid: dict[str, float]
-    best_neg_elbo: float
-    seconds: float
-    notes: list[str] = field(default_factory=list)  # warnings the summary ends with
-
+# Word deletion's host generator is seeded with seed * this + step: one stream per step.
+WORD_DELETION_SEED_STRIDE = 1_000_033
 
 class Trainer(TrainerBase[TrainResult, SentenceModel]):
     """Owns the model, optimiser, schedules and counters of one sentence-model run; the loop
@@ -94,6 +85,15 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
                          writes=self.dist.is_main, progress=progress and self.dist.is_main)
         self.corpus = corpus
         self.tokenizer = corpus.tokenizer
+        valid = corpus.ids["valid"]
+        if self.tc.valid_sentences is not None and self.tc.valid_sentences < len(valid):
+            picks = torch.randperm(len(valid), generator=torch.Generator().manual_seed(
+                self.tc.seed + VALIDATION_SEED_OFFSET))[: self.tc.valid_sentences]
+            valid = [valid[i] for i in sorted(picks.tolist())]
+        self.valid_ids = valid  # what every validation scores
+        if self.tc.word_deletion > 0 and not model.is_vae:
+            raise ConfigError("train.word_deletion perturbs the encoder's input, and the LM "
+                              "baseline (model.model_type: lm) has no encoder: set it to 0")
         # Forward passes go through the DDP wrapper (it all-reduces gradients in backward);
         # state dicts and generation use the plain module.
         self.forward_model: Callable[..., SentenceVAEOutput] = model
@@ -210,12 +210,33 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
         padded = self._collate(batch)
         if self.device.type == "cuda":  # page-locked memory: asynchronous copies
             padded = padded.pin_memory()
+        seen = self._encoder_inputs(padded.ids, padded.host_lengths)
         padded = padded.to(self.device, non_blocking=True)
-        terms = self.train_step(padded.ids, padded.lengths, host_lengths=padded.host_lengths)
+        terms = self.train_step(padded.ids, padded.lengths, host_lengths=padded.host_lengths,
+                                encoder_inputs=seen)
         return terms, padded.n_tokens
 
+    def _encoder_inputs(self, ids: torch.Tensor, host_lengths: Sequence[int]
+                        ) -> tuple[torch.Tensor, torch.Tensor, list[int]] | None:
+        """What the encoder reads under ``train.word_deletion`` (None when it is off): the
+        (B, T + 1) batch's words with some deleted, drawn on the host from a generator seeded by
+        (seed, step), so a resumed run deletes the same words. Returns (B, T') tokens on the
+        device, (B,) lengths on the device and the lengths as ints."""
+        if self.tc.word_deletion <= 0:
+            return None
+        generator = torch.Generator().manual_seed(
+            self.tc.seed * WORD_DELETION_SEED_STRIDE + self.step)
+        tokens, lengths = word_deletion(
+            ids[:, 1:].cpu(), list(host_lengths), self.tc.word_deletion,
+            pad_id=self.tokenizer.pad_id, generator=generator,
+        )  # (B, T'), B ints
+        return (tokens.to(self.device, non_blocking=True),
+                torch.tensor(lengths).to(self.device, non_blocking=True), lengths)
+
     def train_step(self, ids: torch.Tensor, lengths: torch.Tensor, *,
-                   host_lengths: Sequence[int] | None = None) -> LossTerms:
+                   host_lengths: Sequence[int] | None = None,
+                   encoder_inputs: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None,
+                   ) -> LossTerms:
         """One optimiser step on a batch. ids: (B, T + 1); lengths: (B,); host_lengths: the
         lengths as Python ints (``Batch.host_lengths``), read from ``lengths`` when not given
         (one wait on a GPU). With them the step never waits for the device: the non-finite
@@ -227,6 +248,8 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
         """
         if host_lengths is None:
             host_lengths = lengths.tolist()
+        if encoder_inputs is None:  # a direct call: draw the deletions here (off: None)
+            encoder_inputs = self._encoder_inputs(ids, host_lengths)
         self.remedies.on_step_start(self.step)
         self.model.train()
         decoder_inputs = word_dropout(
@@ -246,9 +269,13 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
             width = max(host_lengths)  # this rank's longest row: no extra padding
             ids, decoder_inputs = ids[rows, : width + 1], decoder_inputs[rows, :width]
             eps = None if eps is None else eps[rows]
+            if encoder_inputs is not None:
+                kept = [encoder_inputs[2][i] for i in rows_cpu.tolist()]
+                encoder_inputs = (encoder_inputs[0][rows, : max(kept)], encoder_inputs[1][rows],
+                                  kept)
         with autocast(self.device, self.amp_dtype):
             out = self.forward_model(ids, lengths, decoder_inputs=decoder_inputs, eps=eps,
-                                     host_lengths=host_lengths)
+                                     host_lengths=host_lengths, encoder_inputs=encoder_inputs)
         rec = reconstruction_nll(out.logits, out.targets, lengths)  # (b,)
         kl_dim = None  # the LM baseline has no posterior
         if out.mu is not None:
@@ -274,7 +301,7 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
 
     def validate(self) -> dict[str, float]:
         return evaluate_elbo(
-            self.model, self.corpus.ids["valid"], self.tokenizer,
+            self.model, self.valid_ids, self.tokenizer,
             batch_size=max(self.tc.batch_size, 64), device=self.device,
             seed=self.tc.seed + VALIDATION_SEED_OFFSET,
             with_mutual_information=self.remedies.wants_mutual_information,
@@ -328,12 +355,20 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
 
     def selection_score(self, valid: dict[str, float]) -> float | None:
         # While pretraining as an autoencoder the -ELBO says nothing about the final model.
-        return None if self.remedies.pretraining else valid["neg_elbo"]
+        if self.remedies.pretraining:
+            return None
+        # Under a KL set point the controller holds the rate, which climbs to its target over
+        # the first epochs: the -ELBO would pick the early, low-rate model and stop the run
+        # while reconstruction still improves. Distortion is what is left to choose on.
+        if self.tc.kl.kind == "target" and self.model.is_vae:
+            return valid["reconstruction"]
+        return valid["neg_elbo"]
 
     def result(self, stopped: str, valid: dict[str, float], seconds: float) -> TrainResult:
         return TrainResult(self.run_dir, self.step, self.epoch, stopped, valid,
                            self.best_neg_elbo, seconds,
-                           notes=self.budget_notes(stopped) + self._annealing_notes())
+                           notes=self.budget_notes(stopped) + self._annealing_notes(),
+                           by_reconstruction=self.tc.kl.kind == "target" and self.model.is_vae)
 
 
 
@@ -384,7 +419,7 @@ def train(
             config = given_sentences(config, train_sentences, valid_sentences)
         config = replace(config, data=with_absolute_paths(config.data))
     device = resolve_device(config.train.device)
-    check_rnn_precision(config.train.amp, device)  # before any work: oneDNN's bf16 RNNs
+    check_rnn_precision(config.train.amp, device, has_rnn=config.model.uses_rnn())  # oneDNN's bf16 RNNs
     dist = distributed.from_environment(device.type)
     try:  # the process group this process set up is destroyed however training ends
         if dist.enabled and device.type == "cuda":
@@ -409,24 +444,3 @@ def train(
         return result
     finally:
         dist.close()
-
-
-
-def summary(result: TrainResult) -> str:
-    """A short human summary of a finished run."""
-    v = result.valid
-    lines = [
-        f"done: {result.stopped} after {result.step} steps ({result.seconds / 60:.1f} min).",
-    ]
-    if v and "neg_elbo" in v:
-        lines.append(
-            f"validation: -ELBO {v['neg_elbo']:.2f} nats/sentence (reconstruction "
-            f"{v['reconstruction']:.2f} + KL {v['kl']:.2f}), PPL <= {v['ppl_bound']:.2f}, "
-            f"active units {v['active_units']}"
-        )
-    if v and "accuracy" in v:  # a labelled run with a classifier, whose best is by this
-        lines.append(f"validation: accuracy {v['accuracy']:.4f}, classification NLL {v['class_nll']:.4f}")
-    best_by = "classification error" if v and "error" in v else "-ELBO"
-    lines.append(f"checkpoint: {result.run_dir / 'last'}  (best by validation {best_by}: {result.run_dir / 'best'})")
-    return "\n".join(lines + result.notes)
-

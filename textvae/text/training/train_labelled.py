@@ -50,7 +50,8 @@ from textvae.text.run.checkpoint import TEXT
 from textvae.text.run.config import Config
 from textvae.text.run.corpus import with_absolute_paths
 from textvae.text.run.labelled_corpus import LabelledCorpus, build_labelled_corpus
-from textvae.text.training.train import Trainer, TrainResult, summary
+from textvae.text.training.result import TrainResult, summary
+from textvae.text.training.train import Trainer
 from textvae.text.training.validate import evaluate_elbo
 
 LABELLED_INDICES_FILE = "labelled_indices.json"
@@ -199,6 +200,12 @@ def _check_labelled_config(config: Config) -> None:
     tc = config.train
     if tc.aggressive or tc.pretrain_ae_steps:
         raise ConfigError("train.aggressive and train.pretrain_ae_steps are not available for labelled runs")
+    if tc.valid_sentences is not None:
+        raise ConfigError("train.valid_sentences is the unlabelled text VAE's; a labelled run "
+                          "validates on its whole validation split")
+    if tc.word_deletion > 0:
+        raise ConfigError("train.word_deletion is the unlabelled text VAE's; set it to 0 for a "
+                          "labelled run")
     if tc.kl.kind == "target":  # M2's KL is summed over classes: no one KL to hold
         raise ConfigError("train.kl.kind target is the unlabelled text VAE's; a labelled run takes "
                           "constant, linear, logistic or cyclical")
@@ -218,7 +225,9 @@ def train_labelled(config: Config, *, resume: bool = False, progress: bool = Tru
     if checkpoint is None:
         config = replace(config, data=with_absolute_paths(config.data))
     device = resolve_device(config.train.device)
-    check_rnn_precision(config.train.amp, device)  # before any work: oneDNN's bf16 RNNs
+    separate_rnn = config.labels.mode != "conditional" and config.labels.classifier == "separate"
+    check_rnn_precision(config.train.amp, device,  # before any work: oneDNN's bf16 RNNs
+                        has_rnn=config.model.uses_rnn() or separate_rnn)
     torch.manual_seed(config.train.seed)
     label_set = LabelSet.from_dict(checkpoint.meta["labels"]) if checkpoint else None
     data = build_labelled_corpus(config.data, config.labels, tokenizer=checkpoint.tokenizer if checkpoint else None,

@@ -35,8 +35,9 @@ from textvae.text.viz.run import DEFAULT_SENTENCES, plot_run
 VALID_KEYS = ("neg_elbo", "reconstruction", "kl", "ppl_bound", "active_units",
               "mutual_information")
 # The settings most worth seeing at a glance; the whole config is in a folded table.
-HEADLINE = ("data.source", "model.model_type", "model.rnn_type", "model.latent_dim",
-            "model.embed_dim", "model.encoder_hidden_dim", "model.decoder_hidden_dim",
+HEADLINE = ("data.source", "model.model_type", "model.encoder", "model.decoder",
+            "model.rnn_type", "model.latent_dim", "model.embed_dim", "model.encoder_hidden_dim",
+            "model.decoder_hidden_dim",
             "model.z_to_inputs", "train.kl.kind", "train.kl.max_weight", "train.word_dropout",
             "train.free_bits", "train.max_steps", "train.batch_size", "train.lr")
 CAPTIONS = {

@@ -1,0 +1,333 @@
+"""The transformer encoder and decoder parts of the sentence VAE (docs/transformer.md).
+
+- :class:`TransformerDecoder`: causal pre-norm blocks (GPT-2's layout: ``x + attn(LN(x))``, then
+  ``x + ff(LN(x))``, a final LN), learned or sinusoidal positions. z comes in as the sentence
+  VAE's projection of ``[z, c]``, one of two ways (``model.z_conditioning``): ``embedding`` adds
+  it to every input embedding; ``memory`` (Li et al. 2020, Optimus) splits it into S key/value
+  slots for every layer, which every position attends to. Step decoding keeps a key/value cache
+  (:class:`KVCache`); :func:`recomputing_prefix` switches it off, for tests and the benchmark.
+- :class:`TransformerEncoder`: the same blocks without the causal mask, padding masked out of
+  the keys, pooled (mean over the tokens, or the first token) into the posterior heads' input.
+
+Attention is :func:`torch.nn.functional.scaled_dot_product_attention` (flash or memory-efficient
+kernels on a GPU). Nothing here reads a tensor on the host: masks and positions are built on the
+device from host lengths and shapes.
+
+Shapes: B = batch, T = time steps, E = width (the embedding size), h = heads, D = E / h,
+L = layers, S = memory slots per layer, m = S or 0 (the memory in a cache), t = tokens fed so
+far, F = feed-forward width, P = the projection of z (E, or L*2*S*E for memory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, Protocol, cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from textvae.text.models.parts import DecoderPart, EncoderPart
+
+# Sinusoids have an RMS of 0.7; the token embeddings start uniform in +-0.1 (RMS 0.06) and are
+# shared with the encoder and maybe the output layer, so rather than scaling them up by sqrt(E)
+# (Vaswani et al.) the positions are scaled down to their size.
+SINUSOID_SCALE = 0.1
+INIT_STD = 0.02  # GPT-2's initialisation of linear layers and learned positions
+
+
+def sinusoid(positions: Tensor, width: int) -> Tensor:
+    """Vaswani et al.'s position vectors, float32: (...) long -> (..., E); sines in the even
+    dimensions and cosines in the odd ones, wavelengths from 2 pi to 10000 * 2 pi."""
+    even = torch.arange(0, width, 2, device=positions.device, dtype=torch.float32)  # (ceil(E/2),)
+    angles = positions.float().unsqueeze(-1) * torch.exp(even * (-math.log(10000.0) / width))
+    out = angles.new_zeros(*positions.shape, width)
+    out[..., 0::2] = angles.sin()
+    out[..., 1::2] = angles.cos()[..., : width // 2]
+    return out
+
+
+class Positions(nn.Module):
+    """Position vectors: a learned table of ``max_positions`` rows, or scaled sinusoids (any
+    length)."""
+
+    def __init__(self, kind: str, width: int, max_positions: int) -> None:
+        super().__init__()
+        if kind not in ("learned", "sinusoidal"):
+            raise ValueError(f"unknown positions {kind!r}; valid: ['learned', 'sinusoidal']")
+        self.width, self.max_positions = width, max_positions
+        self.table = nn.Embedding(max_positions, width) if kind == "learned" else None
+
+    def forward(self, positions: Tensor) -> Tensor:
+        """(...) long -> (..., E)."""
+        if self.table is not None:
+            return self.table(positions)
+        return SINUSOID_SCALE * sinusoid(positions, self.width)
+
+    def check(self, length: int) -> None:
+        """Refuse inputs longer than a learned table (``length`` is a host int)."""
+        if self.table is not None and length > self.max_positions:
+            raise ValueError(f"a sentence of {length} positions (words + 1) is longer than "
+                             f"model.max_positions ({self.max_positions}) of learned positions: "
+                             "raise model.max_positions, cap data.max_len or use "
+                             "model.positions=sinusoidal")
+
+    def reset_parameters(self) -> None:
+        if self.table is not None:
+            nn.init.normal_(self.table.weight, std=INIT_STD)
+
+
+class Block(nn.Module):
+    """A pre-norm transformer block. Its attention may also read keys and values that come
+    before the block's own (a cache, or z's memory slots)."""
+
+    def __init__(self, width: int, heads: int, ff_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.attn_norm = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.attn_out = nn.Linear(width, width)
+        self.ff_norm = nn.LayerNorm(width)
+        self.ff_in = nn.Linear(width, ff_dim)
+        self.ff_out = nn.Linear(ff_dim, width)
+
+    def forward(self, x: Tensor, *, before: tuple[Tensor, Tensor] | None = None,
+                mask: Tensor | None = None, causal: bool = False
+                ) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, T, E) -> (B, T, E), and the keys and values attended to, (B, h, m+t, D) each.
+
+        Args:
+            before: keys and values ahead of this block's own, (B, h, m, D) each.
+            mask: True where a query may attend: (T, m+T) or (B, 1, 1, T), broadcast.
+            causal: the lower-triangular mask, without ``before``.
+        """
+        batch, length, width = x.shape
+        qkv = self.qkv(self.attn_norm(x)).view(batch, length, 3, self.heads, width // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, T, D) each
+        if before is not None:
+            k = torch.cat([before[0].to(k.dtype), k], dim=2)  # (B, h, m+T, D)
+            v = torch.cat([before[1].to(v.dtype), v], dim=2)
+        attended = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
+            is_causal=causal)  # (B, h, T, D)
+        attended = attended.transpose(1, 2).reshape(batch, length, width)  # (B, T, E)
+        x = x + F.dropout(self.attn_out(attended), self.dropout, self.training)
+        ff = self.ff_out(F.gelu(self.ff_in(self.ff_norm(x))))  # (B, T, E)
+        return x + F.dropout(ff, self.dropout, self.training), k, v
+
+    def reset_parameters(self, layers: int) -> None:
+        """GPT-2's initialisation; the projections back into the residual stream are scaled
+        down by sqrt(2L), one for each of the 2L sums on it."""
+        for linear in (self.qkv, self.attn_out, self.ff_in, self.ff_out):
+            std = INIT_STD / math.sqrt(2 * layers) if linear in (self.attn_out, self.ff_out) else INIT_STD
+            nn.init.normal_(linear.weight, std=std)
+            nn.init.zeros_(linear.bias)
+        for norm in (self.attn_norm, self.ff_norm):
+            norm.reset_parameters()
+
+
+class _Stack(nn.Module):
+    """Positions, blocks and the final LayerNorm: what the encoder and decoder share."""
+
+    def __init__(self, width: int, layers: int, heads: int, ff_dim: int, dropout: float,
+                 positions: str, max_positions: int) -> None:
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"the width {width} is not a multiple of {heads} heads")
+        self.width, self.heads = width, heads
+        self.positions = Positions(positions, width, max_positions)
+        self.blocks = nn.ModuleList(Block(width, heads, ff_dim, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(width)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.positions.reset_parameters()
+        for block in self.blocks:
+            cast(Block, block).reset_parameters(len(self.blocks))
+        self.norm.reset_parameters()
+
+
+class TransformerEncoder(_Stack, EncoderPart):
+    """Bidirectional self-attention over the sentence, pooled: (B, T, E) -> (B, E).
+
+    Args:
+        width: E, the embedding size. layers: L. heads: h. ff_dim: F. dropout: on attention
+        weights and on each block's two outputs. positions: ``learned`` or ``sinusoidal``.
+        max_positions: rows of a learned table. pooling: ``mean`` or ``first``.
+    """
+
+    def __init__(self, width: int, layers: int, heads: int, ff_dim: int, dropout: float,
+                 positions: str, max_positions: int, pooling: str) -> None:
+        super().__init__(width, layers, heads, ff_dim, dropout, positions, max_positions)
+        if pooling not in ("mean", "first"):
+            raise ValueError(f"unknown pooling {pooling!r}; valid: ['mean', 'first']")
+        self.pooling = pooling
+
+    @property
+    def summary_dim(self) -> int:
+        return self.width
+
+    def summarize(self, x: Tensor, host_lengths: Sequence[int]) -> Tensor:
+        batch, length, _ = x.shape
+        self.positions.check(length)
+        h = x + self.positions(torch.arange(length, device=x.device))  # (B, T, E)
+        keep = mask = lengths = None
+        if min(host_lengths) < length:  # padded rows: their padding is no key
+            lengths = torch.tensor(host_lengths).to(x.device, non_blocking=True)  # (B,)
+            keep = torch.arange(length, device=x.device) < lengths.unsqueeze(1)  # (B, T)
+            mask = keep[:, None, None, :]  # (B, 1, 1, T): every query, every head
+        for block in self.blocks:
+            h, _, _ = block(h, mask=mask)
+        h = self.norm(h)  # (B, T, E)
+        if self.pooling == "first":
+            return h[:, 0]
+        if keep is None or lengths is None:
+            return h.mean(dim=1)
+        total = (h * keep.unsqueeze(-1).to(h.dtype)).sum(dim=1)  # (B, E): padding adds 0
+        return total / lengths.unsqueeze(1).to(h.dtype)
+
+
+class KVCache(NamedTuple):
+    """A transformer decoder's state with the cache: each layer's keys and values of z's memory
+    slots and of every token fed so far, the next position, and z's embedding."""
+
+    keys: tuple[Tensor, ...]  # L x (B, h, m+t, D)
+    values: tuple[Tensor, ...]  # L x (B, h, m+t, D)
+    positions: Tensor  # (B,) long: t
+    addend: Tensor  # (B, E): added to every input ("embedding" conditioning; zeros otherwise)
+
+
+class Prefix(NamedTuple):
+    """A transformer decoder's state without the cache: the inputs so far, run again at every
+    step (:func:`recomputing_prefix`)."""
+
+    inputs: Tensor  # (B, t, E)
+    latent: Tensor  # (B, P); (B, 0) without z
+
+
+TransformerState = KVCache | Prefix
+
+
+class TransformerDecoder(_Stack, DecoderPart[TransformerState]):
+    """Causal self-attention conditioned on z: (B, T, E) -> (B, T, E).
+
+    Args:
+        width, layers, heads, ff_dim, dropout, positions, max_positions: as
+            :class:`TransformerEncoder`'s.
+        conditioning: how z comes in, ``embedding`` or ``memory``; None for the LM baseline.
+        memory_slots: S.
+    """
+
+    def __init__(self, width: int, layers: int, heads: int, ff_dim: int, dropout: float,
+                 positions: str, max_positions: int, conditioning: str | None,
+                 memory_slots: int) -> None:
+        super().__init__(width, layers, heads, ff_dim, dropout, positions, max_positions)
+        if conditioning not in (None, "embedding", "memory"):
+            raise ValueError(f"unknown z_conditioning {conditioning!r}; valid: ['embedding', 'memory']")
+        self.conditioning, self.memory_slots = conditioning, memory_slots
+        self.memory_len = memory_slots if conditioning == "memory" else 0  # m
+        self.use_cache = True  # False: decode by running the whole prefix at every step
+
+    @staticmethod
+    def latent_width(width: int, layers: int, conditioning: str, memory_slots: int) -> int:
+        """P, the width of z's projection the decoder reads."""
+        return width if conditioning == "embedding" else layers * 2 * memory_slots * width
+
+    @property
+    def output_dim(self) -> int:
+        return self.width
+
+    def _memory(self, latent: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """(B, P) -> each layer's memory keys and values, (B, h, S, D) each."""
+        batch, heads = latent.shape[0], self.heads
+        slots = latent.view(batch, len(self.blocks), 2, self.memory_slots, heads, self.width // heads)
+        slots = slots.permute(1, 2, 0, 4, 3, 5)  # (L, 2, B, h, S, D)
+        return [(layer[0], layer[1]) for layer in slots]
+
+    def _check_latent(self, latent: Tensor | None) -> None:
+        if (latent is None) != (self.conditioning is None):
+            raise ValueError("this decoder reads z" if self.conditioning else
+                             "this decoder (an LM) reads no z")
+
+    def run(self, x: Tensor, latent: Tensor | None) -> Tensor:
+        self._check_latent(latent)
+        length = x.shape[1]
+        self.positions.check(length)
+        h = x + self.positions(torch.arange(length, device=x.device))  # (B, T, E)
+        memory, mask = None, None
+        if latent is not None and self.conditioning == "embedding":
+            h = h + latent.unsqueeze(1).to(h.dtype)
+        elif latent is not None:
+            memory = self._memory(latent)
+            # Every query sees the S memory slots and the tokens up to its own.
+            mask = torch.ones(length, self.memory_slots + length, dtype=torch.bool,
+                              device=x.device).tril(diagonal=self.memory_slots)  # (T, S+T)
+        for layer, block in enumerate(self.blocks):
+            h, _, _ = block(h, before=None if memory is None else memory[layer], mask=mask,
+                            causal=memory is None)
+        return self.norm(h)
+
+    def initial_state(self, latent: Tensor | None, batch_size: int) -> TransformerState:
+        self._check_latent(latent)
+        weight = self.norm.weight  # any parameter: it fixes the device and the dtype
+        if latent is not None:
+            batch_size = latent.shape[0]
+        if not self.use_cache:
+            return Prefix(weight.new_zeros(batch_size, 0, self.width),
+                          weight.new_zeros(batch_size, 0) if latent is None else latent)
+        if latent is not None and self.conditioning == "memory":
+            keys, values = zip(*self._memory(latent), strict=True)
+        else:
+            empty = weight.new_zeros(batch_size, self.heads, 0, self.width // self.heads)
+            keys = values = (empty,) * len(self.blocks)
+        addend = (latent if latent is not None and self.conditioning == "embedding"
+                  else weight.new_zeros(batch_size, self.width))
+        positions = torch.zeros(batch_size, dtype=torch.long, device=weight.device)
+        return KVCache(tuple(keys), tuple(values), positions, addend)
+
+    def step(self, x: Tensor, state: TransformerState) -> tuple[Tensor, TransformerState]:
+        if isinstance(state, Prefix):
+            inputs = torch.cat([state.inputs, x], dim=1)  # (B, t+1, E)
+            latent = state.latent if state.latent.shape[1] else None
+            return self.run(inputs, latent)[:, -1], Prefix(inputs, state.latent)
+        self.positions.check(state.keys[0].shape[2] - self.memory_len + 1)
+        h = x + self.positions(state.positions).unsqueeze(1)  # (B, 1, E)
+        if self.conditioning == "embedding":
+            h = h + state.addend.unsqueeze(1).to(h.dtype)
+        keys, values = [], []
+        for layer, block in enumerate(self.blocks):
+            # The new token attends to every cached position and itself: no mask.
+            h, k, v = block(h, before=(state.keys[layer], state.values[layer]))
+            keys.append(k)
+            values.append(v)
+        out = self.norm(h).squeeze(1)  # (B, E)
+        return out, KVCache(tuple(keys), tuple(values), state.positions + 1, state.addend)
+
+    def reorder_state(self, state: TransformerState, index: Tensor) -> TransformerState:
+        if isinstance(state, Prefix):
+            return Prefix(state.inputs.index_select(0, index), state.latent.index_select(0, index))
+        return KVCache(tuple(k.index_select(0, index) for k in state.keys),
+                       tuple(v.index_select(0, index) for v in state.values),
+                       state.positions.index_select(0, index), state.addend.index_select(0, index))
+
+
+class _HasModules(Protocol):
+    def modules(self) -> Iterator[nn.Module]: ...
+
+
+@contextlib.contextmanager
+def recomputing_prefix(model: _HasModules) -> Iterator[None]:
+    """Decode without the key/value cache inside the block: every transformer decoder in
+    ``model`` runs its whole prefix again at each step (what the cache saves; for tests and the
+    benchmark). Start a decode inside the block and finish it there."""
+    decoders = [m for m in model.modules() if isinstance(m, TransformerDecoder)]
+    before = [d.use_cache for d in decoders]
+    for decoder in decoders:
+        decoder.use_cache = False
+    try:
+        yield
+    finally:
+        for decoder, flag in zip(decoders, before, strict=True):
+            decoder.use_cache = flag
