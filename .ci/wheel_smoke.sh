@@ -39,7 +39,7 @@ textvae train --train my_sentences.txt --set train.epochs=2 $small
 test -d runs/my_sentences/best
 textvae interpolate -c runs/my_sentences "The dog bought a red car." "My sister lost two guitars!"
 textvae encode -c runs/my_sentences "The dog found my bike?" --out codes.npy
-python -c "import numpy as np; assert np.load('codes.npy').shape == (1, 32)"
+python -c "import numpy as np; assert np.load('codes.npy').shape == (1, 64)  # the text recipe's latent"
 # 3. One folder to share: exported, moved elsewhere with the training file gone, it still samples
 #    (from its stored aggregate prior: without the data nothing could be fitted), interpolates
 #    and encodes.
