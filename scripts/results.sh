@@ -3,7 +3,8 @@
 #   bash scripts/results.sh TABLE ROW [all|train|evaluate] [OUT_ROOT]
 #   TABLE ptb:     ROW lm bowman cyclical freebits aggressive pretrain_freebits (needs data/ptb/),
 #                  and the free-bits variants freebits_016 freebits_018 freebits_020 freebits_total6
-#   TABLE ptb_converged: ROW lm lm_wd bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae
+#   TABLE ptb_converged: ROW lm lm_wd bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae, and the
+#                  transformer rows transformer_lm transformer_bn_07 transformer_bowman
 #                  (needs data/ptb/)
 #   TABLE grammar: ROW lm quickstart quickstart_recon (the built-in corpus, no download)
 # OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW.
@@ -61,6 +62,14 @@ case "$table/$row" in
   # (after He et al. 2019); the other rows feed z to the initial state only.
   ptb_converged/bn_07_zin)    args=(--config configs/ptb_bn_vae.yaml --set model.z_to_inputs=true) ;;
   ptb_converged/du_vae)       args=(--config configs/ptb_du_vae.yaml) ;;
+  # Transformer rows (issue 33): ptb_transformer_lm, its VAE with BN-VAE at gamma 0.7, and the
+  # same VAE with the Bowman recipe instead (no BN head; ptb_bowman's logistic annealing and
+  # word dropout 0.3).
+  ptb_converged/transformer_lm)    args=(--config configs/ptb_transformer_lm.yaml) ;;
+  ptb_converged/transformer_bn_07) args=(--config configs/ptb_transformer_vae.yaml) ;;
+  ptb_converged/transformer_bowman) args=(--config configs/ptb_transformer_vae.yaml
+      --set model.posterior_bn_gamma=null --set train.word_dropout=0.3
+      --set train.kl.kind=logistic --set train.kl.k=0.0025 --set train.kl.x0=2500) ;;
   grammar/lm)               args=(--config configs/quickstart.yaml --set model.model_type=lm) ;;
   grammar/quickstart)       args=(--config configs/quickstart.yaml) ;;
   grammar/quickstart_recon) args=(--config configs/quickstart_recon.yaml) ;;
@@ -69,7 +78,11 @@ esac
 if [[ $table == ptb ]]; then
   args+=(--set train.epochs=6 --set train.amp=bf16)
 elif [[ $table == ptb_converged ]]; then
-  args+=(--set train.amp=bf16 --set train.early_stop_patience=3 --set train.lr_patience=1)
+  # RESULTS_AMP=off trains in float32 where bf16 is emulated (CPUs without AVX512-BF16 or AMX);
+  # RESULTS_MAX_MINUTES caps a row's training (unset: no cap).
+  args+=(--set "train.amp=${RESULTS_AMP:-bf16}" --set train.early_stop_patience=3
+         --set train.lr_patience=1)
+  if [[ -n ${RESULTS_MAX_MINUTES:-} ]]; then args+=(--set "train.max_minutes=$RESULTS_MAX_MINUTES"); fi
 else
   args+=(--set train.max_minutes=null)
 fi

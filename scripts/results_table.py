@@ -10,7 +10,8 @@ PTB: for each row directory it reads two `textvae evaluate` reports: the whole t
 K = 500 (IW-NLL and its perplexity). The LM row's subset report gives the exact NLL of the same
 sentences, so each VAE's IW-NLL is also shown as a paired difference from the LM, with the
 standard error of the mean difference; `--lm ROW` pairs with another LM row (ptb_converged's
-`lm_wd`, the LM trained with word dropout) instead of `lm`. ptb_converged adds the latent-use
+`lm_wd`, the LM trained with word dropout; `transformer_lm` for the transformer rows) instead of
+`lm`. ptb_converged adds the latent-use
 columns of the K = 1 report: distinct-1 / distinct-2 of the greedy decodes of 1,000 prior
 samples, and the share of homotopy points whose decode differs from both neighbours'.
 
@@ -29,7 +30,7 @@ ROWS = {
     "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits",
             "freebits_016", "freebits_018", "freebits_020", "freebits_total6"),
     "ptb_converged": ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin",
-                      "du_vae"),
+                      "du_vae", "transformer_lm", "transformer_bn_07", "transformer_bowman"),
     "grammar": ("lm", "quickstart", "quickstart_recon"),
 }
 

@@ -20,19 +20,24 @@ FREE_BITS = {"freebits": (0.25, "dim"), "freebits_016": (0.16, "dim"),
              "freebits_018": (0.18, "dim"), "freebits_020": (0.20, "dim"),
              "freebits_total6": (6.0, "total")}
 ROWS += [("ptb_converged", r) for r in ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07",
-                                         "bn_07_zin", "du_vae")]
+                                         "bn_07_zin", "du_vae", "transformer_lm",
+                                         "transformer_bn_07", "transformer_bowman")]
 ROWS += [("grammar", r) for r in ("lm", "quickstart", "quickstart_recon")]
 # The posterior head of each converged row: BN-VAE's gamma, DU-VAE's variance dropout and floor.
 HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0, 0.0),
          "freebits_018": (None, 0.0, 0.0), "bn_06": (0.6, 0.0, 0.0), "bn_07": (0.7, 0.0, 0.0),
          "bn_07_zin": (0.7, 0.0, 0.0),
-         "du_vae": (0.5, 0.2, 1.0)}
+         "du_vae": (0.5, 0.2, 1.0), "transformer_lm": (None, 0.0, 0.0),
+         "transformer_bn_07": (0.7, 0.0, 0.0), "transformer_bowman": (None, 0.0, 0.0)}
+# The KL schedule of each converged row that anneals (the others hold the weight at 1).
+ANNEALED = {"bowman", "transformer_bowman"}
 
 
-def dry_run(table: str, row: str) -> subprocess.CompletedProcess:
+def dry_run(table: str, row: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", "scripts/results.sh", table, row, "all", "/tmp/out"], cwd=REPO,
-        env={"PATH": "/usr/bin:/bin", "RESULTS_DRY_RUN": "1"}, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "RESULTS_DRY_RUN": "1", **env}, capture_output=True,
+        text=True,
     )
 
 
@@ -58,11 +63,28 @@ def test_every_row_is_a_valid_training_command(table, row):
                 model.posterior_var_floor) == HEADS[row]
         assert cfg.train.free_bits == (0.18 if row == "freebits_018" else 0.0)
         assert model.z_to_inputs == (row == "bn_07_zin")
-        if row.startswith("lm"):  # lm_wd: the LM with the Bowman VAE's word dropout
+        transformer = "transformer" if row.startswith("transformer") else "rnn"
+        assert model.decoder == transformer and model.encoder == (
+            "rnn" if row == "transformer_lm" else transformer)
+        if row.endswith("lm") or row == "lm_wd":  # lm_wd: with the Bowman VAE's word dropout
             assert model.model_type == "lm"
             assert cfg.train.word_dropout == (0.3 if row == "lm_wd" else 0.0)
+        else:
+            assert model.model_type == "vae"
+            assert cfg.train.word_dropout == (0.3 if row in ANNEALED else 0.0)
+            assert (cfg.train.kl.kind == "logistic") == (row in ANNEALED)
     else:
         assert cfg.train.max_minutes is None and cfg.train.max_steps is not None
+
+
+def test_converged_rows_take_a_precision_and_a_time_cap_from_the_environment():
+    done = dry_run("ptb_converged", "transformer_lm", RESULTS_AMP="off", RESULTS_MAX_MINUTES="70")
+    words = shlex.split(done.stdout)
+    overrides = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+    cfg = load_config(REPO / words[words.index("--config") + 1], overrides)
+    assert (cfg.train.amp, cfg.train.max_minutes) == ("off", 70)
+    words = shlex.split(dry_run("ptb_converged", "transformer_lm").stdout)
+    assert "train.amp=bf16" in words and not any("max_minutes" in w for w in words)
 
 
 def test_an_unknown_row_is_refused():

@@ -20,7 +20,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             setattr(cfg.train, key, getattr(args, key))
     results = run_benchmark(
         cfg, seconds=args.seconds, iw_samples=args.iw_samples, iw_sentences=args.iw_sentences or None,
-        reference_sentences=args.reference_sentences, log=lambda msg: print(msg, file=sys.stderr),
+        reference_sentences=args.reference_sentences, decode_length=args.decode_length,
+        log=lambda msg: print(msg, file=sys.stderr),
     )
     print(format_table(results), file=says(args.json))  # `--json -`: stdout holds the JSON
     if args.json:
@@ -51,6 +52,9 @@ def add_bench_command(commands) -> None:
                        help="time IW-NLL on the first N test sentences (default 200; 0: all)")
     bench.add_argument("--reference-sentences", type=positive_int, default=50,
                        help="test sentences timed with the He et al. protocol (default 50)")
+    bench.add_argument("--decode-length", type=positive_int, default=40,
+                       help="the most tokens per greedy decode (default 40; an untrained model "
+                            "decodes every sentence to it: 22 is PTB's mean sentence)")
     bench.add_argument("--json", help="also write the figures to this JSON file (- for standard "
                        "output, the table then going to standard error)")
     bench.set_defaults(func=_cmd_bench)

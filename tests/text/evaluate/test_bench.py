@@ -72,12 +72,15 @@ def test_a_transformer_benchmark_times_decoding_with_and_without_the_cache(tiny_
     cfg = tiny_config("train.max_steps=5", "model.encoder=transformer", "model.decoder=transformer",
                       "model.embed_dim=15", "model.heads=3")
     results = run_benchmark(cfg, seconds=0.2, warmup_steps=2, decode_sentences=7, iw_samples=0,
-                            matmul_seconds=0.05, log=lambda msg: None)
+                            matmul_seconds=0.05, decode_length=3, log=lambda msg: None)
     assert results["decode"]["sentences"] == results["decode_uncached"]["sentences"] == 7
+    for timing in (results["decode"], results["decode_uncached"]):  # words + eos: at most 3 + 1
+        assert 1 <= timing["mean_length"] <= 4
     assert results["decode_uncached"]["sentences_per_s"] > 0
     assert results["model"].startswith("transformer emb 15, 1/1 layers, 3 heads, ff 60")
     table = format_table(results)
     assert "without the KV cache" in table and "FLOPs per training token" in table
+    assert f"{results['decode']['mean_length']:.1f} tokens each" in table
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")

@@ -14,6 +14,7 @@ import textvae
 from textvae.core.errors import ConfigError
 from textvae.core.gaussian import kl_standard_normal
 from textvae.text.generate import beam_search, greedy_decode, sample_decode
+from textvae.text.models import transformer
 from textvae.text.models.labelled import build_labelled_model
 from textvae.text.models.model_config import ModelConfig
 from textvae.text.models.registry import DECODERS, ENCODERS
@@ -219,9 +220,13 @@ DECODES = {
 }
 
 
+@pytest.mark.parametrize("room", [None, 2], ids=["room", "doubling"])
 @pytest.mark.parametrize("method", list(DECODES))
 @pytest.mark.parametrize("conditioning", ["memory", "embedding", None])
-def test_the_cache_changes_no_token_and_no_log_probability(method, conditioning):
+def test_the_cache_changes_no_token_and_no_log_probability(method, conditioning, room,
+                                                            monkeypatch):
+    if room is not None:  # a cache that starts with room for 2 tokens doubles twice by 9
+        monkeypatch.setattr(transformer, "CACHE_START", room)
     vae = model(seed=5, z_conditioning=conditioning or "memory",
                 model_type="vae" if conditioning else "lm")
     z, rows = (latents(), None) if conditioning else (None, B)
@@ -310,6 +315,26 @@ def test_bf16_autocast_runs_a_transformer_on_the_cpu():
     _loss(out).backward()
     assert all(p.grad is not None for p in vae.decoder.parameters())
     assert torch.isfinite(vae.latent_to_hidden.weight.grad).all()
+
+
+@CONDITIONING
+def test_the_cache_keeps_the_autocast_dtype_and_grows_in_place(conditioning, monkeypatch):
+    monkeypatch.setattr(transformer, "CACHE_START", 3)
+    vae = model(z_conditioning=conditioning)
+    z, memory = latents(), SLOTS if conditioning == "memory" else 0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        state = vae.initial_state(z, B)
+        assert state.keys[0].shape == (B, HEADS, memory + 3, E // HEADS)  # float32 until a step
+        first = vae.decode_step(torch.full((B,), BOS), state, z)[1]
+        assert first.keys[0].dtype == torch.bfloat16  # cast once, not at every step
+        second = vae.decode_step(torch.full((B,), BOS), first, z)[1]
+        assert second.keys[0].data_ptr() == first.keys[0].data_ptr()  # written in place
+        assert second.filled.shape == (memory + 2,)
+        state = second
+        for _ in range(2):  # the third and fourth tokens: the room of 3 doubles once
+            state = vae.decode_step(torch.full((B,), BOS), state, z)[1]
+    assert state.keys[0].shape[2] == 2 * (memory + 3) and state.filled.shape == (memory + 4,)
+    assert state.keys[0].data_ptr() != first.keys[0].data_ptr()
 
 
 def test_a_transformer_run_trains_in_bf16_where_rnns_cannot(tiny_config, one_thread, monkeypatch):

@@ -222,6 +222,7 @@ def run_benchmark(
     iw_sentences: int | None = 200,
     reference_sentences: int = 50,
     matmul_seconds: float = 2.0,
+    decode_length: int = 40,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run every measurement on ``config`` (its model, data, batch size, device and amp).
@@ -231,6 +232,7 @@ def run_benchmark(
         iw_sentences: test sentences for the IW-NLL timing (None: the whole split, which at
             K = 500 on PTB takes tens of minutes on a CPU; the table then extrapolates).
         reference_sentences: test sentences timed with the He et al. protocol (it is slow).
+        decode_length: the most tokens per greedy decode (an untrained model reaches it).
 
     Returns:
         A dict of figures; :func:`format_table` prints it.
@@ -265,12 +267,13 @@ def run_benchmark(
     results["train_peak_memory"] = peak_memory_bytes(device)
     log("timing greedy decoding ...")
     results["decode"] = decode_throughput(model, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
-                                          device=device, sentences=decode_sentences)
+                                          device=device, sentences=decode_sentences,
+                                          max_len=decode_length)
     if config.model.decoder == "transformer":
         log("timing greedy decoding without the key/value cache ...")
         results["decode_uncached"] = decode_throughput(
             model, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, device=device,
-            sentences=decode_sentences, cache=False)
+            sentences=decode_sentences, max_len=decode_length, cache=False)
     if model.is_vae and iw_samples > 0:
         results["iw"] = _iw_timings(model, corpus, device, iw_samples=iw_samples,
                                     sentences=iw_sentences, reference_sentences=reference_sentences,
@@ -372,7 +375,8 @@ def format_table(results: dict[str, Any]) -> str:
                                 f"({train['steps']} steps, {train['seconds']:.1f} s, "
                                 f"{train['tokens_per_step']:.0f} tokens/step)"),
         ("greedy decoding", f"{results['decode']['sentences_per_s']:,.0f} sentences/s "
-                            f"({results['decode']['sentences']} prior samples)"),
+                            f"({results['decode']['sentences']} prior samples, "
+                            f"{results['decode']['mean_length']:.1f} tokens each)"),
     ]
     if "decode_uncached" in results:
         uncached = results["decode_uncached"]["sentences_per_s"]

@@ -36,6 +36,9 @@ from textvae.text.models.parts import DecoderPart, EncoderPart
 # (Vaswani et al.) the positions are scaled down to their size.
 SINUSOID_SCALE = 0.1
 INIT_STD = 0.02  # GPT-2's initialisation of linear layers and learned positions
+# Token slots a new key/value cache has room for before it first doubles: PTB's mean sentence
+# (22 tokens) fits after one doubling.
+CACHE_START = 16
 
 
 def sinusoid(positions: Tensor, width: int) -> Tensor:
@@ -103,19 +106,47 @@ class Block(nn.Module):
             mask: True where a query may attend: (T, m+T) or (B, 1, 1, T), broadcast.
             causal: the lower-triangular mask, without ``before``.
         """
-        batch, length, width = x.shape
-        qkv = self.qkv(self.attn_norm(x)).view(batch, length, 3, self.heads, width // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, T, D) each
+        q, k, v = self._project(x)  # (B, h, T, D) each
         if before is not None:
             k = torch.cat([before[0].to(k.dtype), k], dim=2)  # (B, h, m+T, D)
             v = torch.cat([before[1].to(v.dtype), v], dim=2)
         attended = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
             is_causal=causal)  # (B, h, T, D)
+        return self._finish(x, attended), k, v
+
+    def step(self, x: Tensor, keys: Tensor, values: Tensor, filled: int
+             ) -> tuple[Tensor, Tensor, Tensor]:
+        """One new token, (B, 1, E) -> (B, 1, E), against a preallocated cache.
+
+        Writes the token's key and value into slot ``filled`` of ``keys`` and ``values`` (B, h,
+        C, D) each, C > filled, in place, and attends to slots ``[0, filled]``: the cache is
+        never copied (a concatenation would copy all of it at every step). Returns the output
+        and the buffers written, cast once to the compute dtype if it differs (autocast).
+        """
+        q, k, v = self._project(x)  # (B, h, 1, D) each
+        if keys.dtype != k.dtype:
+            keys, values = keys.to(k.dtype), values.to(v.dtype)
+        keys[:, :, filled] = k[:, :, 0]
+        values[:, :, filled] = v[:, :, 0]
+        attended = F.scaled_dot_product_attention(  # every cached slot and itself: no mask
+            q, keys[:, :, :filled + 1], values[:, :, :filled + 1])  # (B, h, 1, D)
+        return self._finish(x, attended), keys, values
+
+    def _project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, T, E) -> queries, keys and values, (B, h, T, D) each."""
+        batch, length, width = x.shape
+        qkv = self.qkv(self.attn_norm(x)).view(batch, length, 3, self.heads, width // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        return q, k, v
+
+    def _finish(self, x: Tensor, attended: Tensor) -> Tensor:
+        """The residual stream x (B, T, E) and the heads' output (B, h, T, D) -> (B, T, E)."""
+        batch, length, width = x.shape
         attended = attended.transpose(1, 2).reshape(batch, length, width)  # (B, T, E)
         x = x + F.dropout(self.attn_out(attended), self.dropout, self.training)
         ff = self.ff_out(F.gelu(self.ff_in(self.ff_norm(x))))  # (B, T, E)
-        return x + F.dropout(ff, self.dropout, self.training), k, v
+        return x + F.dropout(ff, self.dropout, self.training)
 
     def reset_parameters(self, layers: int) -> None:
         """GPT-2's initialisation; the projections back into the residual stream are scaled
@@ -191,10 +222,17 @@ class TransformerEncoder(_Stack, EncoderPart):
 
 class KVCache(NamedTuple):
     """A transformer decoder's state with the cache: each layer's keys and values of z's memory
-    slots and of every token fed so far, the next position, and z's embedding."""
+    slots and of every token fed so far, the next position, and z's embedding.
 
-    keys: tuple[Tensor, ...]  # L x (B, h, m+t, D)
-    values: tuple[Tensor, ...]  # L x (B, h, m+t, D)
+    The keys and values live in buffers with room for C >= m+t slots, filled in place as tokens
+    come (doubling C when full), so a step copies nothing. A step writes into its state's
+    buffers: step each state once (decoding does) and :meth:`TransformerDecoder.reorder_state`
+    to branch (beam search), which copies.
+    """
+
+    keys: tuple[Tensor, ...]  # L x (B, h, C, D) buffers, slots [0, m+t) filled
+    values: tuple[Tensor, ...]  # L x (B, h, C, D)
+    filled: Tensor  # (m+t,) empty: its length, host metadata, counts the filled slots (no sync)
     positions: Tensor  # (B,) long: t
     addend: Tensor  # (B, E): added to every input ("embedding" conditioning; zeros otherwise)
 
@@ -277,39 +315,49 @@ class TransformerDecoder(_Stack, DecoderPart[TransformerState]):
         if not self.use_cache:
             return Prefix(weight.new_zeros(batch_size, 0, self.width),
                           weight.new_zeros(batch_size, 0) if latent is None else latent)
+        memory_shape = (batch_size, self.heads, self.memory_len, self.width // self.heads)
+        keys = tuple(weight.new_zeros(memory_shape[:2] + (self.memory_len + CACHE_START,)
+                                      + memory_shape[3:]) for _ in self.blocks)
+        values = tuple(torch.zeros_like(k) for k in keys)
         if latent is not None and self.conditioning == "memory":
-            keys, values = zip(*self._memory(latent), strict=True)
-        else:
-            empty = weight.new_zeros(batch_size, self.heads, 0, self.width // self.heads)
-            keys = values = (empty,) * len(self.blocks)
+            for layer, (memory_keys, memory_values) in enumerate(self._memory(latent)):
+                keys[layer][:, :, :self.memory_len] = memory_keys
+                values[layer][:, :, :self.memory_len] = memory_values
         addend = (latent if latent is not None and self.conditioning == "embedding"
                   else weight.new_zeros(batch_size, self.width))
         positions = torch.zeros(batch_size, dtype=torch.long, device=weight.device)
-        return KVCache(tuple(keys), tuple(values), positions, addend)
+        filled = torch.empty(self.memory_len, dtype=torch.bool, device=weight.device)
+        return KVCache(keys, values, filled, positions, addend)
 
     def step(self, x: Tensor, state: TransformerState) -> tuple[Tensor, TransformerState]:
         if isinstance(state, Prefix):
             inputs = torch.cat([state.inputs, x], dim=1)  # (B, t+1, E)
             latent = state.latent if state.latent.shape[1] else None
             return self.run(inputs, latent)[:, -1], Prefix(inputs, state.latent)
-        self.positions.check(state.keys[0].shape[2] - self.memory_len + 1)
+        filled = state.filled.shape[0]  # m+t, a host int: no sync
+        self.positions.check(filled - self.memory_len + 1)
+        keys, values = state.keys, state.values
+        if filled == keys[0].shape[2]:  # full: double the room (one copy per doubling)
+            keys = tuple(torch.cat([k, torch.zeros_like(k)], dim=2) for k in keys)
+            values = tuple(torch.cat([v, torch.zeros_like(v)], dim=2) for v in values)
         h = x + self.positions(state.positions).unsqueeze(1)  # (B, 1, E)
         if self.conditioning == "embedding":
             h = h + state.addend.unsqueeze(1).to(h.dtype)
-        keys, values = [], []
+        written_keys, written_values = [], []
         for layer, block in enumerate(self.blocks):
-            # The new token attends to every cached position and itself: no mask.
-            h, k, v = block(h, before=(state.keys[layer], state.values[layer]))
-            keys.append(k)
-            values.append(v)
+            h, k, v = cast(Block, block).step(h, keys[layer], values[layer], filled)
+            written_keys.append(k)
+            written_values.append(v)
         out = self.norm(h).squeeze(1)  # (B, E)
-        return out, KVCache(tuple(keys), tuple(values), state.positions + 1, state.addend)
+        grown = state.filled.new_empty(filled + 1)
+        return out, KVCache(tuple(written_keys), tuple(written_values), grown,
+                            state.positions + 1, state.addend)
 
     def reorder_state(self, state: TransformerState, index: Tensor) -> TransformerState:
         if isinstance(state, Prefix):
             return Prefix(state.inputs.index_select(0, index), state.latent.index_select(0, index))
         return KVCache(tuple(k.index_select(0, index) for k in state.keys),
-                       tuple(v.index_select(0, index) for v in state.values),
+                       tuple(v.index_select(0, index) for v in state.values), state.filled,
                        state.positions.index_select(0, index), state.addend.index_select(0, index))
 
 
