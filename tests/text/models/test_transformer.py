@@ -5,6 +5,7 @@ Sizes are odd and distinct so that a transposed dimension fails: batch 3, time 7
 """
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -408,6 +409,22 @@ def test_what_the_config_allows():
     assert (lm.uses_transformer(), lm.uses_rnn(), lm.describe()) == (True, False, "transformer")
     mixed = config(encoder="rnn", rnn_type="gru")
     assert (mixed.uses_rnn(), mixed.describe()) == (True, "GRU encoder, transformer decoder")
+
+
+TEXT_CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[3] / "configs").glob("*.yaml")
+                      if not p.stem.startswith(("mnist", "sprites")))
+
+
+@pytest.mark.parametrize("name", TEXT_CONFIGS)
+def test_one_override_makes_any_text_config_a_transformer(name):
+    """The file's keys of the RNN part replaced give way (quickstart sets z_to_inputs and a
+    bidirectional encoder); the same keys given with --set still conflict (above)."""
+    both = load_config(name, ["model.decoder=transformer", "model.encoder=transformer"]).model
+    assert (both.decoder, both.encoder, both.z_to_inputs, both.bidirectional) == (
+        "transformer", "transformer", False, False)
+    file = load_config(name).model
+    decoder_only = load_config(name, ["model.decoder=transformer"]).model
+    assert decoder_only.bidirectional == file.bidirectional  # the RNN encoder keeps its keys
 
 
 @pytest.mark.parametrize("name", ["ptb_transformer_lm", "ptb_transformer_vae",

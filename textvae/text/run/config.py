@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from textvae.core.config_files import apply_overrides, read_yaml
+from textvae.core.config_files import apply_overrides, parse_override, read_yaml
 from textvae.core.config_types import RunConfig, check_positive, from_dict, to_dict
 from textvae.core.errors import ConfigError
 from textvae.core.label_config import SharedLabelsConfig
@@ -225,4 +225,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """
     data = read_yaml(path) if path is not None else {}
     apply_overrides(data, overrides or [])
+    _drop_replaced_rnn_keys(data, overrides or [])
     return from_dict(Config, data)
+
+
+# The keys of an RNN part that contradict a transformer in its place (the transformer decoder
+# reads z by model.z_conditioning; the transformer encoder reads both ways).
+RNN_PART_KEYS = {"decoder": ("z_to_inputs",), "encoder": ("bidirectional",)}
+
+
+def _drop_replaced_rnn_keys(data: dict, overrides: list[str]) -> None:
+    """``--set model.decoder=transformer`` (or ``encoder``) on a config written for an RNN: the
+    file's keys of the RNN part it replaces give way, as its hidden sizes go unread, so that the
+    one override works on any text config. The same keys given with ``--set`` still conflict."""
+    model = data.get("model")
+    if not isinstance(model, dict):
+        return
+    overridden = {tuple(parse_override(text)[0]) for text in overrides}
+    for part, keys in RNN_PART_KEYS.items():
+        if ("model", part) in overridden and model.get(part) == "transformer":
+            for key in keys:
+                if ("model", key) not in overridden:
+                    model.pop(key, None)
