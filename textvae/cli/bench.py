@@ -53,8 +53,8 @@ def add_bench_command(commands) -> None:
     bench.add_argument("--reference-sentences", type=positive_int, default=50,
                        help="test sentences timed with the He et al. protocol (default 50)")
     bench.add_argument("--decode-length", type=positive_int, default=40,
-                       help="the most tokens per greedy decode (default 40; an untrained model "
-                            "decodes every sentence to it: 22 is PTB's mean sentence)")
+                       help="tokens per greedy decode, no end token stopping one (default 40; "
+                            "PTB's mean sentence is 22 words)")
     bench.add_argument("--json", help="also write the figures to this JSON file (- for standard "
                        "output, the table then going to standard error)")
     bench.set_defaults(func=_cmd_bench)
