@@ -315,9 +315,8 @@ class TransformerDecoder(_Stack, DecoderPart[TransformerState]):
         if not self.use_cache:
             return Prefix(weight.new_zeros(batch_size, 0, self.width),
                           weight.new_zeros(batch_size, 0) if latent is None else latent)
-        memory_shape = (batch_size, self.heads, self.memory_len, self.width // self.heads)
-        keys = tuple(weight.new_zeros(memory_shape[:2] + (self.memory_len + CACHE_START,)
-                                      + memory_shape[3:]) for _ in self.blocks)
+        room = (batch_size, self.heads, self.memory_len + CACHE_START, self.width // self.heads)
+        keys = tuple(weight.new_zeros(room) for _ in self.blocks)  # L x (B, h, C, D)
         values = tuple(torch.zeros_like(k) for k in keys)
         if latent is not None and self.conditioning == "memory":
             for layer, (memory_keys, memory_values) in enumerate(self._memory(latent)):
