@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Reproduce one row of RESULTS.md: train it, then evaluate it on its test split.
-#   bash scripts/results.sh TABLE ROW [all|train|evaluate] [OUT_ROOT]
+#   bash scripts/results.sh TABLE ROW [all|train|resume|evaluate] [OUT_ROOT]
 #   TABLE ptb:     ROW lm bowman cyclical freebits aggressive pretrain_freebits (needs data/ptb/),
 #                  and the free-bits variants freebits_016 freebits_018 freebits_020 freebits_total6
 #   TABLE ptb_converged: ROW lm lm_wd bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae, and the
 #                  transformer rows transformer_lm transformer_bn_07 transformer_bowman
 #                  (needs data/ptb/)
 #   TABLE grammar: ROW lm quickstart quickstart_recon (the built-in corpus, no download)
-# OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW.
+# OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW. `resume` goes on
+# from the row's last checkpoint (a run stopped by RESULTS_MAX_MINUTES) and adds the segment's
+# seconds to OUT_ROOT/ROW/train_wall_seconds, which then holds the row's whole training time.
 #
 # PTB rows train 6 epochs (1,315 steps each at batch 32) in bfloat16 (train.amp=bf16; evaluation
 # is always float32), with the configs' KL schedules shortened to fit 6 epochs. They are then
@@ -15,19 +17,20 @@
 # on a seeded random subset of RESULTS_SENTENCES (default 300) test sentences, the same subset for
 # every row, so each VAE's IW-NLL can be compared pairwise with the LM's exact NLL
 # (scripts/results_table.py). ptb_converged rows train with the configs' own schedules until the
-# validation -ELBO stops improving: the LR halves after each validation (one per epoch) without
-# improvement and the run stops after 3 in a row (the best checkpoint is evaluated), in bf16;
+# validation -ELBO stops improving: the LR halves at the second validation (one per epoch) in a
+# row without improvement and the run stops at the third (the best checkpoint is evaluated), in bf16;
 # they are evaluated like the PTB rows. Grammar rows train the configs' step counts with the max_minutes
 # guard lifted (so the run does not depend on the machine's speed) and are evaluated on the whole
 # test split at K = 500. RESULTS.md's figures were measured with OMP_NUM_THREADS=1 and two rows
 # running side by side on a 2-core machine; the runs are deterministic for a given thread count.
 set -euo pipefail
-usage="usage: bash scripts/results.sh ptb|ptb_converged|grammar ROW [all|train|evaluate] [OUT_ROOT]"
+usage="usage: bash scripts/results.sh ptb|ptb_converged|grammar ROW [all|train|resume|evaluate] [OUT_ROOT]"
 if [[ $# -lt 2 ]]; then echo "$usage" >&2; exit 2; fi
 table=$1
 row=$2
 phase=${3:-all}
 root=${4:-runs/results/$table}
+case $phase in all|train|resume|evaluate) ;; *) echo "unknown phase '$phase'; $usage" >&2; exit 2 ;; esac
 case "$table/$row" in
   ptb/lm)       args=(--config configs/ptb_lm.yaml) ;;
   ptb/bowman)   args=(--config configs/ptb_bowman.yaml) ;;
@@ -87,14 +90,18 @@ else
   args+=(--set train.max_minutes=null)
 fi
 run="$root/$row"
+if [[ $phase == resume ]]; then args+=(--resume); fi
 if [[ -n ${RESULTS_DRY_RUN:-} ]]; then  # print the training command only (used by the tests)
   printf '%q ' textvae train "${args[@]}" --set "train.out_dir=$run"; echo
   exit 0
 fi
-if [[ $phase == all || $phase == train ]]; then
+if [[ $phase != evaluate ]]; then
   start=$(date +%s)
   textvae train "${args[@]}" --set "train.out_dir=$run" --no-progress
   seconds=$(( $(date +%s) - start ))
+  if [[ $phase == resume && -f $run/train_wall_seconds ]]; then
+    seconds=$(( seconds + $(cat "$run/train_wall_seconds") ))
+  fi
   echo "$seconds" > "$run/train_wall_seconds"
   echo "$table $row: training wall time $seconds s"
 fi

@@ -33,9 +33,9 @@ HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0
 ANNEALED = {"bowman", "transformer_bowman"}
 
 
-def dry_run(table: str, row: str, **env: str) -> subprocess.CompletedProcess:
+def dry_run(table: str, row: str, phase: str = "all", **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", "scripts/results.sh", table, row, "all", "/tmp/out"], cwd=REPO,
+        ["bash", "scripts/results.sh", table, row, phase, "/tmp/out"], cwd=REPO,
         env={"PATH": "/usr/bin:/bin", "RESULTS_DRY_RUN": "1", **env}, capture_output=True,
         text=True,
     )
@@ -85,6 +85,43 @@ def test_converged_rows_take_a_precision_and_a_time_cap_from_the_environment():
     assert (cfg.train.amp, cfg.train.max_minutes) == ("off", 70)
     words = shlex.split(dry_run("ptb_converged", "transformer_lm").stdout)
     assert "train.amp=bf16" in words and not any("max_minutes" in w for w in words)
+
+
+def test_resume_goes_on_from_the_last_checkpoint():
+    assert "--resume" in shlex.split(dry_run("ptb_converged", "transformer_lm", "resume").stdout)
+    assert "--resume" not in shlex.split(dry_run("ptb_converged", "transformer_lm").stdout)
+
+
+def _with_stub_textvae(tmp_path: Path, phase: str) -> tuple[subprocess.CompletedProcess, str]:
+    """Run results.sh's training phase against a stand-in `textvae` that records its arguments
+    and takes a second, so the wall-time bookkeeping is checked without training."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    stub = bin_dir / "textvae"
+    stub.write_text(f'#!/bin/bash\necho "$@" > {tmp_path}/args\nsleep 1\n')
+    stub.chmod(0o755)
+    done = subprocess.run(["bash", "scripts/results.sh", "grammar", "lm", phase, str(tmp_path)],
+                          cwd=REPO, env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                          capture_output=True, text=True)
+    return done, (tmp_path / "args").read_text()
+
+
+def test_resume_adds_its_seconds_to_the_rows_wall_time(tmp_path):
+    (tmp_path / "lm").mkdir()
+    wall = tmp_path / "lm" / "train_wall_seconds"
+    wall.write_text("1234\n")
+    done, args = _with_stub_textvae(tmp_path, "resume")
+    assert done.returncode == 0, done.stderr
+    assert "--resume" in args.split()
+    assert 1235 <= int(wall.read_text()) <= 1244  # the earlier segment plus this one's second
+    done, args = _with_stub_textvae(tmp_path, "train")  # a fresh training starts the count again
+    assert done.returncode == 0 and "--resume" not in args.split()
+    assert 1 <= int(wall.read_text()) <= 10
+
+
+def test_an_unknown_phase_is_refused():
+    done = dry_run("ptb", "lm", "evaluat")
+    assert done.returncode == 2 and "unknown phase 'evaluat'" in done.stderr
 
 
 def test_an_unknown_row_is_refused():

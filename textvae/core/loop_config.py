@@ -106,8 +106,9 @@ class LoopTrainConfig:
     lr: float = 1e-3
     momentum: float = 0.0
     grad_clip: float | None = 5.0
-    # ReduceLROnPlateau on the validation score: multiply the LR by lr_decay after lr_patience
-    # validations without improvement, down to min_lr. lr_patience: null keeps the LR constant.
+    # ReduceLROnPlateau on the validation score: multiply the LR by lr_decay once more than
+    # lr_patience epoch-end validations in a row have not improved (so 1 halves it at the
+    # second), down to min_lr. lr_patience: null keeps the LR constant.
     lr_decay: float = 0.5
     lr_patience: int | None = 2
     min_lr: float = 1e-5
