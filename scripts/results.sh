@@ -5,6 +5,7 @@
 #                  and the free-bits variants freebits_016 freebits_018 freebits_020 freebits_total6
 #   TABLE ptb_converged: ROW lm lm_wd bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae, and the
 #                  transformer rows transformer_lm transformer_bn_07 transformer_bowman
+#                  transformer_bn_07_lm_init (after transformer_lm)
 #                  (needs data/ptb/)
 #   TABLE grammar: ROW lm quickstart quickstart_recon (the built-in corpus, no download)
 # OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW. `resume` goes on
@@ -73,6 +74,10 @@ case "$table/$row" in
   ptb_converged/transformer_bowman) args=(--config configs/ptb_transformer_vae.yaml
       --set model.posterior_bn_gamma=null --set train.word_dropout=0.3
       --set train.kl.kind=logistic --set train.kl.k=0.0025 --set train.kl.x0=2500) ;;
+  # The BN-VAE warm-started from the transformer_lm row's best weights (train.init_from: its
+  # decoder and embedding; train that row first), at half the learning rate the LM trained with.
+  ptb_converged/transformer_bn_07_lm_init) args=(--config configs/ptb_transformer_vae.yaml
+      --set "train.init_from=$root/transformer_lm" --set train.lr=2.5e-4) ;;
   grammar/lm)               args=(--config configs/quickstart.yaml --set model.model_type=lm) ;;
   grammar/quickstart)       args=(--config configs/quickstart.yaml) ;;
   grammar/quickstart_recon) args=(--config configs/quickstart_recon.yaml) ;;

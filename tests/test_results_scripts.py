@@ -21,14 +21,16 @@ FREE_BITS = {"freebits": (0.25, "dim"), "freebits_016": (0.16, "dim"),
              "freebits_total6": (6.0, "total")}
 ROWS += [("ptb_converged", r) for r in ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07",
                                          "bn_07_zin", "du_vae", "transformer_lm",
-                                         "transformer_bn_07", "transformer_bowman")]
+                                         "transformer_bn_07", "transformer_bowman",
+                                         "transformer_bn_07_lm_init")]
 ROWS += [("grammar", r) for r in ("lm", "quickstart", "quickstart_recon")]
 # The posterior head of each converged row: BN-VAE's gamma, DU-VAE's variance dropout and floor.
 HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0, 0.0),
          "freebits_018": (None, 0.0, 0.0), "bn_06": (0.6, 0.0, 0.0), "bn_07": (0.7, 0.0, 0.0),
          "bn_07_zin": (0.7, 0.0, 0.0),
          "du_vae": (0.5, 0.2, 1.0), "transformer_lm": (None, 0.0, 0.0),
-         "transformer_bn_07": (0.7, 0.0, 0.0), "transformer_bowman": (None, 0.0, 0.0)}
+         "transformer_bn_07": (0.7, 0.0, 0.0), "transformer_bowman": (None, 0.0, 0.0),
+         "transformer_bn_07_lm_init": (0.7, 0.0, 0.0)}
 # The KL schedule of each converged row that anneals (the others hold the weight at 1).
 ANNEALED = {"bowman", "transformer_bowman"}
 
@@ -73,6 +75,10 @@ def test_every_row_is_a_valid_training_command(table, row):
             assert model.model_type == "vae"
             assert cfg.train.word_dropout == (0.3 if row in ANNEALED else 0.0)
             assert (cfg.train.kl.kind == "logistic") == (row in ANNEALED)
+        # Only the warm-started row starts from another row's weights (and so its tokenizer).
+        warm = "/tmp/out/transformer_lm" if row.endswith("_lm_init") else None
+        assert (cfg.train.init_from, cfg.data.tokenizer.from_run) == (warm, warm)
+        assert cfg.train.lr == (2.5e-4 if warm else 5e-4 if transformer == "transformer" else 1e-3)
     else:
         assert cfg.train.max_minutes is None and cfg.train.max_steps is not None
 

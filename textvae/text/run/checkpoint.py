@@ -2,18 +2,23 @@
 beside its weights, its tokenizer, and the checks that tie the three together.
 
 :data:`TEXT` is the text side's :class:`~textvae.core.checkpoint.CheckpointKind`;
-:func:`load_checkpoint` reads a text checkpoint (or a run directory's ``best``, else ``last``).
+:func:`load_checkpoint` reads a text checkpoint (or a run directory's ``best``, else ``last``);
+:func:`starting_weights` gives a new or resumed run its weights.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textvae.core.checkpoint import Checkpoint, CheckpointKind
+from torch import nn
+
+from textvae.core.checkpoint import Checkpoint, CheckpointKind, load_weights
 from textvae.core.checkpoint import load_checkpoint as load_any_checkpoint
 from textvae.core.errors import CheckpointError
+from textvae.core.warm_start import load_matching_weights
 from textvae.text.data.tokenizers import Tokenizer, load_tokenizer
 from textvae.text.models.sentence_vae import MODEL_TYPES
 from textvae.text.run.config import Config
@@ -61,3 +66,15 @@ def load_checkpoint(path: str | os.PathLike[str], *, with_trainer: bool = False)
             tokenizer or model type that does not match the weights.
     """
     return load_any_checkpoint(path, TEXT, with_trainer=with_trainer)
+
+
+def starting_weights(model: nn.Module, resumed: Checkpoint | None, init_from: str | None,
+                     log: Callable[[str], None]) -> None:
+    """Give a freshly built model the weights its run starts from: a resumed run's own, else
+    those of ``train.init_from`` wherever names agree (:mod:`textvae.core.warm_start`), else
+    none (the model's initialisation)."""
+    if resumed is not None:
+        load_weights(model, resumed)
+    elif init_from is not None:
+        source = load_checkpoint(init_from)
+        log(load_matching_weights(model, source.model_state, source=str(source.path)).summary(init_from))

@@ -145,6 +145,10 @@ class TrainConfig(LoopTrainConfig):
     pretrain_ae_steps: int | None = None
     collapse_warning: bool = True
     collapse_patience: int = 3
+    # A warm start (textvae/core/warm_start.py): a run or checkpoint whose weights the model starts
+    # from wherever a tensor has the same name and shape, e.g. a trained LM's decoder and embedding
+    # for a VAE. The run then uses that run's tokenizer (data.tokenizer.from_run), so ids agree.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -205,12 +209,28 @@ class Config(RunConfig):
     labels: LabelsConfig = field(default_factory=LabelsConfig)
 
     def __post_init__(self) -> None:
+        self._take_warm_start_tokenizer()
         model, longest = self.model, self.data.max_len
         if (model.uses_transformer() and model.positions == "learned" and longest is not None
                 and longest + 1 > model.max_positions):
             raise ConfigError(f"data.max_len {longest} needs {longest + 1} learned positions (words "
                               f"+ 1) but model.max_positions is {model.max_positions}: raise it, "
                               "or use model.positions=sinusoidal")
+
+
+    def _take_warm_start_tokenizer(self) -> None:
+        """A warm-started run reads words with its source's tokenizer: the copied embedding rows
+        belong to that tokenizer's ids."""
+        source, tokenizer = self.train.init_from, self.data.tokenizer
+        if source is None:
+            return
+        if tokenizer.from_run is None:
+            tokenizer.from_run = source
+        elif Path(tokenizer.from_run).resolve() != Path(source).resolve():
+            raise ConfigError(
+                f"train.init_from {source!r} needs that run's tokenizer, but "
+                f"data.tokenizer.from_run names {tokenizer.from_run!r}: leave from_run unset "
+                "(the warm start sets it) or name the same run")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from textvae.core import distributed
-from textvae.core.checkpoint import load_weights, point_link, prune_checkpoints, write_checkpoint
+from textvae.core.checkpoint import point_link, prune_checkpoints, write_checkpoint
 from textvae.core.device import autocast, check_rnn_precision, resolve_device
 from textvae.core.distributed import Distributed
 from textvae.core.errors import ConfigError
@@ -43,7 +43,7 @@ from textvae.core.version import __version__
 from textvae.text.data.batching import Batch, BucketBatchSampler, collate
 from textvae.text.models.contracts import SentenceModel
 from textvae.text.models.sentence_vae import SentenceVAEOutput, build_model
-from textvae.text.run.checkpoint import TEXT
+from textvae.text.run.checkpoint import TEXT, starting_weights
 from textvae.text.run.config import Config
 from textvae.text.run.corpus import Corpus, build_corpus, given_sentences, with_absolute_paths
 from textvae.text.training.remedies import Remedies
@@ -433,8 +433,7 @@ def train(
             splits=("train", "valid"), log=log,
         )
         model = build_model(config.model, corpus.tokenizer.vocab_size, corpus.tokenizer.pad_id)
-        if checkpoint is not None:
-            load_weights(model, checkpoint)
+        starting_weights(model, checkpoint, config.train.init_from, log)
         model.to(device)
         trainer = Trainer(config, corpus, model, device, progress=progress, log=log, dist=dist)
         trainer.meta_extra = dict(meta_extra or {})

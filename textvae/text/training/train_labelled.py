@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 
-from textvae.core.checkpoint import load_weights
 from textvae.core.device import autocast, check_rnn_precision, resolve_device
 from textvae.core.distributed import refuse_data_parallel
 from textvae.core.errors import ConfigError
@@ -46,7 +45,7 @@ from textvae.core.training.loop import VALIDATION_SEED_OFFSET
 from textvae.core.training.run_dir import open_run, resume_trainer
 from textvae.text.models.label_posterior import class_probabilities
 from textvae.text.models.labelled import LabelledSentenceVAE, build_labelled_model
-from textvae.text.run.checkpoint import TEXT
+from textvae.text.run.checkpoint import TEXT, starting_weights
 from textvae.text.run.config import Config
 from textvae.text.run.corpus import with_absolute_paths
 from textvae.text.run.labelled_corpus import LabelledCorpus, build_labelled_corpus
@@ -238,8 +237,7 @@ def train_labelled(config: Config, *, resume: bool = False, progress: bool = Tru
                                  data.label_set.sizes, label_embed_dim=config.labels.embed_dim,
                                  with_classifier=config.labels.mode != "conditional",
                                  classifier=config.labels.classifier)
-    if checkpoint is not None:
-        load_weights(model, checkpoint)
+    starting_weights(model, checkpoint, config.train.init_from, log)
     model.to(device)
     trainer = LabelledTrainer(config, data, model, device, progress=progress, log=log)
     trainer.meta_extra.update(meta_extra or {})
