@@ -68,7 +68,8 @@ def load_matching_weights(model: nn.Module, source_state: Mapping[str, torch.Ten
     if not shared:
         raise CheckpointError(
             f"cannot warm-start from {source}: it shares no tensor name with this model "
-            "(a model of another kind, e.g. an LSTM checkpoint for a transformer decoder)")
+            "(a model of another kind: an LSTM checkpoint for a transformer decoder, or an "
+            "unlabelled run for a labelled one, whose VAE sits under 'vae.' and reads labels)")
     model.load_state_dict({name: source_state[name] for name in shared}, strict=False)
     copied = set(shared)
     return WarmStart(

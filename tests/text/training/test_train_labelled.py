@@ -7,7 +7,7 @@ import pytest
 import torch
 from tiny import TINY_RUN, labelled_run
 
-from textvae.core.errors import ConfigError, DataError
+from textvae.core.errors import CheckpointError, ConfigError, DataError
 from textvae.text.run.checkpoint import load_checkpoint
 from textvae.text.run.config import load_config
 from textvae.text.training.train import train
@@ -108,3 +108,24 @@ def test_best_is_the_checkpoint_with_the_lowest_validation_error(tmp_path):
     assert len(errors) >= 6
     best = load_checkpoint(result.run_dir / "best").meta["valid"]
     assert best["error"] == min(errors)
+
+
+def test_a_labelled_run_can_start_from_another_and_not_from_an_unlabelled_one(tmp_path):
+    """train.init_from reaches the labelled trainer too. A labelled model holds its VAE under
+    ``vae.`` with label inputs, so it shares no tensor name with an unlabelled run: refused."""
+    base = train_labelled(labelled_run(tmp_path / "base", "train.max_steps=3", mode="conditional",
+                                       unlabelled=0), progress=False, log=_quiet).run_dir
+    lines: list[str] = []
+    cfg = labelled_run(tmp_path / "warm", "train.max_steps=1", f"train.init_from={base}",
+                       mode="conditional", unlabelled=0)
+    result = train_labelled(cfg, progress=False, log=lines.append)
+    assert any(line.startswith(f"warm start from {base}: 18 tensors copied") for line in lines)
+    assert load_checkpoint(result.run_dir).tokenizer.vocab_size == load_checkpoint(base).tokenizer.vocab_size
+    unlabelled = tmp_path / "vae"
+    train(load_config(None, [*TINY_RUN, "train.max_steps=1", f"train.out_dir={unlabelled}"]),
+          progress=False, log=_quiet)
+    cfg = labelled_run(tmp_path / "refused", "train.max_steps=1", f"train.init_from={unlabelled}",
+                       mode="conditional", unlabelled=0)
+    with pytest.raises(CheckpointError, match="shares no tensor name"):
+        train_labelled(cfg, progress=False, log=_quiet)
+    assert not (tmp_path / "refused" / "run" / "last").exists()
