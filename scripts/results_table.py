@@ -30,7 +30,8 @@ ROWS = {
     "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits",
             "freebits_016", "freebits_018", "freebits_020", "freebits_total6"),
     "ptb_converged": ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin",
-                      "du_vae", "transformer_lm", "transformer_bn_07", "transformer_bowman"),
+                      "du_vae", "transformer_lm", "transformer_bn_07", "transformer_bowman",
+                      "transformer_bn_07_lm_init"),
     "grammar": ("lm", "quickstart", "quickstart_recon"),
 }
 

@@ -36,15 +36,17 @@ def test_a_warm_started_vae_starts_from_the_lm_decoder(lm_run):
     assert len(lines) == 1 and lines[0].startswith(f"warm start from {lm_run}: ")
 
 
-def test_a_warm_start_takes_the_source_tokenizer_and_trains(lm_run, tmp_path):
+def test_a_warm_start_takes_the_source_tokenizer_and_trains(lm_run, tmp_path, monkeypatch):
     out = tmp_path / "vae"
     lines: list[str] = []
-    config = load_config(None, [*TINY_RUN, f"train.init_from={lm_run}", "train.max_steps=3",
+    monkeypatch.chdir(lm_run.parent)  # init_from given relative, as a user types it
+    config = load_config(None, [*TINY_RUN, f"train.init_from={lm_run.name}", "train.max_steps=3",
                                 f"train.out_dir={out}"])
-    assert config.data.tokenizer.from_run == str(lm_run)
     train(config, progress=False, log=lines.append)
-    assert any(line.startswith("warm start from") for line in lines)
+    assert any(line.startswith(f"warm start from {lm_run}: ") for line in lines)
+    monkeypatch.chdir(tmp_path)  # the saved config reads from anywhere: both paths absolute
     vae, lm = load_checkpoint(out / "last"), load_checkpoint(lm_run)
+    assert vae.config.train.init_from == vae.config.data.tokenizer.from_run == str(lm_run)
     assert vae.tokenizer.vocab_size == lm.tokenizer.vocab_size
     assert vae.tokenizer.encode("the dog sees a cat") == lm.tokenizer.encode("the dog sees a cat")
     # Resuming takes the run's own weights: the source may be gone by then.
@@ -63,7 +65,10 @@ def test_a_warm_start_takes_the_source_tokenizer_and_trains(lm_run, tmp_path):
     assert load_checkpoint(out / "last", with_trainer=True).trainer_state["step"] == 5
 
 
-def test_a_warm_start_refuses_another_runs_tokenizer(lm_run, tmp_path):
+def test_a_warm_start_refuses_another_runs_tokenizer_before_writing(lm_run, tmp_path):
+    out = tmp_path / "vae"
+    config = load_config(None, [*TINY_RUN, f"train.init_from={lm_run}", f"train.out_dir={out}",
+                                f"data.tokenizer.from_run={tmp_path / 'other'}"])
     with pytest.raises(ConfigError, match="needs that run's tokenizer"):
-        load_config(None, [*TINY_RUN, f"train.init_from={lm_run}",
-                           f"data.tokenizer.from_run={tmp_path / 'other'}"])
+        train(config, progress=False, log=lambda message: None)
+    assert not out.exists()

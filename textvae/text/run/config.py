@@ -12,7 +12,7 @@ whose message names the key and the valid keys or choices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -209,7 +209,6 @@ class Config(RunConfig):
     labels: LabelsConfig = field(default_factory=LabelsConfig)
 
     def __post_init__(self) -> None:
-        self._take_warm_start_tokenizer()
         model, longest = self.model, self.data.max_len
         if (model.uses_transformer() and model.positions == "learned" and longest is not None
                 and longest + 1 > model.max_positions):
@@ -218,19 +217,24 @@ class Config(RunConfig):
                               "or use model.positions=sinusoidal")
 
 
-    def _take_warm_start_tokenizer(self) -> None:
-        """A warm-started run reads words with its source's tokenizer: the copied embedding rows
-        belong to that tokenizer's ids."""
-        source, tokenizer = self.train.init_from, self.data.tokenizer
-        if source is None:
-            return
-        if tokenizer.from_run is None:
-            tokenizer.from_run = source
-        elif Path(tokenizer.from_run).resolve() != Path(source).resolve():
-            raise ConfigError(
-                f"train.init_from {source!r} needs that run's tokenizer, but "
-                f"data.tokenizer.from_run names {tokenizer.from_run!r}: leave from_run unset "
-                "(the warm start sets it) or name the same run")
+def with_warm_start_tokenizer(config: Config) -> Config:
+    """A fresh run's config with ``train.init_from`` made absolute and its tokenizer taken as
+    ``data.tokenizer.from_run``: the copied embedding rows belong to that tokenizer's ids.
+
+    Raises:
+        ConfigError: ``data.tokenizer.from_run`` names another run.
+    """
+    source, tokenizer = config.train.init_from, config.data.tokenizer
+    if source is None:
+        return config
+    source = str(Path(source).resolve())
+    if tokenizer.from_run is not None and str(Path(tokenizer.from_run).resolve()) != source:
+        raise ConfigError(
+            f"train.init_from {config.train.init_from!r} needs that run's tokenizer, but "
+            f"data.tokenizer.from_run names {tokenizer.from_run!r}: leave from_run unset "
+            "(the warm start sets it) or name the same run")
+    data = replace(config.data, tokenizer=replace(tokenizer, from_run=source))
+    return replace(config, data=data, train=replace(config.train, init_from=source))
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -44,7 +44,7 @@ from textvae.text.data.batching import Batch, BucketBatchSampler, collate
 from textvae.text.models.contracts import SentenceModel
 from textvae.text.models.sentence_vae import SentenceVAEOutput, build_model
 from textvae.text.run.checkpoint import TEXT, starting_weights
-from textvae.text.run.config import Config
+from textvae.text.run.config import Config, with_warm_start_tokenizer
 from textvae.text.run.corpus import Corpus, build_corpus, given_sentences, with_absolute_paths
 from textvae.text.training.remedies import Remedies
 from textvae.text.training.result import TrainResult, summary
@@ -413,6 +413,8 @@ def train(
     if config.labels.factors:
         raise ConfigError("this config has labels (labels.factors): train it with "
                           "textvae.text.training.train_labelled.train_labelled, or `textvae train`, which picks it")
+    if not resume:  # a resumed run keeps its saved tokenizer and weights
+        config = with_warm_start_tokenizer(config)
     config, checkpoint = open_run(config, resume=resume, kind=TEXT)
     if checkpoint is None:
         if train_sentences is not None:

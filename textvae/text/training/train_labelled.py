@@ -46,7 +46,7 @@ from textvae.core.training.run_dir import open_run, resume_trainer
 from textvae.text.models.label_posterior import class_probabilities
 from textvae.text.models.labelled import LabelledSentenceVAE, build_labelled_model
 from textvae.text.run.checkpoint import TEXT, starting_weights
-from textvae.text.run.config import Config
+from textvae.text.run.config import Config, with_warm_start_tokenizer
 from textvae.text.run.corpus import with_absolute_paths
 from textvae.text.run.labelled_corpus import LabelledCorpus, build_labelled_corpus
 from textvae.text.training.result import TrainResult, summary
@@ -220,6 +220,8 @@ def train_labelled(config: Config, *, resume: bool = False, progress: bool = Tru
     (:func:`textvae.text.training.train.train` hands such configs here)."""
     _check_labelled_config(config)
     refuse_data_parallel("the labelled text trainer (a config with labels.factors)")
+    if not resume:  # a resumed run keeps its saved tokenizer and weights
+        config = with_warm_start_tokenizer(config)
     config, checkpoint = open_run(config, resume=resume, kind=TEXT)
     if checkpoint is None:
         config = replace(config, data=with_absolute_paths(config.data))
