@@ -195,10 +195,10 @@ TEXT_ONLY_TRAIN_KEYS = {
     "word_dropout": "0.5", "free_bits": "3", "free_bits_mode": "total", "bucketed": "false",
     "compile": "true", "aggressive": "true", "aggressive_max_inner": "7",
     "pretrain_ae_steps": "11", "collapse_warning": "false", "collapse_patience": "5",
-    "word_deletion": "0.3", "valid_sentences": "9",
+    "word_deletion": "0.3", "valid_sentences": "9", "init_from": "runs/lm",
 }
 # Added to the text side after the split: no old image checkpoint holds them.
-TEXT_KEYS_SINCE_THE_SPLIT = {"word_deletion", "valid_sentences"}
+TEXT_KEYS_SINCE_THE_SPLIT = {"word_deletion", "valid_sentences", "init_from"}
 
 
 @pytest.mark.parametrize("key", sorted(TEXT_ONLY_TRAIN_KEYS))
