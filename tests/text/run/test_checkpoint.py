@@ -72,3 +72,11 @@ def test_a_warm_start_refuses_another_runs_tokenizer_before_writing(lm_run, tmp_
     with pytest.raises(ConfigError, match="needs that run's tokenizer"):
         train(config, progress=False, log=lambda message: None)
     assert not out.exists()
+
+
+def test_a_missing_warm_start_source_is_named_before_anything_is_written(tmp_path):
+    out = tmp_path / "vae"
+    config = load_config(None, [*TINY_RUN, f"train.init_from={tmp_path / 'nope'}", f"train.out_dir={out}"])
+    with pytest.raises(ConfigError, match=r"train.init_from '.*nope' does not exist"):
+        train(config, progress=False, log=lambda message: None)
+    assert not out.exists()

@@ -222,11 +222,15 @@ def with_warm_start_tokenizer(config: Config) -> Config:
     ``data.tokenizer.from_run``: the copied embedding rows belong to that tokenizer's ids.
 
     Raises:
-        ConfigError: ``data.tokenizer.from_run`` names another run.
+        ConfigError: ``train.init_from`` does not exist, or ``data.tokenizer.from_run`` names
+            another run.
     """
     source, tokenizer = config.train.init_from, config.data.tokenizer
     if source is None:
         return config
+    if not Path(source).exists():
+        raise ConfigError(f"train.init_from {source!r} does not exist: give a run directory or a "
+                          "checkpoint directory to start from")
     source = str(Path(source).resolve())
     if tokenizer.from_run is not None and str(Path(tokenizer.from_run).resolve()) != source:
         raise ConfigError(
