@@ -22,7 +22,9 @@ FREE_BITS = {"freebits": (0.25, "dim"), "freebits_016": (0.16, "dim"),
 ROWS += [("ptb_converged", r) for r in ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07",
                                          "bn_07_zin", "du_vae", "transformer_lm",
                                          "transformer_bn_07", "transformer_bowman",
-                                         "transformer_bn_07_lm_init")]
+                                         "transformer_bn_07_lm_init",
+                                         "transformer_bn_065_lm_init",
+                                         "transformer_bn_06_lm_init")]
 ROWS += [("grammar", r) for r in ("lm", "quickstart", "quickstart_recon")]
 # The posterior head of each converged row: BN-VAE's gamma, DU-VAE's variance dropout and floor.
 HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0, 0.0),
@@ -30,7 +32,9 @@ HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0
          "bn_07_zin": (0.7, 0.0, 0.0),
          "du_vae": (0.5, 0.2, 1.0), "transformer_lm": (None, 0.0, 0.0),
          "transformer_bn_07": (0.7, 0.0, 0.0), "transformer_bowman": (None, 0.0, 0.0),
-         "transformer_bn_07_lm_init": (0.7, 0.0, 0.0)}
+         "transformer_bn_07_lm_init": (0.7, 0.0, 0.0),
+         "transformer_bn_065_lm_init": (0.65, 0.0, 0.0),
+         "transformer_bn_06_lm_init": (0.6, 0.0, 0.0)}
 # The KL schedule of each converged row that anneals (the others hold the weight at 1).
 ANNEALED = {"bowman", "transformer_bowman"}
 
