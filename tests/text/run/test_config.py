@@ -76,6 +76,15 @@ def test_bad_configs_name_the_key(override, message):
         load_config(None, [override])
 
 
+def test_a_warm_start_and_autoencoder_pretraining_are_refused_together():
+    # Each alone is a valid run; together the decoder reset would discard the warm start.
+    assert load_config(None, ["train.init_from=runs/lm"]).train.init_from == "runs/lm"
+    assert load_config(None, ["train.pretrain_ae_steps=37"]).train.pretrain_ae_steps == 37
+    with pytest.raises(ConfigError, match=r"^train.init_from and train.pretrain_ae_steps together"
+                                          r".*discard the warm-started decoder"):
+        load_config(None, ["train.init_from=runs/lm", "train.pretrain_ae_steps=37"])
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

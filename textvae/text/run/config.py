@@ -164,6 +164,13 @@ class TrainConfig(LoopTrainConfig):
             raise ConfigError(f"train.word_deletion must be in [0, 1), got {self.word_deletion}")
         if self.free_bits < 0:
             raise ConfigError(f"train.free_bits must be >= 0, got {self.free_bits}")
+        if self.init_from is not None and self.pretrain_ae_steps is not None:
+            # The decoder reset that ends autoencoder pretraining would discard the decoder the
+            # warm start copied in.
+            raise ConfigError(
+                "train.init_from and train.pretrain_ae_steps together: the decoder reset after "
+                "pretraining would discard the warm-started decoder; set one of them to null"
+            )
 
 
 @dataclass
