@@ -222,11 +222,14 @@ def test_the_text_only_keys_are_exactly_those_the_text_side_adds():
     assert text - loop == set(TEXT_ONLY_TRAIN_KEYS)
     assert set(TEXT_ONLY_TRAIN_KEYS) - TEXT_KEYS_SINCE_THE_SPLIT == \
         set(TEXT_KEYS_IN_OLD_IMAGE_CHECKPOINTS)
-    # The text side still takes them all.
+    # The text side still takes them all (the warm start apart: it refuses autoencoder
+    # pretraining beside it).
     from textvae.text.run.config import load_config
 
-    train = load_config(None, [f"train.{k}={v}" for k, v in TEXT_ONLY_TRAIN_KEYS.items()]).train
+    train = load_config(None, [f"train.{k}={v}" for k, v in TEXT_ONLY_TRAIN_KEYS.items()
+                               if k != "init_from"]).train
     assert (train.word_dropout, train.free_bits, train.pretrain_ae_steps) == (0.5, 3.0, 11)
+    assert load_config(None, ["train.init_from=runs/lm"]).train.init_from == "runs/lm"
 
 
 SAVED_BEFORE_SPLIT = Path(__file__).parent / "saved_before_split"
