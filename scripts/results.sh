@@ -6,7 +6,8 @@
 #   TABLE ptb_converged: ROW lm lm_wd bowman freebits_018 bn_06 bn_07 bn_07_zin du_vae, and the
 #                  transformer rows transformer_lm transformer_bn_07 transformer_bowman
 #                  transformer_bn_07_lm_init transformer_bn_065_lm_init transformer_bn_06_lm_init
-#                  (the last three after transformer_lm)
+#                  transformer_bn_065_both_lm_init transformer_bn_06_both_lm_init
+#                  (the last five after transformer_lm)
 #                  (needs data/ptb/)
 #   TABLE grammar: ROW lm quickstart quickstart_recon (the built-in corpus, no download)
 # OUT_ROOT defaults to runs/results/TABLE; the row trains into OUT_ROOT/ROW. `resume` goes on
@@ -87,6 +88,14 @@ case "$table/$row" in
   ptb_converged/transformer_bn_06_lm_init) args=(--config configs/ptb_transformer_vae.yaml
       --set "train.init_from=$root/transformer_lm" --set train.lr=2.5e-4
       --set model.posterior_bn_gamma=0.6) ;;
+  # The last two with z read both ways, as memory slots and added to every input embedding
+  # (Optimus's model), so that the decoder can use more of the KL the BN floor makes it pay.
+  ptb_converged/transformer_bn_065_both_lm_init) args=(--config configs/ptb_transformer_vae.yaml
+      --set "train.init_from=$root/transformer_lm" --set train.lr=2.5e-4
+      --set model.posterior_bn_gamma=0.65 --set model.z_conditioning=both) ;;
+  ptb_converged/transformer_bn_06_both_lm_init) args=(--config configs/ptb_transformer_vae.yaml
+      --set "train.init_from=$root/transformer_lm" --set train.lr=2.5e-4
+      --set model.posterior_bn_gamma=0.6 --set model.z_conditioning=both) ;;
   grammar/lm)               args=(--config configs/quickstart.yaml --set model.model_type=lm) ;;
   grammar/quickstart)       args=(--config configs/quickstart.yaml) ;;
   grammar/quickstart_recon) args=(--config configs/quickstart_recon.yaml) ;;

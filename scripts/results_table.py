@@ -32,7 +32,8 @@ ROWS = {
     "ptb_converged": ("lm", "lm_wd", "bowman", "freebits_018", "bn_06", "bn_07", "bn_07_zin",
                       "du_vae", "transformer_lm", "transformer_bn_07", "transformer_bowman",
                       "transformer_bn_07_lm_init", "transformer_bn_065_lm_init",
-                      "transformer_bn_06_lm_init"),
+                      "transformer_bn_06_lm_init", "transformer_bn_065_both_lm_init",
+                      "transformer_bn_06_both_lm_init"),
     "grammar": ("lm", "quickstart", "quickstart_recon"),
 }
 

@@ -24,7 +24,9 @@ ROWS += [("ptb_converged", r) for r in ("lm", "lm_wd", "bowman", "freebits_018",
                                          "transformer_bn_07", "transformer_bowman",
                                          "transformer_bn_07_lm_init",
                                          "transformer_bn_065_lm_init",
-                                         "transformer_bn_06_lm_init")]
+                                         "transformer_bn_06_lm_init",
+                                         "transformer_bn_065_both_lm_init",
+                                         "transformer_bn_06_both_lm_init")]
 ROWS += [("grammar", r) for r in ("lm", "quickstart", "quickstart_recon")]
 # The posterior head of each converged row: BN-VAE's gamma, DU-VAE's variance dropout and floor.
 HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0, 0.0),
@@ -34,7 +36,9 @@ HEADS = {"lm": (None, 0.0, 0.0), "lm_wd": (None, 0.0, 0.0), "bowman": (None, 0.0
          "transformer_bn_07": (0.7, 0.0, 0.0), "transformer_bowman": (None, 0.0, 0.0),
          "transformer_bn_07_lm_init": (0.7, 0.0, 0.0),
          "transformer_bn_065_lm_init": (0.65, 0.0, 0.0),
-         "transformer_bn_06_lm_init": (0.6, 0.0, 0.0)}
+         "transformer_bn_06_lm_init": (0.6, 0.0, 0.0),
+         "transformer_bn_065_both_lm_init": (0.65, 0.0, 0.0),
+         "transformer_bn_06_both_lm_init": (0.6, 0.0, 0.0)}
 # The KL schedule of each converged row that anneals (the others hold the weight at 1).
 ANNEALED = {"bowman", "transformer_bowman"}
 
@@ -69,6 +73,7 @@ def test_every_row_is_a_valid_training_command(table, row):
                 model.posterior_var_floor) == HEADS[row]
         assert cfg.train.free_bits == (0.18 if row == "freebits_018" else 0.0)
         assert model.z_to_inputs == (row == "bn_07_zin")
+        assert model.z_conditioning == ("both" if "_both_" in row else "memory")
         transformer = "transformer" if row.startswith("transformer") else "rnn"
         assert model.decoder == transformer and model.encoder == (
             "rnn" if row == "transformer_lm" else transformer)

@@ -32,10 +32,11 @@ ENDS = {"bos_id": BOS, "eos_id": EOS}
 KINDS = pytest.mark.parametrize(("encoder", "decoder", "conditioning", "positions"), [
     ("transformer", "transformer", "memory", "learned"),
     ("transformer", "transformer", "embedding", "sinusoidal"),
+    ("transformer", "transformer", "both", "learned"),
     ("rnn", "transformer", "memory", "sinusoidal"),
     ("transformer", "rnn", "memory", "learned"),
 ])
-CONDITIONING = pytest.mark.parametrize("conditioning", ["memory", "embedding"])
+CONDITIONING = pytest.mark.parametrize("conditioning", ["memory", "embedding", "both"])
 
 
 def config(**overrides) -> ModelConfig:
@@ -88,8 +89,25 @@ def test_shapes_of_every_mix_of_parts(encoder, decoder, conditioning, positions)
     summary = vae.summarize(batch()[:, 1:], LENGTHS)
     assert summary.shape == (B, E if encoder == "transformer" else LAYERS * 17)  # L*H
     if decoder == "transformer":
-        width = E if conditioning == "embedding" else LAYERS * 2 * SLOTS * E
+        width = {"embedding": E, "memory": LAYERS * 2 * SLOTS * E,
+                 "both": E + LAYERS * 2 * SLOTS * E}[conditioning]
         assert vae.latent_to_hidden.out_features == width and vae.output.in_features == E
+
+
+def test_both_reads_z_through_the_embeddings_and_the_memory():
+    """Each part of the projection of z (the first E columns added to the inputs, the rest the
+    memory slots) changes the logits on its own."""
+    vae = model(seed=3, z_conditioning="both").eval()
+    decoder = vae.decoder
+    ids = batch(torch.full((B,), T))
+    latent = torch.randn(B, E + LAYERS * 2 * SLOTS * E)
+    inputs = vae.embedding(ids[:, :-1])  # (B, T, E)
+    full = decoder.run(inputs, latent)
+    for part in (slice(0, E), slice(E, None)):
+        without = latent.clone()
+        without[:, part] = 0
+        assert not torch.allclose(decoder.run(inputs, without), full, atol=1e-4)
+    assert decoder.memory_len == SLOTS and decoder.adds_z
 
 
 def test_odd_widths_get_every_sinusoid():
@@ -102,7 +120,7 @@ def test_odd_widths_get_every_sinusoid():
 # --------------------------------------------------------------------------- masks and z
 
 
-@pytest.mark.parametrize("conditioning", ["memory", "embedding", None])
+@pytest.mark.parametrize("conditioning", ["memory", "embedding", "both", None])
 def test_the_decoder_is_causal(conditioning):
     vae = model(z_conditioning=conditioning or "memory", model_type="vae" if conditioning else "lm")
     z = latents() if conditioning else None
@@ -221,14 +239,20 @@ DECODES = {
 }
 
 
+# Untrained weights under which greedy and sampled rows end at different lengths (the last
+# check of the next test): seed 5 gives such rows for the other conditionings, 6 for "both".
+BOTH_SEED = 6
+
+
 @pytest.mark.parametrize("room", [None, 2], ids=["room", "doubling"])
 @pytest.mark.parametrize("method", list(DECODES))
-@pytest.mark.parametrize("conditioning", ["memory", "embedding", None])
+@pytest.mark.parametrize("conditioning", ["memory", "embedding", "both", None])
 def test_the_cache_changes_no_token_and_no_log_probability(method, conditioning, room,
                                                             monkeypatch):
     if room is not None:  # a cache that starts with room for 2 tokens doubles twice by 9
         monkeypatch.setattr(transformer, "CACHE_START", room)
-    vae = model(seed=5, z_conditioning=conditioning or "memory",
+    vae = model(seed=BOTH_SEED if conditioning == "both" else 5,
+                z_conditioning=conditioning or "memory",
                 model_type="vae" if conditioning else "lm")
     z, rows = (latents(), None) if conditioning else (None, B)
     cached, uncached = Recorder(vae), Recorder(vae)
@@ -322,7 +346,7 @@ def test_bf16_autocast_runs_a_transformer_on_the_cpu():
 def test_the_cache_keeps_the_autocast_dtype_and_grows_in_place(conditioning, monkeypatch):
     monkeypatch.setattr(transformer, "CACHE_START", 3)
     vae = model(z_conditioning=conditioning)
-    z, memory = latents(), SLOTS if conditioning == "memory" else 0
+    z, memory = latents(), 0 if conditioning == "embedding" else SLOTS
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         state = vae.initial_state(z, B)
         assert state.keys[0].shape == (B, HEADS, memory + 3, E // HEADS)  # float32 until a step
@@ -383,7 +407,7 @@ def test_a_run_trains_saves_and_loads_exactly(tiny_config, one_thread):
     (["model.decoder=transformer", "model.embed_dim=10", "model.heads=4"],
      "model.embed_dim \\(10\\) must be a multiple of model.heads \\(4\\)"),
     (["model.decoder=transformer", "model.z_conditioning=prefix"],
-     "model.z_conditioning: invalid choice 'prefix'; valid choices: 'embedding', 'memory'"),
+     "model.z_conditioning: invalid choice 'prefix'; valid choices: 'embedding', 'memory', 'both'"),
     (["model.encoder=cnn"], "model.encoder: invalid choice 'cnn'; valid choices: 'rnn', 'transformer'"),
     (["model.positions=rotary"], "model.positions: invalid choice"),
     (["model.heads=0"], "model.heads must be positive"),

@@ -97,7 +97,8 @@ def flops_per_token(cfg: ModelConfig, vocab_size: int, mean_length: float = 25.0
         encoder = rnn_flops_per_step(cfg.rnn_type, cfg.embed_dim, cfg.encoder_hidden_dim,
                                      cfg.encoder_layers, 2 if cfg.bidirectional else 1)
     if cfg.decoder == "transformer":
-        memory = cfg.memory_slots if (cfg.model_type == "vae" and cfg.z_conditioning == "memory") else 0
+        reads_memory = cfg.model_type == "vae" and cfg.z_conditioning in ("memory", "both")
+        memory = cfg.memory_slots if reads_memory else 0
         decoder = transformer_flops_per_token(cfg.embed_dim, ff_dim, cfg.decoder_layers,
                                               (mean_length + 1) / 2 + memory)
         output = 2 * cfg.embed_dim * vocab_size

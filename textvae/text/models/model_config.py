@@ -49,8 +49,8 @@ class ModelConfig:
     max_positions: int = 256  # learned positions: the longest input, words + 1
     # How a transformer decoder reads z: "embedding" adds a projection of z to every input
     # embedding; "memory" (Li et al. 2020, Optimus) gives every layer memory_slots extra
-    # key/value slots projected from z.
-    z_conditioning: Literal["embedding", "memory"] = "memory"
+    # key/value slots projected from z; "both" does the two (Optimus's own model).
+    z_conditioning: Literal["embedding", "memory", "both"] = "memory"
     memory_slots: int = 1
     # How a transformer encoder's outputs become the posterior head's input: their mean over
     # the sentence's tokens, or the first token's.
@@ -73,8 +73,8 @@ class ModelConfig:
                              f"multiple of model.heads ({self.heads})")
         if self.decoder == "transformer" and self.z_to_inputs:
             raise ValueError("model.z_to_inputs concatenates z to an RNN decoder's inputs; a "
-                             "transformer decoder reads z by model.z_conditioning (embedding or "
-                             "memory): set model.z_to_inputs=false")
+                             "transformer decoder reads z by model.z_conditioning (embedding, "
+                             "memory or both): set model.z_to_inputs=false")
         if self.encoder == "transformer" and self.bidirectional:
             raise ValueError("model.bidirectional is for an RNN encoder; a transformer encoder "
                              "reads both ways already: set model.bidirectional=false")

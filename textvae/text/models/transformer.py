@@ -2,9 +2,10 @@
 
 - :class:`TransformerDecoder`: causal pre-norm blocks (GPT-2's layout: ``x + attn(LN(x))``, then
   ``x + ff(LN(x))``, a final LN), learned or sinusoidal positions. z comes in as the sentence
-  VAE's projection of ``[z, c]``, one of two ways (``model.z_conditioning``): ``embedding`` adds
-  it to every input embedding; ``memory`` (Li et al. 2020, Optimus) splits it into S key/value
-  slots for every layer, which every position attends to. Step decoding keeps a key/value cache
+  VAE's projection of ``[z, c]``, in one of the two published ways or both
+  (``model.z_conditioning``): ``embedding`` adds it to every input embedding; ``memory`` (Li et
+  al. 2020, Optimus) splits it into S key/value slots for every layer, which every position
+  attends to; ``both`` does the two with separate parts of the projection (Optimus's choice). Step decoding keeps a key/value cache
   (:class:`KVCache`); :func:`recomputing_prefix` switches it off, for tests and the benchmark.
 - :class:`TransformerEncoder`: the same blocks without the causal mask, padding masked out of
   the keys, pooled (mean over the tokens, or the first token) into the posterior heads' input.
@@ -15,7 +16,8 @@ device from host lengths and shapes.
 
 Shapes: B = batch, T = time steps, E = width (the embedding size), h = heads, D = E / h,
 L = layers, S = memory slots per layer, m = S or 0 (the memory in a cache), t = tokens fed so
-far, F = feed-forward width, P = the projection of z (E, or L*2*S*E for memory).
+far, F = feed-forward width, P = the projection of z (E for embedding, L*2*S*E for memory, their
+sum for both).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from textvae.text.models.parts import DecoderPart, EncoderPart
 # (Vaswani et al.) the positions are scaled down to their size.
 SINUSOID_SCALE = 0.1
 INIT_STD = 0.02  # GPT-2's initialisation of linear layers and learned positions
+# How a transformer decoder can read z (model.z_conditioning).
+Z_CONDITIONINGS = ("embedding", "memory", "both")
 # Token slots a new key/value cache has room for before it first doubles: PTB's mean sentence
 # (22 tokens) fits after one doubling.
 CACHE_START = 16
@@ -234,7 +238,7 @@ class KVCache(NamedTuple):
     values: tuple[Tensor, ...]  # L x (B, h, C, D)
     filled: Tensor  # (m+t,) empty: its length, host metadata, counts the filled slots (no sync)
     positions: Tensor  # (B,) long: t
-    addend: Tensor  # (B, E): added to every input ("embedding" conditioning; zeros otherwise)
+    addend: Tensor  # (B, E): added to every input ("embedding" or "both"; zeros otherwise)
 
 
 class Prefix(NamedTuple):
@@ -254,7 +258,8 @@ class TransformerDecoder(_Stack, DecoderPart[TransformerState]):
     Args:
         width, layers, heads, ff_dim, dropout, positions, max_positions: as
             :class:`TransformerEncoder`'s.
-        conditioning: how z comes in, ``embedding`` or ``memory``; None for the LM baseline.
+        conditioning: how z comes in, ``embedding``, ``memory`` or ``both``; None for the LM
+            baseline.
         memory_slots: S.
     """
 
@@ -262,25 +267,33 @@ class TransformerDecoder(_Stack, DecoderPart[TransformerState]):
                  positions: str, max_positions: int, conditioning: str | None,
                  memory_slots: int) -> None:
         super().__init__(width, layers, heads, ff_dim, dropout, positions, max_positions)
-        if conditioning not in (None, "embedding", "memory"):
-            raise ValueError(f"unknown z_conditioning {conditioning!r}; valid: ['embedding', 'memory']")
+        if conditioning not in (None, *Z_CONDITIONINGS):
+            raise ValueError(f"unknown z_conditioning {conditioning!r}; valid: {list(Z_CONDITIONINGS)}")
         self.conditioning, self.memory_slots = conditioning, memory_slots
-        self.memory_len = memory_slots if conditioning == "memory" else 0  # m
+        self.adds_z = conditioning in ("embedding", "both")
+        self.memory_len = memory_slots if conditioning in ("memory", "both") else 0  # m
         self.use_cache = True  # False: decode by running the whole prefix at every step
 
     @staticmethod
     def latent_width(width: int, layers: int, conditioning: str, memory_slots: int) -> int:
         """P, the width of z's projection the decoder reads."""
-        return width if conditioning == "embedding" else layers * 2 * memory_slots * width
+        added = width if conditioning in ("embedding", "both") else 0
+        return added + (layers * 2 * memory_slots * width if conditioning in ("memory", "both") else 0)
 
     @property
     def output_dim(self) -> int:
         return self.width
 
+    def _addend(self, latent: Tensor) -> Tensor:
+        """(B, P) -> the part added to every input embedding, (B, E): the first E columns."""
+        return latent[:, :self.width]
+
     def _memory(self, latent: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """(B, P) -> each layer's memory keys and values, (B, h, S, D) each."""
+        """(B, P) -> each layer's memory keys and values, (B, h, S, D) each, from the last
+        L*2*S*E columns."""
         batch, heads = latent.shape[0], self.heads
-        slots = latent.view(batch, len(self.blocks), 2, self.memory_slots, heads, self.width // heads)
+        latent = latent[:, self.width:] if self.adds_z else latent  # (B, L*2*S*E)
+        slots = latent.reshape(batch, len(self.blocks), 2, self.memory_slots, heads, self.width // heads)
         slots = slots.permute(1, 2, 0, 4, 3, 5)  # (L, 2, B, h, S, D)
         return [(layer[0], layer[1]) for layer in slots]
 
@@ -295,9 +308,9 @@ class TransformerDecoder(_Stack, DecoderPart[TransformerState]):
         self.positions.check(length)
         h = x + self.positions(torch.arange(length, device=x.device))  # (B, T, E)
         memory, mask = None, None
-        if latent is not None and self.conditioning == "embedding":
-            h = h + latent.unsqueeze(1).to(h.dtype)
-        elif latent is not None:
+        if latent is not None and self.adds_z:
+            h = h + self._addend(latent).unsqueeze(1).to(h.dtype)
+        if latent is not None and self.memory_len:
             memory = self._memory(latent)
             # Every query sees the S memory slots and the tokens up to its own.
             mask = torch.ones(length, self.memory_slots + length, dtype=torch.bool,
@@ -318,11 +331,11 @@ class TransformerDecoder(_Stack, DecoderPart[TransformerState]):
         room = (batch_size, self.heads, self.memory_len + CACHE_START, self.width // self.heads)
         keys = tuple(weight.new_zeros(room) for _ in self.blocks)  # L x (B, h, C, D)
         values = tuple(torch.zeros_like(k) for k in keys)
-        if latent is not None and self.conditioning == "memory":
+        if latent is not None and self.memory_len:
             for layer, (memory_keys, memory_values) in enumerate(self._memory(latent)):
                 keys[layer][:, :, :self.memory_len] = memory_keys
                 values[layer][:, :, :self.memory_len] = memory_values
-        addend = (latent if latent is not None and self.conditioning == "embedding"
+        addend = (self._addend(latent) if latent is not None and self.adds_z
                   else weight.new_zeros(batch_size, self.width))
         positions = torch.zeros(batch_size, dtype=torch.long, device=weight.device)
         filled = torch.empty(self.memory_len, dtype=torch.bool, device=weight.device)
@@ -340,7 +353,7 @@ class TransformerDecoder(_Stack, DecoderPart[TransformerState]):
             keys = tuple(torch.cat([k, torch.zeros_like(k)], dim=2) for k in keys)
             values = tuple(torch.cat([v, torch.zeros_like(v)], dim=2) for v in values)
         h = x + self.positions(state.positions).unsqueeze(1)  # (B, 1, E)
-        if self.conditioning == "embedding":
+        if self.adds_z:
             h = h + state.addend.unsqueeze(1).to(h.dtype)
         written_keys, written_values = [], []
         for layer, block in enumerate(self.blocks):
