@@ -2,11 +2,16 @@
 directory) and what it refuses (every other setting that differs from the saved run's)."""
 
 import json
+import os
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from textvae.cli import main
 from textvae.core.errors import ConfigError
+from textvae.core.training.run_dir import save_checkpoint
+from textvae.core.version import __version__
 from textvae.text.run.checkpoint import load_checkpoint
 from textvae.text.run.config import load_config
 from textvae.text.training.train import train
@@ -90,3 +95,28 @@ def test_the_cli_refuses_a_resume_that_would_ignore_a_setting(tiny_config, capsy
         "train.out_dir) to change them\n"
     )
     assert json.loads(_rows(run).splitlines()[-1])["step"] == 2
+
+
+def test_save_checkpoint_records_the_run_points_best_and_prunes(tiny_config, tmp_path):
+    run = tmp_path / "saved"
+    trainer = SimpleNamespace(config=tiny_config(), run_dir=run, step=0, epoch=1,
+                              model=torch.nn.Linear(3, 5), state_dict=lambda: {"bad_epochs": 0},
+                              meta_extra={"command": "textvae train"})
+
+    def save(step: int, is_best: bool):
+        trainer.step = step
+        return save_checkpoint(trainer, {"valid": {"neg_elbo": 40.0 - step}}, tokenizer=None,
+                               kind="text", is_best=is_best)
+
+    first = save(3, is_best=True)
+    meta = json.loads((first / "meta.json").read_text())
+    assert {k: meta[k] for k in ("textvae_version", "model_type", "step", "epoch", "command")} == {
+        "textvae_version": __version__, "model_type": "vae", "step": 3, "epoch": 1,
+        "command": "textvae train"}
+    assert meta["valid"] == {"neg_elbo": 37.0} and meta["kind"] == "text"
+    second = save(5, is_best=False)
+    assert os.readlink(run / "best").endswith(first.name)
+    assert os.readlink(run / "last").endswith(second.name)
+    third = save(7, is_best=True)  # the first is then named by neither link: deleted
+    assert os.readlink(run / "best").endswith(third.name) and not first.exists()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [third.name]

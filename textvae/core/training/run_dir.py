@@ -18,9 +18,18 @@ from typing import Any
 
 import torch
 
-from textvae.core.checkpoint import Checkpoint, CheckpointKind, load_checkpoint
+from textvae.core.checkpoint import (
+    Checkpoint,
+    CheckpointKind,
+    SavesToFolder,
+    load_checkpoint,
+    point_link,
+    prune_checkpoints,
+    write_checkpoint,
+)
 from textvae.core.errors import ConfigError, FileWriteError, TextVAEError
 from textvae.core.files import output_problem, write_text
+from textvae.core.version import __version__
 
 # torch.Generator().get_state() of a CPU generator is 5,056 bytes (Mersenne Twister); a CUDA
 # generator's is 16 (Philox seed and offset). Checkpoints from before `generator_device` was
@@ -148,6 +157,23 @@ def row_step(line: str) -> float:
     except (json.JSONDecodeError, KeyError, TypeError):
         return math.inf
 
+
+
+def save_checkpoint(trainer: Any, meta: dict[str, Any], *, tokenizer: SavesToFolder | None,
+                    kind: str, is_best: bool) -> Path:
+    """Write ``trainer``'s model and state (its :meth:`state_dict`) as the run's next checkpoint,
+    with ``meta`` after the version, model type, step and epoch and before
+    ``trainer.meta_extra``; point ``best`` at it when ``is_best``; delete the checkpoints that
+    neither link names. The one checkpoint writer of the text and image trainers."""
+    meta = {"textvae_version": __version__, "model_type": trainer.config.model.model_type,
+            "step": trainer.step, "epoch": trainer.epoch, **meta, **trainer.meta_extra}
+    path = write_checkpoint(trainer.run_dir, config=trainer.config, tokenizer=tokenizer,
+                            model_state=trainer.model.state_dict(),
+                            trainer_state=trainer.state_dict(), meta=meta, kind=kind)
+    if is_best:
+        point_link(trainer.run_dir, "best", path)
+    prune_checkpoints(trainer.run_dir)
+    return path
 
 
 def resume_trainer(trainer: Any, checkpoint: Checkpoint | None, log: Callable[[str], None]) -> None:

@@ -40,18 +40,14 @@ from textvae.core.checkpoint import (
     CheckpointKind,
     load_checkpoint,
     load_weights,
-    point_link,
-    prune_checkpoints,
     resolve_checkpoint_dir,
-    write_checkpoint,
 )
 from textvae.core.device import autocast, resolve_device
 from textvae.core.distributed import refuse_data_parallel
 from textvae.core.errors import CheckpointError, TextVAEError
 from textvae.core.objectives import LossTerms, kl_weight
 from textvae.core.training.loop import VALIDATION_SEED_OFFSET, TrainerBase
-from textvae.core.training.run_dir import open_run, resume_trainer
-from textvae.core.version import __version__
+from textvae.core.training.run_dir import open_run, resume_trainer, save_checkpoint
 from textvae.image.models.registry import build_image_model
 from textvae.image.models.vae import ImageVAE
 from textvae.image.objectives.evaluate import evaluate_images, image_objective
@@ -116,23 +112,9 @@ class ImageTrainer(TrainerBase[ImageTrainResult, nn.Module]):
 
     def save(self, valid: dict[str, float] | None = None, *, is_best: bool = False) -> Path:
         """Write a checkpoint; without validation data every checkpoint is the ``best``."""
-        meta = {
-            "textvae_version": __version__,
-            "model_type": self.config.model.model_type,
-            "image_shape": list(self.train_images.shape[1:]),
-            "step": self.step,
-            "epoch": self.epoch,
-            "valid": valid,
-            **self.meta_extra,
-        }
-        path = write_checkpoint(
-            self.run_dir, config=self.config, tokenizer=None, model_state=self.model.state_dict(),
-            trainer_state=self.state_dict(), meta=meta, kind="image",
-        )
-        if is_best or self.valid_images is None:
-            point_link(self.run_dir, "best", path)
-        prune_checkpoints(self.run_dir)
-        return path
+        return save_checkpoint(
+            self, {"image_shape": list(self.train_images.shape[1:]), "valid": valid},
+            tokenizer=None, kind="image", is_best=is_best or self.valid_images is None)
 
     # -- one step ------------------------------------------------------------------------------
 

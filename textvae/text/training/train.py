@@ -25,7 +25,6 @@ from typing import Any
 import torch
 
 from textvae.core import distributed
-from textvae.core.checkpoint import point_link, prune_checkpoints, write_checkpoint
 from textvae.core.device import autocast, check_rnn_precision, resolve_device
 from textvae.core.distributed import Distributed
 from textvae.core.errors import ConfigError
@@ -38,20 +37,21 @@ from textvae.core.objectives import (
     word_dropout,
 )
 from textvae.core.training.loop import VALIDATION_SEED_OFFSET, TrainerBase
-from textvae.core.training.run_dir import open_run, resume_trainer
-from textvae.core.version import __version__
+from textvae.core.training.run_dir import open_run, resume_trainer, save_checkpoint
 from textvae.text.data.batching import Batch, BucketBatchSampler, collate
 from textvae.text.models.contracts import SentenceModel
 from textvae.text.models.sentence_vae import SentenceVAEOutput, build_model
 from textvae.text.run.checkpoint import TEXT, starting_weights
 from textvae.text.run.config import Config, with_warm_start_tokenizer
 from textvae.text.run.corpus import Corpus, build_corpus, given_sentences, with_absolute_paths
+from textvae.text.training.rank_rows import EncoderInputs, StepRows, global_terms, this_ranks_rows
 from textvae.text.training.remedies import Remedies
 from textvae.text.training.result import TrainResult, summary
 from textvae.text.training.validate import evaluate_elbo
 
 # Word deletion's host generator is seeded with seed * this + step: one stream per step.
 WORD_DELETION_SEED_STRIDE = 1_000_033
+
 
 class Trainer(TrainerBase[TrainResult, SentenceModel]):
     """Owns the model, optimiser, schedules and counters of one sentence-model run; the loop
@@ -162,27 +162,8 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
         """Write a checkpoint (rank 0 only; other ranks return None)."""
         if not self.dist.is_main:
             return None
-        meta = {
-            "textvae_version": __version__,
-            "model_type": self.config.model.model_type,
-            "vocab_size": self.tokenizer.vocab_size,
-            "step": self.step,
-            "epoch": self.epoch,
-            "valid": valid,
-            **self.meta_extra,
-        }
-        path = write_checkpoint(
-            self.run_dir,
-            config=self.config,
-            tokenizer=self.tokenizer,
-            model_state=self.model.state_dict(),
-            trainer_state=self.state_dict(),
-            meta=meta,
-        )
-        if is_best:
-            point_link(self.run_dir, "best", path)
-        prune_checkpoints(self.run_dir)
-        return path
+        return save_checkpoint(self, {"vocab_size": self.tokenizer.vocab_size, "valid": valid},
+                               tokenizer=self.tokenizer, kind=TEXT.name, is_best=is_best)
 
     # -- one step ------------------------------------------------------------------------------
 
@@ -217,7 +198,7 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
         return terms, padded.n_tokens
 
     def _encoder_inputs(self, ids: torch.Tensor, host_lengths: Sequence[int]
-                        ) -> tuple[torch.Tensor, torch.Tensor, list[int]] | None:
+                        ) -> EncoderInputs | None:
         """What the encoder reads under ``train.word_deletion`` (None when it is off): the
         (B, T + 1) batch's words with some deleted, drawn on the host from a generator seeded by
         (seed, step), so a resumed run deletes the same words. Returns (B, T') tokens on the
@@ -235,7 +216,7 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
 
     def train_step(self, ids: torch.Tensor, lengths: torch.Tensor, *,
                    host_lengths: Sequence[int] | None = None,
-                   encoder_inputs: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None,
+                   encoder_inputs: EncoderInputs | None = None,
                    ) -> LossTerms:
         """One optimiser step on a batch. ids: (B, T + 1); lengths: (B,); host_lengths: the
         lengths as Python ints (``Batch.host_lengths``), read from ``lengths`` when not given
@@ -243,7 +224,7 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
         test stays there too (:meth:`guarded_step`).
 
         In a distributed job every rank passes the whole global batch: the noise is drawn for
-        all B rows, then each rank trains on its own rows (see :mod:`textvae.core.distributed`), and
+        all B rows, then each rank trains on its own rows (:mod:`.rank_rows`), and
         the returned terms are global-batch averages.
         """
         if host_lengths is None:
@@ -262,17 +243,9 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
                               device=ids.device)  # (B, Z)
         global_rows = len(lengths)
         if self.dist.enabled:
-            rows_cpu = self.dist.rows(global_rows, torch.device("cpu"))  # (b,), on the host
-            host_lengths = [host_lengths[i] for i in rows_cpu.tolist()]
-            rows = rows_cpu.to(ids.device, non_blocking=True)  # (b,)
-            lengths = lengths[rows]
-            width = max(host_lengths)  # this rank's longest row: no extra padding
-            ids, decoder_inputs = ids[rows, : width + 1], decoder_inputs[rows, :width]
-            eps = None if eps is None else eps[rows]
-            if encoder_inputs is not None:
-                kept = [encoder_inputs[2][i] for i in rows_cpu.tolist()]
-                encoder_inputs = (encoder_inputs[0][rows, : max(kept)], encoder_inputs[1][rows],
-                                  kept)
+            ids, decoder_inputs, lengths, host_lengths, eps, encoder_inputs = this_ranks_rows(
+                StepRows(ids, decoder_inputs, lengths, host_lengths, eps, encoder_inputs),
+                self.dist)
         with autocast(self.device, self.amp_dtype):
             out = self.forward_model(ids, lengths, decoder_inputs=decoder_inputs, eps=eps,
                                      host_lengths=host_lengths, encoder_inputs=encoder_inputs)
@@ -291,7 +264,7 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
             # rows makes that average the gradient of the global-batch mean.
             share = len(lengths) * self.dist.world_size / global_rows
             loss = loss * share
-            terms = _global_terms(terms, len(lengths) / global_rows, self.dist)
+            terms = global_terms(terms, len(lengths) / global_rows, self.dist)
         # The true KL, of the global batch under DDP: every rank's controller sees the same.
         self.remedies.observe_kl(terms.kl)
         # Under DDP the test reads the global loss: one all-reduce per step, for the terms.
@@ -371,17 +344,8 @@ class Trainer(TrainerBase[TrainResult, SentenceModel]):
                            by_reconstruction=self.tc.kl.kind == "target" and self.model.is_vae)
 
 
-
 def _silent(message: str) -> None:
     """The log of ranks other than 0."""
-
-
-def _global_terms(terms: LossTerms, share: float, dist: Distributed) -> LossTerms:
-    """Average a rank's loss terms over the global batch (each weighted by its row share)."""
-    local = torch.stack([terms.loss, terms.neg_elbo, terms.reconstruction, terms.kl]).detach()
-    loss, neg_elbo, rec, kl = dist.sum(local.float() * share)
-    return LossTerms(loss, neg_elbo, rec, kl, terms.kl_weight)
-
 
 
 def train(
