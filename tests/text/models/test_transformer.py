@@ -66,6 +66,14 @@ def batch(lengths: torch.Tensor = LENGTHS, seed: int = 3) -> torch.Tensor:
     return ids
 
 
+def as_trained(vae: SentenceVAE) -> SentenceVAE:
+    """Give z's projection N(0, 1) weights, as training would: the columns a fresh model adds
+    to the inputs start at zero, and the decoder would not read z through them."""
+    with torch.no_grad():
+        vae.latent_to_hidden.weight.normal_(generator=torch.Generator().manual_seed(4))
+    return vae
+
+
 def latents(seed: int = 1, rows: int = B) -> torch.Tensor:
     return torch.randn(rows, Z, generator=torch.Generator().manual_seed(seed))
 
@@ -110,6 +118,25 @@ def test_both_reads_z_through_the_embeddings_and_the_memory():
     assert decoder.memory_len == SLOTS and decoder.adds_z
 
 
+@pytest.mark.parametrize("conditioning", ["embedding", "both"])
+def test_the_addend_of_z_starts_at_zero_and_learns(conditioning):
+    """A fresh model adds nothing to the inputs, so a decoder warm-started from an LM starts
+    out reading its words as the LM did; the added columns still get a gradient at once."""
+    vae = model(seed=2, z_conditioning=conditioning)
+    projection = vae.latent_to_hidden
+    assert projection.added == E and projection.out_features == E + (
+        LAYERS * 2 * SLOTS * E if conditioning == "both" else 0)
+    assert not projection.weight[:E].any() and not projection.bias[:E].any()  # (E, Z), (E,)
+    if conditioning == "both":  # the memory columns keep torch's default draw
+        assert projection.weight[E:].abs().amax() > 0.1
+    ids = batch()
+    logits = vae.decode(ids[:, :-1], LENGTHS, latents(1))
+    logits.logsumexp(-1).sum().backward()
+    assert projection.weight.grad is not None and projection.weight.grad[:E].abs().amax() > 0
+    projection.reset_parameters()  # a decoder reset starts them at zero again
+    assert not projection.weight[:E].any()
+
+
 def test_odd_widths_get_every_sinusoid():
     table = sinusoid(torch.arange(4), 5)  # (T, E) with E odd: 3 sines, 2 cosines
     assert table.shape == (4, 5)
@@ -152,6 +179,7 @@ def test_padding_never_changes_the_posterior(pooling):
 @CONDITIONING
 def test_both_conditionings_read_z(conditioning):
     vae = model(z_conditioning=conditioning)
+    as_trained(vae)
     ids = batch()
     one = vae.decode(ids[:, :-1], LENGTHS, latents(1))
     other = vae.decode(ids[:, :-1], LENGTHS, latents(2))
@@ -254,6 +282,8 @@ def test_the_cache_changes_no_token_and_no_log_probability(method, conditioning,
     vae = model(seed=BOTH_SEED if conditioning == "both" else 5,
                 z_conditioning=conditioning or "memory",
                 model_type="vae" if conditioning else "lm")
+    if conditioning:
+        as_trained(vae)
     z, rows = (latents(), None) if conditioning else (None, B)
     cached, uncached = Recorder(vae), Recorder(vae)
     tokens = DECODES[method](cached, z, rows)

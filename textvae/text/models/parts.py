@@ -17,9 +17,34 @@ import abc
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
+import torch
 from torch import Tensor, nn
 
 StateT = TypeVar("StateT")
+
+
+class LatentProjection(nn.Linear):
+    """[z, c] -> what the decoder reads of them, (B, Z+C) -> (B, P).
+
+    The first ``added`` outputs are added to the decoder's input embeddings (a transformer's
+    ``embedding`` or ``both`` conditioning): their weights and bias start at zero, so the decoder
+    starts out reading its words as it would without z. torch's default would start that
+    addend near 0.6 RMS for unit z, six times a trained PTB transformer LM's word embeddings
+    (0.10), and a decoder warm-started from that LM (``train.init_from``) would first read noise
+    for words. Their gradient is z times the addend's, so they move from the first step. With
+    ``added = 0`` this is ``nn.Linear``, with the same random draws.
+    """
+
+    def __init__(self, in_features: int, out_features: int, added: int = 0) -> None:
+        self.added = added  # read by reset_parameters, which nn.Linear's __init__ calls
+        super().__init__(in_features, out_features)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.added:
+            with torch.no_grad():
+                self.weight[: self.added].zero_()  # (added, Z+C)
+                self.bias[: self.added].zero_()
 
 
 class EncoderPart(nn.Module, abc.ABC):

@@ -53,10 +53,12 @@ class PartOptions:
 
 
 class DecoderKind(NamedTuple):
-    """A decoder kind: its builder, and the width of the projection of z it reads."""
+    """A decoder kind: its builder, the width of the projection of z it reads, and how many of
+    those columns it adds to its input embeddings (they start small: ``LatentProjection``)."""
 
     build: Callable[[PartOptions], DecoderPart[Any]]
     latent_width: Callable[[PartOptions], int]
+    added_width: Callable[[PartOptions], int] = lambda o: 0
 
 
 def _rnn_encoder(o: PartOptions) -> EncoderPart:
@@ -88,6 +90,9 @@ ENCODERS: dict[str, Callable[[PartOptions], EncoderPart]] = {
 DECODERS: dict[str, DecoderKind] = {
     # z -> every layer's initial state, (B, L*H)
     "rnn": DecoderKind(_rnn_decoder, lambda o: o.decoder_layers * o.decoder_hidden_dim),
-    "transformer": DecoderKind(_transformer_decoder, lambda o: TransformerDecoder.latent_width(
-        o.embed_dim, o.decoder_layers, o.z_conditioning, o.memory_slots)),
+    "transformer": DecoderKind(
+        _transformer_decoder,
+        lambda o: TransformerDecoder.latent_width(o.embed_dim, o.decoder_layers, o.z_conditioning,
+                                                  o.memory_slots),
+        lambda o: TransformerDecoder.added_width(o.embed_dim, o.z_conditioning)),
 }

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from textvae.core import gaussian
 from textvae.text.models.model_config import MODEL_TYPES, ModelConfig
-from textvae.text.models.parts import DecoderPart, EncoderPart
+from textvae.text.models.parts import DecoderPart, EncoderPart, LatentProjection
 from textvae.text.models.positions import full_precision, gather_rows, nonpad_positions, on_host
 from textvae.text.models.registry import DECODERS, ENCODERS, DecoderState, PartOptions
 
@@ -195,8 +195,9 @@ class SentenceVAE(nn.Module):
                             else gaussian.FixedScaleBatchNorm(latent_dim, posterior_bn_gamma))  # BN-VAE
             # [z, c] -> what the decoder reads of them, (B, Z+C) -> (B, P): an RNN's initial
             # state of every layer, a transformer's embedding or memory slots.
-            self.latent_to_hidden = nn.Linear(latent_dim + condition_dim,
-                                              DECODERS[decoder].latent_width(options))
+            self.latent_to_hidden = LatentProjection(latent_dim + condition_dim,
+                                                     DECODERS[decoder].latent_width(options),
+                                                     DECODERS[decoder].added_width(options))
 
         self.decoder: DecoderPart[Any] = DECODERS[decoder].build(options)
         self.output = nn.Linear(self.decoder.output_dim, vocab_size)

@@ -277,8 +277,13 @@ class TransformerDecoder(_Stack, DecoderPart[TransformerState]):
     @staticmethod
     def latent_width(width: int, layers: int, conditioning: str, memory_slots: int) -> int:
         """P, the width of z's projection the decoder reads."""
-        added = width if conditioning in ("embedding", "both") else 0
-        return added + (layers * 2 * memory_slots * width if conditioning in ("memory", "both") else 0)
+        memory = layers * 2 * memory_slots * width if conditioning in ("memory", "both") else 0
+        return TransformerDecoder.added_width(width, conditioning) + memory
+
+    @staticmethod
+    def added_width(width: int, conditioning: str) -> int:
+        """The first columns of z's projection, added to every input embedding: E or 0."""
+        return width if conditioning in ("embedding", "both") else 0
 
     @property
     def output_dim(self) -> int:
