@@ -54,7 +54,7 @@ class PartOptions:
 
 class DecoderKind(NamedTuple):
     """A decoder kind: its builder, the width of the projection of z it reads, and how many of
-    those columns it adds to its input embeddings (they start small: ``LatentProjection``)."""
+    those columns it adds to its input embeddings (they start at zero: ``LatentProjection``)."""
 
     build: Callable[[PartOptions], DecoderPart[Any]]
     latent_width: Callable[[PartOptions], int]

@@ -5,8 +5,9 @@
   VAE's projection of ``[z, c]``, in one of the two published ways or both
   (``model.z_conditioning``): ``embedding`` adds it to every input embedding; ``memory`` (Li et
   al. 2020, Optimus) splits it into S key/value slots for every layer, which every position
-  attends to; ``both`` does the two with separate parts of the projection (Optimus's choice). Step decoding keeps a key/value cache
-  (:class:`KVCache`); :func:`recomputing_prefix` switches it off, for tests and the benchmark.
+  attends to; ``both`` does the two with separate parts of the projection (Optimus's choice).
+  Step decoding keeps a key/value cache (:class:`KVCache`); :func:`recomputing_prefix` switches
+  it off, for tests and the benchmark.
 - :class:`TransformerEncoder`: the same blocks without the causal mask, padding masked out of
   the keys, pooled (mean over the tokens, or the first token) into the posterior heads' input.
 
