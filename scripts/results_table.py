@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
+
+from textvae.core.errors import InputError
+from textvae.text.evaluate.paired import paired_difference
 
 ROWS = {
     "ptb": ("lm", "bowman", "cyclical", "freebits", "aggressive", "pretrain_freebits",
@@ -66,17 +68,6 @@ def budget(run_dir: Path) -> str:
     return f"{epochs} ({steps}){minutes}"
 
 
-def paired(vae: dict, lm: dict) -> tuple[float, float]:
-    """Mean and standard error of the per-sentence difference VAE - LM on the same sentences."""
-    if vae["per_sentence"]["split_index"] != lm["per_sentence"]["split_index"]:
-        raise SystemExit("the VAE and LM subsets differ; evaluate both with the same --seed")
-    diff = [a - b for a, b in zip(vae["per_sentence"]["iw_nll_nats"],
-                                  lm["per_sentence"]["iw_nll_nats"], strict=True)]
-    mean = sum(diff) / len(diff)
-    var = sum((d - mean) ** 2 for d in diff) / (len(diff) - 1)
-    return mean, math.sqrt(var / len(diff))
-
-
 def ptb_table(root: Path, subset: str, table: str = "ptb", lm_row: str = "lm") -> None:
     lm_subset = find_report(root / lm_row, subset)
     if lm_subset is not None and "latent" in lm_subset:
@@ -98,8 +89,11 @@ def ptb_table(root: Path, subset: str, table: str = "ptb", lm_row: str = "lm") -
             nll = lik.get("iw_nll_nats_per_sentence", lik.get("nll_nats_per_sentence"))
             cells.append(f"{nll:.2f}")
             if "latent" in sub and lm_subset:  # an LM row has no latent to pair
-                mean, se = paired(sub, lm_subset)
-                cells.append(f"{mean:+.2f} ± {se:.2f}")
+                try:
+                    mean, se = paired_difference(sub, lm_subset)
+                except InputError as err:
+                    raise SystemExit(f"{row} against {lm_row}: {err}") from None
+                cells.append(f"{mean:+.2f}" + (f" ± {se:.2f}" if se is not None else ""))
             else:
                 cells.append("–")
             cells.append(f"{lik['ppl_per_token_incl_eos']:.1f}")

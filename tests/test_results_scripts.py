@@ -197,7 +197,7 @@ def test_ptb_table_pairs_each_vae_with_the_lm(tmp_path):
     # Different sentences cannot be paired.
     _report(tmp_path / "freebits", subset, vae, [3, 5, 8, 14], vae=True)
     done = run_table(tmp_path)
-    assert done.returncode != 0 and "subsets differ" in done.stderr
+    assert done.returncode != 0 and "freebits against lm: the two reports scored different sentences" in done.stderr
 
 
 def test_converged_table_adds_the_latent_use_columns(tmp_path):

@@ -176,3 +176,30 @@ def test_prior_samples_from_the_aggregate_prior_and_by_sampling(run_dir, tmp_pat
     assert reports["aggregate"]["decoding"] == "greedy from z from the aggregate prior"
     assert reports["sampled"]["decoding"] == "sample from z from the aggregate prior"
     assert list((run / "best").resolve().glob("aggregate_prior*"))  # fitted once, kept
+
+
+def test_compare_pairs_a_vae_and_an_lm_on_the_same_sentences(run_dir, lm_runs, tmp_path, capsys):
+    reports = {}
+    for name, run, seed in (("vae", run_dir, 5), ("lm", lm_runs["same"], 5),
+                            ("lm_other", lm_runs["same"], 6)):
+        reports[name] = tmp_path / f"{name}.json"
+        assert main(["evaluate", str(run), "--split", "valid", "--iw-samples", "4",
+                     "--sentences", "7", "--seed", str(seed), "--diversity-samples", "5",
+                     "--train-sentences", "0", "--no-quality", "--no-progress",
+                     "--output", str(reports[name])]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(reports["vae"]), str(reports["lm"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    vae, lm = (json.loads(reports[n].read_text())["per_sentence"]["iw_nll_nats"]
+               for n in ("vae", "lm"))
+    gap = sum(a - b for a, b in zip(vae, lm, strict=True)) / 7
+    assert lines[0].startswith(f"A: {sum(vae) / 7:.2f} nats/sentence (IW-NLL, K = 4)  ")
+    assert lines[1].startswith(f"B: {sum(lm) / 7:.2f} nats/sentence (exact NLL)  ")
+    assert lines[2].startswith(f"A - B, paired over 7 valid sentences: {gap:+.2f} ± ")
+    # Another seed drew other sentences: refused in one line, nothing printed on stdout.
+    assert main(["compare", str(reports["vae"]), str(reports["lm_other"])]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("textvae: error: the two reports scored different "
+                                        "sentences")
+    assert main(["compare", str(run_dir), str(reports["lm"])]) == 2
+    assert "is a folder: give one of the eval-*.json reports" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """``textvae evaluate CHECKPOINT``: the evaluation report (:mod:`textvae.text.evaluate`) as a table
-and a JSON file."""
+and a JSON file; ``textvae compare A.json B.json``: two such reports paired sentence by sentence."""
 
 from __future__ import annotations
 
@@ -112,6 +112,22 @@ def add_evaluate_command(commands) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
     parser.set_defaults(func=run_evaluate)
+    add_compare_command(commands)
+
+
+def add_compare_command(commands) -> None:
+    """Register ``compare`` on the ``textvae`` subparsers."""
+    parser = commands.add_parser(
+        "compare", help="two evaluation reports of the same sentences: the paired NLL difference",
+        description="Pair two `textvae evaluate` reports of the same sentences (the same split, "
+        "--sentences and --seed) and print the mean per-sentence difference A - B of their "
+        "negative log likelihoods (a VAE's IW-NLL, an LM's exact NLL) with its standard error. "
+        "Paired, the difference is known far more precisely than either mean "
+        "(docs/evaluation.md).",
+    )
+    parser.add_argument("report", metavar="A.json", help="a `textvae evaluate` report")
+    parser.add_argument("other", metavar="B.json", help="another, of the same sentences")
+    parser.set_defaults(func=run_compare)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -154,6 +170,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(format_report(report), file=says(output))  # stdout holds only the JSON of `--output -`
     print(f"total {report['timing']['total_seconds']:.1f} s; report written to {_shown(output)}",
           file=says(output))
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """The handler of ``textvae compare``."""
+    from textvae.text.evaluate.paired import format_comparison, read_report
+
+    report, other = read_report(args.report), read_report(args.other)
+    print(format_comparison(args.report, report, args.other, other))
     return 0
 
 

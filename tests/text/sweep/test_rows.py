@@ -1,11 +1,8 @@
-"""A point's row from handmade evaluation reports, the paired difference and the table."""
-
-import math
+"""A point's row from handmade evaluation reports (its paired gap to the LM included) and the table."""
 
 import pytest
 
-from textvae.core.errors import InputError
-from textvae.text.sweep.rows import format_table, paired_difference, point_row
+from textvae.text.sweep.rows import format_table, point_row
 
 
 def report(nlls, *, vae=True, index=None, samples_ppl=63.0):
@@ -28,19 +25,6 @@ def report(nlls, *, vae=True, index=None, samples_ppl=63.0):
         out["reconstruction"] = {"bleu": 31.0, "exact_match": 0.2, "token_accuracy": 0.6}
         out["homotopy"] = {"changed_share": 0.9125, "endpoints_exact_match": 0.35}
     return out
-
-
-def test_the_paired_difference_has_the_known_mean_and_standard_error():
-    vae, lm = report([11.0, 13.0, 17.0]), report([10.0, 13.0, 15.0], vae=False)
-    mean, se = paired_difference(vae, lm)  # differences 1, 0, 2
-    assert mean == pytest.approx(1.0)
-    assert se == pytest.approx(math.sqrt(1.0 / 3))  # sample variance 1, three sentences
-    assert paired_difference(report([5.0]), report([4.0], vae=False)) == (1.0, None)
-
-
-def test_different_sentences_are_not_paired():
-    with pytest.raises(InputError, match="different sentences"):
-        paired_difference(report([1.0, 2.0], index=[0, 3]), report([1.0, 2.0], vae=False))
 
 
 def test_a_vae_row_carries_every_measure_and_the_ratio_to_the_lm_samples():

@@ -9,33 +9,9 @@ no KL, no reconstruction, no homotopies).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from textvae.core.errors import InputError
-
-
-def paired_difference(report: dict[str, Any], lm_report: dict[str, Any]) -> tuple[float, float | None]:
-    """The mean and standard error of the per-sentence difference (this model's IW-NLL minus
-    the LM's exact NLL) over the same sentences: the paired comparison of RESULTS.md, whose
-    standard error is far smaller than either mean's.
-
-    Returns:
-        ``(mean, se)`` in nats per sentence; ``se`` None for a single sentence.
-
-    Raises:
-        InputError: the two reports scored different sentences.
-    """
-    if report["per_sentence"]["split_index"] != lm_report["per_sentence"]["split_index"]:
-        raise InputError("the point and the LM were evaluated on different sentences; "
-                         "evaluate both with the same --eval-sentences and --seed")
-    diff = [a - b for a, b in zip(report["per_sentence"]["iw_nll_nats"],
-                                  lm_report["per_sentence"]["iw_nll_nats"], strict=True)]
-    mean = sum(diff) / len(diff)
-    if len(diff) < 2:
-        return mean, None
-    variance = sum((d - mean) ** 2 for d in diff) / (len(diff) - 1)
-    return mean, math.sqrt(variance / len(diff))
+from textvae.text.evaluate.paired import paired_difference
 
 
 def _get(tree: dict[str, Any], *keys: str) -> Any:
