@@ -87,6 +87,11 @@ def test_a_report_is_read_back_and_bad_files_are_refused(tmp_path):
     labelled.write_text(json.dumps({"accuracy": {"topic": 0.9}}))
     with pytest.raises(InputError, match="not a `textvae evaluate` report with per-sentence"):
         read_report(labelled)
+    cut = report([3.0, 4.0])
+    del cut["likelihood"]  # per-sentence figures without their means: not a whole report
+    labelled.write_text(json.dumps(cut))
+    with pytest.raises(InputError, match="not a `textvae evaluate` report"):
+        read_report(labelled)
     listed = tmp_path / "list.json"
     listed.write_text("[1, 2]")
     with pytest.raises(InputError, match="not a `textvae evaluate` report"):

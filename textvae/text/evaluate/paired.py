@@ -34,7 +34,9 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read the report {path}: {err}") from None
     per_sentence = report.get("per_sentence") if isinstance(report, dict) else None
-    if not isinstance(per_sentence, dict) or not {"iw_nll_nats", "split_index"} <= per_sentence.keys():
+    if (not isinstance(per_sentence, dict)
+            or not {"iw_nll_nats", "split_index"} <= per_sentence.keys()
+            or not {"settings", "likelihood"} <= report.keys()):
         raise InputError(f"{path} is not a `textvae evaluate` report with per-sentence "
                          "likelihoods (a text VAE's or LM's, not a labelled run's)")
     return report
